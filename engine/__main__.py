@@ -1,0 +1,20 @@
+"""`python -m engine run TOPIC ...`: the headless runner without the `pttui` wrapper.
+
+This is what torchrun launches (`torchrun ... -m engine run parallel`) and what the app
+starts as its child process.
+"""
+
+import sys
+
+from engine.headless import main
+
+
+def _main(argv: list[str]) -> int:
+    if len(argv) < 2 or argv[0] != "run":
+        print("usage: python -m engine run TOPIC [--param value ...] [--json]", file=sys.stderr)
+        return 2
+    return main(argv[1], argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

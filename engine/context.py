@@ -1,0 +1,68 @@
+"""The handle a lab runs with: it stamps and emits events and tells the lab when to stop.
+
+Labs speak only through these helpers, so every event carries the time since the run began
+and goes to every sink in order, whichever thread emitted it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from engine import events as ev
+
+
+class Context:
+    def __init__(
+        self,
+        topic: str,
+        params: dict[str, Any],
+        emit: Callable[[ev.Event], None],
+        stop_event: threading.Event | None = None,
+    ):
+        self.topic = topic
+        self.params = params
+        self._emit = emit
+        self._lock = threading.Lock()
+        self.stop_event = stop_event or threading.Event()
+        self.t0 = time.perf_counter()
+        self.started = False
+        self.extras: dict[str, Any] = {}  # options that sinks or hosts hand to labs (runs dir, ...)
+
+    @property
+    def stopped(self) -> bool:
+        """True once a stop was asked for; labs check it once per step."""
+        return self.stop_event.is_set()
+
+    def now(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def emit(self, event: ev.Event) -> None:
+        with self._lock:
+            self._emit(event)
+
+    def start(self, device: str) -> None:
+        import torch  # a lab calls this after importing torch itself
+
+        self.started = True
+        self.emit(ev.Start(self.now(), self.topic, dict(self.params), str(device), torch.__version__))
+
+    def step(self, step: int, epoch: int, loss: float, series: str = "train", rank=None) -> None:
+        self.emit(ev.Step(self.now(), step, epoch, loss, series, rank))
+
+    def epoch(self, epoch: int, epochs: int, metrics: dict[str, float], **kw: Any) -> None:
+        self.emit(ev.Epoch(self.now(), epoch, epochs, metrics, **kw))
+
+    def table(self, title: str, columns: list[str], rows: list[list[Any]], note: str = "") -> None:
+        self.emit(ev.Table(self.now(), title, list(columns), [list(r) for r in rows], note))
+
+    def tree(self, title: str, root: dict[str, Any]) -> None:
+        self.emit(ev.Tree(self.now(), title, root))
+
+    def text(self, title: str, body: str, pane: str = "log", level: str = "info") -> None:
+        self.emit(ev.Text(self.now(), title, body, pane, level))
+
+    def warn(self, message: str) -> None:
+        self.text("warning", message, pane="log", level="warning")

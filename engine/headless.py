@@ -1,0 +1,141 @@
+"""`pttui run TOPIC`: runs a lab without a UI, printing events as JSON lines or for a person.
+
+The flags come from the lab's parameter declarations. Exit codes: 0 done, 1 the lab
+failed, 2 bad parameters, 130 interrupted (the `done` event then says `"stopped": true`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.lab import Lab
+from engine.params import ParamError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_PARAMS, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def build_parser(lab: Lab, prog: str = "pttui run") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"{prog} {lab.name}",
+        description=f"{lab.title}: {lab.summary}.",
+        epilog="Exit codes: 0 done, 1 the lab failed, 2 bad parameters, 130 interrupted.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    group = parser.add_argument_group("parameters")
+    for p in lab.params:
+        words = f"{p.help} ({p.allowed()}; default {p.to_text(p.default) or 'none'})"
+        if p.kind == "bool":
+            group.add_argument(
+                p.flag, dest=p.name, action=argparse.BooleanOptionalAction, default=None, help=words
+            )
+        else:
+            group.add_argument(p.flag, dest=p.name, metavar=p.kind.upper(), default=None, help=words)
+    out = parser.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="print events as JSON lines on stdout, nothing else")
+    out.add_argument(
+        "--export-script", metavar="PATH", help="write the plain PyTorch script for these values and exit"
+    )
+    out.add_argument(
+        "--runs-dir",
+        metavar="DIR",
+        default=None,
+        help="folder that keeps a record of every run (default ./runs)",
+    )
+    out.add_argument("--no-record", action="store_true", help="keep no record of this run on disk")
+    return parser
+
+
+def parse(lab: Lab, argv: list[str]) -> tuple[dict[str, Any], argparse.Namespace]:
+    args = build_parser(lab).parse_args(argv)
+    raw = {p.name: getattr(args, p.name) for p in lab.params if getattr(args, p.name) is not None}
+    return raw, args
+
+
+def main(topic: str, argv: list[str]) -> int:
+    from engine.labs import UnknownTopic, get_lab
+
+    try:
+        lab = get_lab(topic)
+    except UnknownTopic as exc:
+        print(f"pttui run: {exc}", file=sys.stderr)
+        return EXIT_BAD_PARAMS
+    raw, args = parse(lab, argv)
+    try:
+        from engine.params import validate
+
+        values = validate(lab.params, raw)
+    except ParamError as exc:
+        print(f"pttui run {lab.name}: {exc}", file=sys.stderr)
+        return EXIT_BAD_PARAMS
+    if args.export_script:
+        Path(args.export_script).write_text(lab.code(values), encoding="utf-8")
+        print(f"wrote {args.export_script}", file=sys.stderr)
+        return EXIT_OK
+    return execute(lab, values, args)
+
+
+def execute(lab: Lab, values: dict[str, Any], args: argparse.Namespace) -> int:
+    from engine import events as ev
+    from engine.runner import Runner
+    from engine.sinks import JsonLinesSink
+
+    sinks = []
+    stdout = sys.stdout
+    if args.json:
+        sinks.append(JsonLinesSink(stdout))
+    else:
+        from engine.human import HumanSink
+
+        sinks.append(HumanSink())
+    recorder = _recorder(lab, values, args)
+    if recorder is not None:
+        sinks.append(recorder)
+    runner = Runner(lab, values, sinks, extras={"runs_dir": args.runs_dir})
+    # In JSON mode stdout belongs to the events: anything a library prints goes to stderr.
+    redirect = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+    interrupted = False
+    previous = signal.getsignal(signal.SIGTERM)
+    with redirect:
+        try:
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
+        except ValueError:  # not the main thread: leave signals alone
+            previous = None
+        runner.start()
+        while True:
+            try:
+                if runner.join(0.2):
+                    break
+            except KeyboardInterrupt:
+                interrupted = True
+                runner.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    final = runner.last
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader left early (`| head`): quiet, like other CLI tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if isinstance(final, ev.Error):
+        if args.json:
+            print(f"pttui run {lab.name}: {final.message}", file=sys.stderr)
+        return EXIT_BAD_PARAMS if final.field else EXIT_FAILED
+    if interrupted or (isinstance(final, ev.Done) and final.stopped):
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def _recorder(lab: Lab, values: dict[str, Any], args: argparse.Namespace):
+    """The run recorder, when the engine has one (see engine.runs); None to keep no record."""
+    if args.no_record:
+        return None
+    try:
+        from engine.runs import RunRecorder
+    except ImportError:
+        return None
+    return RunRecorder.create(lab.name, values, args.runs_dir)

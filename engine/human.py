@@ -1,0 +1,122 @@
+"""The human printer: a rich progress bar while a lab runs, then its tables and results.
+
+A sink like any other; `pttui run TOPIC` without `--json` uses it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.tree import Tree
+
+from engine import events as ev
+from engine.sinks import Sink
+
+
+def fmt(value: Any) -> str:
+    """Numbers as a person reads them: 4 significant digits, thousands separated."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
+            return f"{value:.3e}"
+        return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+def rich_tree(node: dict[str, Any], tree: Tree | None = None) -> Tree:
+    label = node.get("label", "?")
+    if node.get("detail"):
+        label = f"{label}  [dim]{node['detail']}[/]"
+    branch = Tree(label) if tree is None else tree.add(label)
+    for child in node.get("children", []):
+        rich_tree(child, branch)
+    return branch
+
+
+class HumanSink(Sink):
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console()
+        self.errors = Console(stderr=True)
+        self.progress: Progress | None = None
+        self.task = None
+        self.last_loss = float("nan")
+
+    def _bar(self, total: int | None) -> None:
+        if self.progress is None:
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("step {task.completed:.0f}"),
+                TextColumn("loss {task.fields[loss]}"),
+                TextColumn("{task.fields[rate]} samples/s"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=False,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("training", total=total, loss="-", rate="-")
+        elif total:
+            self.progress.update(self.task, total=total)
+
+    def _stop_bar(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def on_event(self, event: ev.Event) -> None:
+        c = self.console
+        if isinstance(event, ev.Start):
+            c.print(f"[bold]{event.topic}[/] on [cyan]{event.device}[/], torch {event.torch}")
+        elif isinstance(event, ev.Step):
+            self._bar(None)
+            self.progress.update(self.task, completed=event.step, loss=f"{event.loss:.4f}")
+        elif isinstance(event, ev.Epoch):
+            self._bar(event.steps_total)
+            m = event.metrics
+            self.progress.update(self.task, rate=fmt(m.get("samples_per_s", 0.0)))
+            shown = "  ".join(f"{k} {fmt(v)}" for k, v in m.items() if k not in ("seconds", "samples_per_s"))
+            tag = f"[{event.series}] " if event.series != "train" else ""
+            self.progress.console.print(f"{tag}epoch {event.epoch + 1}/{event.epochs}  {shown}")
+        elif isinstance(event, ev.Table):
+            self._stop_bar()
+            table = Table(title=event.title, caption=event.note or None)
+            for col in event.columns:
+                table.add_column(col)
+            for row in event.rows:
+                table.add_row(*(fmt(v) for v in row))
+            c.print(table)
+        elif isinstance(event, ev.Tree):
+            self._stop_bar()
+            c.print(rich_tree(event.root, Tree(f"[bold]{event.title}")))
+        elif isinstance(event, ev.Text):
+            self._stop_bar()
+            if event.pane == "code":
+                c.print(Syntax(event.body, "python"))
+            else:
+                style = {"warning": "yellow", "error": "red"}.get(event.level, "")
+                if event.title:
+                    c.print(f"[bold {style}]{event.title}[/]: ", end="")
+                c.print(event.body, markup=False, highlight=False)
+        elif isinstance(event, ev.Done):
+            self._stop_bar()
+            table = Table(title="stopped early" if event.stopped else "result", show_header=False)
+            for key, value in event.result.items():
+                if not isinstance(value, (dict, list)):
+                    table.add_row(key, fmt(value))
+            c.print(table)
+        elif isinstance(event, ev.Error):
+            self._stop_bar()
+            self.errors.print("[bold red]error[/]: ", end="")
+            self.errors.print(event.message, markup=False, highlight=False)
+
+    def close(self) -> None:
+        self._stop_bar()

@@ -1,0 +1,36 @@
+"""What a lab is: a topic's declaration (name, parameters) plus its `run` and `code`.
+
+A lab module defines `LAB = Lab(...)` at import time without importing torch; its `run`
+imports torch when it is called. The registry in `engine.labs` finds every `LAB`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from engine.params import Param
+
+if TYPE_CHECKING:
+    from engine.context import Context
+
+
+@dataclass(frozen=True)
+class Lab:
+    name: str
+    title: str
+    summary: str
+    order: int  # place in the syllabus: the topic list is sorted by it
+    params: tuple[Param, ...]
+    run: Callable[[dict[str, Any], Context], dict[str, Any]]
+    code: Callable[[dict[str, Any]], str]
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def describe(self) -> dict[str, str]:
+        return {"name": self.name, "title": self.title, "summary": self.summary}

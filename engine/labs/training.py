@@ -1,0 +1,62 @@
+"""The training loop topic: loss, optimizer, zero_grad / backward / step, epochs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from engine import common
+from engine.codegen import training_script
+from engine.lab import Lab
+
+PARAMS = common.TRAIN_PARAMS
+
+
+def run(values: dict[str, Any], ctx) -> dict[str, Any]:
+    import torch
+
+    from engine import devices, recipe, train
+
+    devices.set_threads(values["threads"])
+    available = devices.Available.probe()
+    device = devices.choose_device(values["device"], available)
+    amp = devices.choose_amp(values["amp"], device, available)
+    ctx.start(device)
+    r = recipe.prepare(values, device)
+    scaler = torch.amp.GradScaler("cuda") if values["amp"] == "fp16" else None
+    state = train.TrainState()
+    started = time.perf_counter()
+    metrics = train.fit(
+        r.model,
+        r.optimizer,
+        r.batches,
+        (r.x_val, r.y_val),
+        ctx,
+        values["epochs"],
+        device,
+        getattr(torch, amp) if amp else None,
+        scaler,
+        state=state,
+    )
+    seconds = time.perf_counter() - started
+    n_params = sum(p.numel() for p in r.model.parameters())
+    return {
+        **metrics,
+        "samples_per_s": metrics.get("samples_per_s", 0.0),
+        "steps": state.step,
+        "epochs_done": state.epoch,
+        "seconds": seconds,
+        "device": device,
+        "params": n_params,
+    }
+
+
+LAB = Lab(
+    name="training",
+    title="Training loop",
+    summary="loss, optimizer, zero_grad/backward/step over epochs, with a live loss chart",
+    order=5,
+    params=PARAMS,
+    run=run,
+    code=lambda values: training_script(values, "training"),
+)

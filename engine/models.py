@@ -1,0 +1,78 @@
+"""The models the labs train and inspect, written as plain `nn.Module`s.
+
+Each class is self-contained (only `torch`, `nn` and `F`), because the code view copies its
+source into the exported script. `build` is the one place that maps a model name to a class.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import nn
+
+
+class SimpleNet(nn.Module):
+    """The classic one-layer network: a single Linear from inputs to classes."""
+
+    def __init__(self, in_features=784, n_classes=10):
+        super().__init__()
+        self.fc = nn.Linear(in_features, n_classes)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+
+class MLP(nn.Module):
+    def __init__(self, in_features, hidden, n_classes, activation="relu"):
+        super().__init__()
+        act = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "sigmoid": nn.Sigmoid}
+        layers, width = [], in_features
+        for h in hidden:
+            layers += [nn.Linear(width, h), act[activation]()]
+            width = h
+        layers.append(nn.Linear(width, n_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x.flatten(1))
+
+
+class CNN(nn.Module):
+    """A small convolutional net for 1x8x8 digits (inputs may come flat: they are reshaped)."""
+
+    def __init__(self, n_classes=10, channels=16, side=8):
+        super().__init__()
+        self.side = side
+        self.conv1 = nn.Conv2d(1, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, 2 * channels, 3, padding=1)
+        self.fc = nn.Linear(2 * channels * (side // 2) ** 2, n_classes)
+
+    def forward(self, x):
+        x = x.view(-1, 1, self.side, self.side)
+        x = F.relu(self.conv1(x))
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return self.fc(x.flatten(1))
+
+
+def build(name, in_features, n_classes, hidden=(64,), activation="relu", image_shape=None):
+    """A fresh model by name; the caller seeds torch first so initial weights are repeatable."""
+    if name == "simplenet":
+        return SimpleNet(in_features, n_classes)
+    if name == "mlp":
+        return MLP(in_features, tuple(hidden), n_classes, activation)
+    if name == "cnn":
+        if image_shape is None:
+            raise ValueError("the cnn model needs an image data set: use --dataset digits")
+        return CNN(n_classes, side=image_shape[-1])
+    raise ValueError(f"unknown model {name!r}; choose one of {', '.join(CLASSES)}")
+
+
+def constructor_call(name, in_features, n_classes, hidden=(64,), activation="relu", image_shape=None):
+    """The Python expression that `build` evaluates, for the exported script."""
+    if name == "simplenet":
+        return f"SimpleNet({in_features}, {n_classes})"
+    if name == "mlp":
+        return f"MLP({in_features}, {tuple(hidden)!r}, {n_classes}, {activation!r})"
+    return f"CNN({n_classes}, side={image_shape[-1] if image_shape else 8})"
+
+
+CLASSES = {"simplenet": SimpleNet, "mlp": MLP, "cnn": CNN}

@@ -1,0 +1,187 @@
+"""Parameter declarations: each parameter is declared once, and everything else derives from it.
+
+Validation, command-line flags, `--help`, the TUI form and the `start` event all read the same
+`Param` objects, so there is no second list to keep in step.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+KINDS = ("int", "float", "bool", "choice", "str", "ints", "device", "path")
+
+
+class ParamError(ValueError):
+    """A value that a parameter does not allow: names the field, the value and what is allowed."""
+
+    def __init__(self, field: str, value: Any, allowed: str):
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{field}: {value!r} is not allowed; expected {allowed}")
+
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,2})?)$")
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+_FALSE = {"0", "false", "no", "off", "n", "f"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a lab: its name, kind, default, limits and one line of help."""
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    max_len: int = 4000
+    check: Callable[[Any], str | None] | None = None  # extra rule: returns what is allowed, or None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise TypeError(f"unknown parameter kind {self.kind!r}")
+        if self.kind == "choice" and not self.choices:
+            raise TypeError(f"choice parameter {self.name} needs choices")
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def allowed(self) -> str:
+        """What this parameter accepts, in words (used in errors, help and the form)."""
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind == "device":
+            return "auto, cpu, cuda, cuda:N or mps"
+        if self.kind == "ints":
+            rng = self._range_words()
+            return "comma-separated whole numbers" + (f", each {rng}" if rng else "")
+        if self.kind in ("int", "float"):
+            noun = "a whole number" if self.kind == "int" else "a number"
+            rng = self._range_words()
+            return noun + (f" {rng}" if rng else "")
+        if self.kind == "path":
+            return "a file path (or empty)"
+        return f"text of at most {self.max_len} characters"
+
+    def _range_words(self) -> str:
+        if self.low is not None and self.high is not None:
+            return f"from {_fmt(self.low)} to {_fmt(self.high)}"
+        if self.low is not None:
+            return f"of at least {_fmt(self.low)}"
+        if self.high is not None:
+            return f"of at most {_fmt(self.high)}"
+        return ""
+
+    def parse(self, raw: Any) -> Any:
+        """Turn a raw value (text from a flag or a form, or a Python value) into a valid one."""
+        value = self._convert(raw)
+        if self.check is not None:
+            problem = self.check(value)
+            if problem:
+                raise ParamError(self.name, raw, problem)
+        return value
+
+    def _convert(self, raw: Any) -> Any:
+        kind = self.kind
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+            raise ParamError(self.name, raw, self.allowed())
+        if kind == "int":
+            return self._bounded(self._to_int(raw), raw)
+        if kind == "float":
+            if isinstance(raw, bool):
+                raise ParamError(self.name, raw, self.allowed())
+            try:
+                value = float(raw)
+            except (TypeError, ValueError, OverflowError):
+                raise ParamError(self.name, raw, self.allowed()) from None
+            if not math.isfinite(value):
+                raise ParamError(self.name, raw, self.allowed())
+            return self._bounded(value, raw)
+        if kind == "ints":
+            items: Iterable[Any]
+            if isinstance(raw, (list, tuple)):
+                items = raw
+            else:
+                text = str(raw).strip()
+                items = [p for p in re.split(r"[,\s]+", text) if p] if text else []
+            values = tuple(self._bounded(self._to_int(item, raw), raw) for item in items)
+            if not values:
+                raise ParamError(self.name, raw, self.allowed())
+            return values
+        text = "" if raw is None else str(raw)
+        if kind == "choice":
+            text = text.strip().lower()
+            if text not in self.choices:
+                raise ParamError(self.name, raw, self.allowed())
+            return text
+        if kind == "device":
+            text = text.strip().lower()
+            if not _DEVICE_RE.match(text):
+                raise ParamError(self.name, raw, self.allowed())
+            return text
+        if len(text) > self.max_len or "\x00" in text:
+            raise ParamError(self.name, raw, self.allowed())
+        return text.strip() if kind == "path" else text
+
+    def _to_int(self, item: Any, raw: Any = None) -> int:
+        raw = item if raw is None else raw
+        if isinstance(item, bool):
+            raise ParamError(self.name, raw, self.allowed())
+        if isinstance(item, int):
+            return item
+        if isinstance(item, float):
+            if item.is_integer():
+                return int(item)
+            raise ParamError(self.name, raw, self.allowed())
+        text = str(item).strip().replace("_", "")
+        if not re.fullmatch(r"[+-]?\d{1,18}", text):
+            raise ParamError(self.name, raw, self.allowed())
+        return int(text)
+
+    def _bounded(self, value: float, raw: Any) -> Any:
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            raise ParamError(self.name, raw, self.allowed())
+        return value
+
+    def to_text(self, value: Any) -> str:
+        """The value as one would type it in a flag or a form field."""
+        if self.kind == "bool":
+            return "true" if value else "false"
+        if self.kind == "ints":
+            return ",".join(str(v) for v in value)
+        return str(value)
+
+
+def _fmt(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else repr(number)
+
+
+def validate(params: Iterable[Param], raw: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Fill defaults and validate every given value; unknown names are an error too."""
+    declared = {p.name: p for p in params}
+    raw = dict(raw or {})
+    for name in raw:
+        if name not in declared:
+            raise ParamError(name, raw[name], "one of the parameters " + ", ".join(declared))
+    return {name: (p.parse(raw[name]) if name in raw else p.parse(p.default)) for name, p in declared.items()}
+
+
+def defaults(params: Iterable[Param]) -> dict[str, Any]:
+    return {p.name: p.default for p in params}

@@ -1,0 +1,148 @@
+"""The one training loop every training-like lab uses: straight and readable, like nanoGPT's.
+
+What differs between labs (autocast, a GradScaler, a DistributedSampler's epoch, saving a
+checkpoint) comes in through arguments and `Hooks`, never through copies of this loop.
+Losses stay on the device and are read back in one batch about ten times a second, so the
+loop never syncs per step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from engine.context import Context
+
+
+class Hooks:
+    """Points where a lab joins the loop. Each does nothing unless a lab overrides it."""
+
+    def on_epoch_start(self, epoch: int) -> None:
+        """Before the epoch's first batch (a DistributedSampler's `set_epoch` goes here)."""
+
+    def on_step_end(self, step: int, loss: torch.Tensor) -> None:
+        """After `optimizer.step()`; `loss` is still on the device (do not sync here)."""
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
+        """After validation, with the epoch's figures (checkpoints are saved here)."""
+
+
+@dataclass
+class TrainState:
+    """Where training stands: epochs completed and optimizer steps taken (saved on resume)."""
+
+    epoch: int = 0
+    step: int = 0
+
+
+def make_optimizer(name: str, params: Any, lr: float, momentum: float = 0.9, weight_decay: float = 0.0):
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+
+@torch.no_grad()
+def evaluate(model, x, y, chunk=4096):
+    """Mean cross-entropy and accuracy over (x, y), in chunks so big sets fit in memory."""
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    for i in range(0, len(x), chunk):
+        logits = model(x[i : i + chunk]).float()
+        loss_sum += F.cross_entropy(logits, y[i : i + chunk], reduction="sum").item()
+        correct += (logits.argmax(1) == y[i : i + chunk]).sum().item()
+    model.train()
+    return loss_sum / len(x), correct / len(x)
+
+
+def fit(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches: Any,
+    val: tuple[torch.Tensor, torch.Tensor],
+    ctx: Context,
+    epochs: int,
+    device: str = "cpu",
+    autocast_dtype: torch.dtype | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    hooks: Hooks | None = None,
+    state: TrainState | None = None,
+    series: str = "train",
+    rank: int | None = None,
+    emit_every_s: float = 0.1,
+) -> dict[str, float]:
+    """Train for `epochs` (from `state.epoch`), emitting step and epoch events; returns the
+    last epoch's figures. Stops at the next step once `ctx.stopped` is set."""
+    hooks = hooks or Hooks()
+    state = state or TrainState()
+    device_type = torch.device(device).type
+    metrics: dict[str, float] = {}
+    batch_count = len(batches)
+    for epoch in range(state.epoch, epochs):
+        hooks.on_epoch_start(epoch)
+        model.train()
+        pending: list[tuple[int, torch.Tensor]] = []
+        losses: list[float] = []
+        seen = 0
+        started = last_emit = time.perf_counter()
+
+        for xb, yb in batches:
+            if ctx.stopped:
+                break
+            autocast = (
+                torch.autocast(device_type, dtype=autocast_dtype)
+                if autocast_dtype is not None
+                else contextlib.nullcontext()
+            )
+            with autocast:
+                loss = F.cross_entropy(model(xb), yb)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            state.step += 1
+            seen += len(xb)
+            pending.append((state.step, loss.detach()))
+            hooks.on_step_end(state.step, loss)
+            now = time.perf_counter()
+            if now - last_emit >= emit_every_s:
+                _flush(ctx, pending, losses, epoch, series, rank)
+                last_emit = now
+        _flush(ctx, pending, losses, epoch, series, rank)
+        seconds = time.perf_counter() - started
+        if ctx.stopped and len(losses) < batch_count:
+            break  # a partial epoch is not reported as an epoch
+        val_loss, val_acc = evaluate(model, *val)
+        metrics = {
+            "train_loss": sum(losses) / max(len(losses), 1),
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "samples_per_s": seen / seconds if seconds > 0 else 0.0,
+            "seconds": seconds,
+        }
+        state.epoch = epoch + 1
+        ctx.epoch(epoch, epochs, metrics, series=series, steps_total=batch_count * epochs, rank=rank)
+        hooks.on_epoch_end(epoch, metrics)
+        if ctx.stopped:
+            break
+    return metrics
+
+
+def _flush(ctx, pending, losses, epoch, series, rank) -> None:
+    """Read the pending losses back in one transfer and emit a step event for each."""
+    if pending:
+        values = torch.stack([loss for _, loss in pending]).tolist()
+        for (step, _), value in zip(pending, values, strict=True):
+            ctx.step(step, epoch, value, series, rank)
+        losses.extend(values)
+        pending.clear()

@@ -1,0 +1,136 @@
+"""The `pttui` command as a user meets it: real processes, real exit codes, real JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ROOT, pttui
+
+LIGHT = "import sys, runpy; sys.argv = {argv!r}; \ntry:\n    runpy.run_module('tui', run_name='__main__')\nexcept SystemExit: pass\nassert 'torch' not in sys.modules, 'torch imported'\nassert 'textual' not in sys.modules, 'textual imported'\nprint('LIGHT')"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["pttui", "--help"],
+        ["pttui", "topics"],
+        ["pttui", "topics", "--json"],
+        ["pttui", "run", "training", "--help"],
+    ],
+)
+def test_help_and_topics_stay_light(argv):
+    out = subprocess.run(
+        [sys.executable, "-c", LIGHT.format(argv=argv)], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert "LIGHT" in out.stdout
+
+
+def test_engine_never_imports_textual():
+    code = "import engine.labs, engine.runner, engine.headless; engine.labs.all_labs(); import sys; assert 'textual' not in sys.modules"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert out.returncode == 0, out.stderr
+
+
+def test_topics_json_lists_training():
+    out = pttui("topics", "--json")
+    names = [t["name"] for t in json.loads(out.stdout)]
+    assert "training" in names
+
+
+def test_run_json_is_events_only():
+    out = pttui(
+        "run", "training", "--json", "--epochs", "2", "--dataset", "moons", "--size", "200", "--threads", "1"
+    )
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "done" and "step" in kinds and "epoch" in kinds
+    assert all("t" in e for e in events)
+    assert events[0]["params"]["epochs"] == 2 and events[0]["device"] == "cpu" and events[0]["torch"]
+    assert events[-1]["stopped"] is False and events[-1]["result"]["steps"] > 0
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--lr", "fast"),
+        ("--batch-size", "0"),
+        ("--epochs", "-1"),
+        ("--dataset", "mnist"),
+        ("--hidden", "a,b"),
+        ("--device", "tpu"),
+        ("--amp", "int4"),
+        ("--seed", "1.5"),
+    ],
+)
+def test_bad_values_exit_2_naming_the_field(flag, value):
+    out = pttui("run", "training", flag, value, timeout=60)
+    assert out.returncode == 2
+    field = flag[2:].replace("-", "_")
+    assert f"{field}: {value!r} is not allowed" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_missing_device_exits_2():
+    out = pttui("run", "training", "--device", "cuda", "--json", "--epochs", "1")
+    assert out.returncode == 2
+    assert "device" in out.stderr and "Traceback" not in out.stderr
+    assert json.loads(out.stdout.splitlines()[-1])["field"] == "device"
+
+
+def test_unknown_topic_exits_2():
+    out = pttui("run", "nosuch")
+    assert out.returncode == 2 and "training" in out.stderr
+
+
+def test_human_output_shows_a_result():
+    out = pttui("run", "training", "--epochs", "2", "--dataset", "xor", "--size", "200", "--threads", "1")
+    assert out.returncode == 0, out.stderr
+    assert "val_acc" in out.stdout and "epoch 2/2" in out.stdout
+
+
+def test_interrupt_stops_and_exits_130():
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tui",
+            "run",
+            "training",
+            "--json",
+            "--epochs",
+            "10000",
+            "--dataset",
+            "moons",
+            "--threads",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    for line in proc.stdout:
+        if '"event":"step"' in line:
+            break
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    last = json.loads(out.splitlines()[-1])
+    assert last["event"] == "done" and last["stopped"] is True
+
+
+def test_export_script_writes_a_file(tmp_path):
+    target = tmp_path / "train.py"
+    out = pttui("run", "training", "--export-script", str(target), "--epochs", "1")
+    assert out.returncode == 0
+    assert "optimizer.step()" in target.read_text()

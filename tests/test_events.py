@@ -1,0 +1,28 @@
+"""Events: JSON lines that carry their kind and time, and read back into the same events."""
+
+import json
+
+from engine import events as ev
+
+
+def test_round_trip_every_kind():
+    samples = [
+        ev.Start(0.1, "training", {"lr": 0.1}, "cpu", "2.x"),
+        ev.Step(0.2, 1, 0, 2.3),
+        ev.Epoch(0.3, 0, 2, {"val_acc": 0.5}),
+        ev.Table(0.4, "t", ["a"], [[1]]),
+        ev.Tree(0.5, "g", {"label": "SumBackward0", "children": []}),
+        ev.Text(0.6, "note", "body"),
+        ev.Done(0.7, {"x": 1}, stopped=True),
+        ev.Error(0.8, "bad", "lr"),
+    ]
+    assert {e.kind for e in samples} == set(ev.EVENT_TYPES)
+    for event in samples:
+        data = json.loads(event.to_json())
+        assert data["event"] == event.kind and data["t"] == event.t
+        assert ev.from_json(event.to_json()) == event
+
+
+def test_non_finite_numbers_stay_valid_json():
+    line = ev.Step(0.0, 1, 0, float("nan")).to_json()
+    assert json.loads(line)["loss"] == "nan"

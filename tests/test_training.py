@@ -1,0 +1,99 @@
+"""The training lab against real PyTorch: it learns, it is deterministic, its script agrees."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import run_lab
+
+from engine import events as ev
+from engine.labs import get_lab
+from engine.params import validate
+
+TINY = dict(dataset="spiral", size=300, hidden="16", epochs=3, batch_size=32, threads=1)
+
+
+def test_defaults_learn_the_digits():
+    final, sink = run_lab("training", threads=1)
+    assert isinstance(final, ev.Done), final
+    result = final.result
+    assert result["val_acc"] >= 0.8
+    for key in ("train_loss", "val_loss", "val_acc", "samples_per_s", "steps", "seconds", "device"):
+        assert key in result
+    steps = sink.of("step")
+    assert [s.step for s in steps] == list(range(1, result["steps"] + 1))
+    assert len(sink.of("epoch")) == 20
+    assert sink.events[0].kind == "start" and sink.events[-1].kind == "done"
+
+
+def test_same_seed_same_losses():
+    first = [s.loss for s in run_lab("training", **TINY)[1].of("step")]
+    second = [s.loss for s in run_lab("training", **TINY)[1].of("step")]
+    assert first == second and len(first) > 10
+    other = [s.loss for s in run_lab("training", **{**TINY, "seed": 1})[1].of("step")]
+    assert other != first
+
+
+def test_stop_ends_at_the_next_step():
+    from engine.runner import Runner
+    from engine.sinks import Sink
+
+    class StopAfter(Sink):
+        def __init__(self):
+            self.steps = 0
+
+        def on_event(self, event):
+            if event.kind == "step":
+                self.steps += 1
+                if self.steps == 5:
+                    runner.stop()
+
+    sink = StopAfter()
+    runner = Runner(get_lab("training"), {**TINY, "epochs": 50}, [sink])
+    final = runner.run()
+    assert isinstance(final, ev.Done) and final.stopped
+    assert final.result["steps"] < 50 * 10
+
+
+def test_missing_device_is_a_parameter_error():
+    final, _ = run_lab("training", device="cuda:3", **{k: v for k, v in TINY.items()})
+    assert isinstance(final, ev.Error) and final.field == "device"
+    assert "cpu" in final.message
+
+
+def test_fp16_on_cpu_is_a_parameter_error():
+    final, _ = run_lab("training", amp="fp16", device="cpu", **TINY)
+    assert isinstance(final, ev.Error) and final.field == "amp"
+
+
+def test_cnn_needs_images():
+    final, _ = run_lab("training", model="cnn", **TINY)
+    assert isinstance(final, ev.Error) and final.field == "model"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"dataset": "digits", "model": "cnn", "optimizer": "sgd", "lr": 0.05},
+        {"dataset": "moons", "model": "simplenet", "optimizer": "adamw", "amp": "bf16"},
+    ],
+    ids=["mlp-spiral", "cnn-digits-sgd", "simplenet-moons-bf16"],
+)
+def test_exported_script_prints_the_engines_losses(tmp_path, extra):
+    values = {**TINY, "device": "cpu", **extra}
+    _, sink = run_lab("training", **values)
+    engine_epochs = [(e.metrics["train_loss"], e.metrics["val_loss"]) for e in sink.of("epoch")]
+    script = tmp_path / "train.py"
+    script.write_text(get_lab("training").code(validate(get_lab("training").params, values)))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    printed = [
+        (float(a), float(b)) for a, b in re.findall(r"train_loss ([\d.]+) val_loss ([\d.]+)", out.stdout)
+    ]
+    assert len(printed) == len(engine_epochs) == values["epochs"]
+    for (ta, va), (tb, vb) in zip(engine_epochs, printed, strict=True):
+        assert abs(ta - tb) <= 1e-6 and abs(va - vb) <= 1e-6

@@ -1,0 +1,125 @@
+"""The `pttui` command. Imports nothing heavy at module level, so `--help` and `topics`
+answer at once: torch loads only in `run` and `bench`, textual only for the app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+COMMANDS = {
+    "run": "run a topic headless: pttui run TOPIC [--param value ...] [--json]",
+    "topics": "list the topics: pttui topics [--json]",
+    "bench": "measure the engine against a bare PyTorch loop: pttui bench [--json] [--ui]",
+    "runs": "list the runs kept on disk: pttui runs [--json] [--runs-dir DIR]",
+    "serve": "serve the app in a browser: pttui serve [--host 127.0.0.1] [--port 8000]",
+}
+
+
+def _labs():
+    from engine.labs import all_labs
+
+    return all_labs()
+
+
+def top_parser() -> argparse.ArgumentParser:
+    topics = "\n".join(f"  {name:<13} {lab.summary}" for name, lab in _labs().items())
+    commands = "\n".join(f"  {name:<13} {text}" for name, text in COMMANDS.items())
+    return argparse.ArgumentParser(
+        prog="pttui",
+        usage="pttui [TOPIC] | pttui COMMAND ...",
+        description="pttui, the PyTorch playground in the terminal. With no arguments it opens "
+        "the app; with a TOPIC, the app on that topic.",
+        epilog=f"commands:\n{commands}\n\ntopics:\n{topics}\n\n"
+        "Examples:\n  pttui training\n  pttui run training --epochs 5 --lr 0.01\n"
+        "  pttui run training --json | head\n  pttui run TOPIC --help",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def cmd_topics(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="pttui topics", description="List the topics.")
+    parser.add_argument("--json", action="store_true", help="print a JSON list")
+    args = parser.parse_args(argv)
+    labs = [lab.describe() for lab in _labs().values()]
+    if args.json:
+        print(json.dumps(labs, indent=2))
+    else:
+        width = max(len(lab["name"]) for lab in labs)
+        for lab in labs:
+            print(f"{lab['name']:<{width}}  {lab['title']}: {lab['summary']}")
+    return 0
+
+
+def cmd_run(argv: list[str]) -> int:
+    if not argv or argv[0].startswith("-"):
+        asked = argv[:1] in (["--help"], ["-h"])
+        names = ", ".join(_labs())
+        print(
+            f"usage: pttui run TOPIC [--param value ...] [--json]\ntopics: {names}\n"
+            "Each topic's parameters: pttui run TOPIC --help",
+            file=sys.stdout if asked else sys.stderr,
+        )
+        return 0 if asked else 2
+    from engine.headless import main
+
+    return main(argv[0], argv[1:])
+
+
+def cmd_bench(argv: list[str]) -> int:
+    from engine.bench import main
+
+    return main(argv)
+
+
+def cmd_runs(argv: list[str]) -> int:
+    from engine.runs import main
+
+    return main(argv)
+
+
+def cmd_serve(argv: list[str]) -> int:
+    from tui.serve import main
+
+    return main(argv)
+
+
+def cmd_app(topic: str | None) -> int:
+    from tui.app import main
+
+    return main(topic)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        return cmd_app(None)
+    head, rest = argv[0], argv[1:]
+    handlers = {
+        "run": cmd_run,
+        "topics": cmd_topics,
+        "bench": cmd_bench,
+        "runs": cmd_runs,
+        "serve": cmd_serve,
+    }
+    if head in handlers:
+        return handlers[head](rest)
+    if head in ("-h", "--help"):
+        top_parser().print_help()
+        return 0
+    if head in ("-V", "--version"):
+        from engine import __version__
+
+        print(f"pttui {__version__}")
+        return 0
+    if head in _labs() and not rest:
+        return cmd_app(head)
+    print(f"pttui: unknown command or topic {head!r}\n", file=sys.stderr)
+    top_parser().print_usage(sys.stderr)
+    print("topics: " + ", ".join(_labs()) + "\ncommands: " + ", ".join(COMMANDS), file=sys.stderr)
+    return 2
+
+
+def entry() -> None:
+    sys.exit(main())
