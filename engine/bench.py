@@ -1,0 +1,152 @@
+"""`pttui bench`: what the engine costs, measured against a bare hand-written PyTorch loop.
+
+Both train the same model on the same data with the same batch size and threads, in one
+process, interleaved A B A B after a warm-up, so machine noise hits both alike; the figure
+that matters is the median of the per-round ratios. Other labs add headline figures through
+SECTIONS (name, function returning a dict).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+CONFIG = {"dataset": "digits", "model": "mlp", "hidden": "128,64", "batch_size": 64, "epochs": 40}
+
+# (name, function(quick: bool) -> dict of figures); the speed labs register theirs here.
+SECTIONS: list[tuple[str, Callable[[bool], dict[str, Any]]]] = []
+
+
+def bare_loop(values: dict[str, Any]) -> float:
+    """The hand-written loop: same data, model, optimizer and evaluation; returns seconds."""
+    import torch
+    import torch.nn.functional as F
+
+    from engine import data, models, train
+
+    started = time.perf_counter()
+    d = data.load(data.DataSpec(values["dataset"], values["size"], values["noise"], values["seed"]))
+    xt, yt, xv, yv = data.to_tensors(d)
+    torch.manual_seed(values["seed"])
+    model = models.MLP(d.n_features, values["hidden"], d.n_classes, values["activation"])
+    optimizer = torch.optim.Adam(model.parameters(), lr=values["lr"])
+    generator = torch.Generator().manual_seed(values["seed"])
+    bs = values["batch_size"]
+    for _epoch in range(values["epochs"]):
+        model.train()
+        losses = []
+        order = torch.randperm(len(xt), generator=generator)
+        for i in range(0, len(xt), bs):
+            idx = order[i : i + bs]
+            loss = F.cross_entropy(model(xt[idx]), yt[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.detach())
+        torch.stack(losses).mean().item()
+        train.evaluate(model, xv, yv)
+    return time.perf_counter() - started
+
+
+def engine_run(values: dict[str, Any]) -> float:
+    """The same training through the training lab: runner, events and a JSON-lines sink."""
+    from engine.labs import get_lab
+    from engine.runner import Runner
+    from engine.sinks import JsonLinesSink
+
+    with open(os.devnull, "w") as sink_file:
+        started = time.perf_counter()
+        final = Runner(get_lab("training"), values, [JsonLinesSink(sink_file)]).run()
+        seconds = time.perf_counter() - started
+    if final.kind != "done":
+        raise RuntimeError(f"the engine run failed: {getattr(final, 'message', final)}")
+    return seconds
+
+
+def engine_vs_bare(rounds: int, epochs: int, threads: int) -> dict[str, Any]:
+    import torch
+
+    from engine.labs import get_lab
+    from engine.params import validate
+
+    if threads:
+        torch.set_num_threads(threads)
+    values = validate(get_lab("training").params, {**CONFIG, "epochs": epochs, "device": "cpu"})
+    samples = epochs * len(_train_rows(values))
+    bare_loop({**values, "epochs": 2})  # warm-up: the first optimizer imports ~800 modules
+    engine_run({**values, "epochs": 2})
+    gc.collect()
+    gc.freeze()  # torch's ~180k objects out of every later full collection
+    bare_s, engine_s = [], []
+    for _ in range(rounds):
+        bare_s.append(bare_loop(values))
+        engine_s.append(engine_run(values))
+    ratios = [b / e for b, e in zip(bare_s, engine_s, strict=True)]
+    return {
+        "engine_vs_bare": round(statistics.median(ratios), 4),
+        "engine_samples_per_s": round(samples / statistics.median(engine_s), 1),
+        "bare_samples_per_s": round(samples / statistics.median(bare_s), 1),
+        "ratios": [round(r, 4) for r in ratios],
+        "rounds": rounds,
+        "threads": torch.get_num_threads(),
+        "config": {**CONFIG, "epochs": epochs},
+        "torch": torch.__version__,
+    }
+
+
+def _train_rows(values: dict[str, Any]):
+    from engine import data
+
+    return data.load(
+        data.DataSpec(values["dataset"], values["size"], values["noise"], values["seed"])
+    ).x_train
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="pttui bench",
+        description="Measure the engine against a bare PyTorch loop (ratio of samples/s, "
+        "median of interleaved rounds), plus each speed lab's headline figure.",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved A/B rounds (default 5)")
+    parser.add_argument("--epochs", type=int, default=CONFIG["epochs"], help="epochs per timed run")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and smaller sections")
+    parser.add_argument("--only", choices=["engine", *[n for n, _ in SECTIONS]], help="one part only")
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.epochs < 1:
+        parser.error("--rounds and --epochs must be at least 1")
+    report: dict[str, Any] = {}
+    if args.only in (None, "engine"):
+        rounds = min(args.rounds, 2) if args.quick else args.rounds
+        report.update(engine_vs_bare(rounds, args.epochs, args.threads))
+        if not args.json:
+            print(
+                f"engine {report['engine_samples_per_s']:,.0f} samples/s, bare loop "
+                f"{report['bare_samples_per_s']:,.0f} samples/s: engine_vs_bare "
+                f"{report['engine_vs_bare']:.3f} (rounds {report['ratios']})",
+                flush=True,
+            )
+    for name, section in SECTIONS:
+        if args.only not in (None, name):
+            continue
+        figures = section(args.quick)
+        report[name] = figures
+        if not args.json:
+            shown = ", ".join(f"{k} {v}" for k, v in figures.items())
+            print(f"{name}: {shown}", flush=True)
+    if args.json:
+        print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
