@@ -1,0 +1,422 @@
+"""The mixed-precision topic: the same model from the same seed, trained in fp32 and under autocast.
+
+Both variants go through `engine.train.fit` and `engine.recipe.prepare`, so the only thing that
+differs is the autocast dtype (and a GradScaler where fp16 needs one). They take turns epoch by
+epoch, so that noise from the rest of the machine hits both alike; the speed-up is the ratio of
+median epoch times after a warm-up epoch (see `engine.timing`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from engine import common
+from engine.lab import Lab
+from engine.params import Param, ParamError
+
+AMP = dataclasses.replace(
+    common.AMP,
+    default="auto",
+    choices=("auto", "bf16", "fp16"),
+    help="autocast dtype to compare with fp32: auto takes bf16 on the CPU and on GPUs that have it, "
+    "else fp16",
+)
+SCALER = Param(
+    "scaler",
+    "choice",
+    "auto",
+    "GradScaler: auto uses one with fp16 only; on also with bf16 (to watch it work on a CPU)",
+    ("auto", "on", "off"),
+)
+INJECT_INF = Param(
+    "inject_inf",
+    "int",
+    0,
+    "make the gradients inf at this step of the autocast run (0: never), to watch the scaler skip it",
+    low=0,
+    high=10_000_000,
+)
+PARAMS = (
+    *common.DATA_PARAMS,
+    common.MODEL,
+    dataclasses.replace(common.HIDDEN, default=(512, 512)),
+    common.ACTIVATION,
+    *common.OPTIM_PARAMS,
+    dataclasses.replace(common.BATCH_SIZE, default=256),
+    dataclasses.replace(common.EPOCHS, default=8, help="epochs per variant; the first is a warm-up"),
+    common.DEVICE,
+    AMP,
+    SCALER,
+    INJECT_INF,
+    common.SEED,
+    common.THREADS,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What the low-precision run uses: its label (bf16/fp16), torch dtype name, and a scaler."""
+
+    label: str
+    dtype: str
+    scaler: bool
+    why: str
+
+
+def plan(amp: str, scaler: str, device: str, available) -> Plan:
+    """The autocast dtype and scaler for `amp` on `device`; pure, so CUDA cases test on a CPU."""
+    from engine import devices
+
+    kind = device.split(":")[0]
+    if kind == "mps":
+        raise ParamError("device", device, "cpu or cuda: this lab's autocast comparison needs one of them")
+    label = amp
+    if amp == "auto":
+        label = "fp16" if kind == "cuda" and not available.cuda_bf16 else "bf16"
+    dtype = devices.choose_amp(label, device, available)
+    use_scaler = scaler == "on" or (scaler == "auto" and label == "fp16")
+    if label == "fp16":
+        why = (
+            "fp16 keeps 5 exponent bits: gradients below about 6e-8 underflow to zero, so a GradScaler "
+            "multiplies the loss before backward and divides the gradients before the step"
+        )
+        if not use_scaler:
+            why += " (switched off here: small gradients may vanish)"
+    else:
+        why = "bf16 keeps fp32's 8 exponent bits, so gradients do not underflow and need no scaler"
+        if use_scaler:
+            why += " (one is on here anyway, to show how it skips steps)"
+    if kind == "cuda" and amp == "auto":
+        why = ("this GPU has bf16: " if label == "bf16" else "this GPU has no bf16: ") + why
+    return Plan(label, dtype, use_scaler, why)
+
+
+def run(values: dict[str, Any], ctx) -> dict[str, Any]:
+    import torch
+
+    from engine import devices, recipe, train
+    from engine.timing import speed_words, speedup, summarize
+
+    devices.set_threads(values["threads"])
+    available = devices.Available.probe()
+    device = devices.choose_device(values["device"], available)
+    p = plan(values["amp"], values["scaler"], device, available)
+    if values["inject_inf"] and not p.scaler:
+        raise ParamError(
+            "inject_inf", values["inject_inf"], "0 unless a GradScaler is on (--scaler on, or fp16)"
+        )
+    ctx.start(device)
+    device_type = torch.device(device).type
+    cuda = device_type == "cuda"
+    ctx.text("precision", f"{device}: fp32 against {p.label} autocast. {p.why}.", pane="summary")
+
+    variants = []
+    loaded = None
+    for name, dtype, use_scaler in (("fp32", None, False), (p.label, getattr(torch, p.dtype), p.scaler)):
+        r = recipe.prepare(values, device, loaded)  # same seed: same data, weights and shuffles
+        loaded = r.data
+        scaler = torch.amp.GradScaler(device_type) if use_scaler else None
+        hooks = ScalerWatch(r.model, scaler, values["inject_inf"]) if scaler is not None else train.Hooks()
+        variants.append(_Variant(name, dtype, r, scaler, hooks, train.TrainState()))
+
+    epochs = values["epochs"]
+    steps_per_epoch = len(variants[0].recipe.batches)
+    shared = _TotalEpochs(ctx, epochs, steps_per_epoch)
+    for epoch in range(epochs):  # the variants take turns, one epoch each
+        for v in variants:
+            if ctx.stopped:
+                break
+            if cuda:
+                torch.cuda.synchronize(device)
+                torch.cuda.reset_peak_memory_stats(device)
+                resident = torch.cuda.memory_allocated(device)
+            r = v.recipe
+            metrics = train.fit(
+                r.model, r.optimizer, r.batches, (r.x_val, r.y_val), shared, epoch + 1, device,
+                v.dtype, v.scaler, hooks=v.hooks, state=v.state, series=v.name,
+            )  # fmt: skip
+            if v.state.epoch == epoch + 1:  # the epoch completed (not stopped half-way)
+                v.metrics = metrics
+                v.seconds.append(metrics["seconds"])
+                if cuda:
+                    v.peak_mb = max(
+                        v.peak_mb or 0.0, (torch.cuda.max_memory_allocated(device) - resident) / 2**20
+                    )
+        if ctx.stopped:
+            break
+
+    result: dict[str, Any] = {"device": device, "dtype": p.label, "scaler": p.scaler}
+    result["epochs_done"] = min(v.state.epoch for v in variants)
+    done = [v for v in variants if v.seconds]
+    if len(done) == 2:
+        n = min(len(v.seconds) for v in done)  # a stop may leave the second one an epoch behind
+        timings = [summarize(v.seconds[:n], warmup=1) for v in done]
+        samples = len(done[0].recipe.x_train)
+        ratio = speedup(timings[0].median, timings[1].median)
+        fp32, low = done
+        rows = []
+        for v, t in zip(done, timings, strict=True):
+            m = v.metrics
+            rows.append([
+                v.name, "float32" if v.dtype is None else str(v.dtype).removeprefix("torch."),
+                round(samples / t.median, 1),
+                "baseline" if v is fp32 else speed_words(speedup(timings[0].median, t.median)),
+                m["train_loss"], m["val_loss"], m["val_acc"],
+                "n/a" if v.peak_mb is None else round(v.peak_mb, 2),
+                len(v.hooks.skipped) if isinstance(v.hooks, ScalerWatch) else "-",
+            ])  # fmt: skip
+        timed = len(timings[0].seconds)
+        ctx.table(
+            f"fp32 vs {p.label} autocast on {device}",
+            ["variant", "dtype", "samples/s", "vs fp32", "train loss", "val loss", "val acc",
+             "peak extra MB", "skipped steps"],
+            rows,
+            note=f"samples/s from the median of {timed} epoch(s) after a warm-up epoch; the variants took "
+            "turns epoch by epoch. Peak memory: CUDA only (the most allocated above what was resident "
+            "before the epoch).",
+        )  # fmt: skip
+        ctx.text(
+            "speed-up",
+            f"{p.label} autocast against fp32 on {device}: {speed_words(ratio)} "
+            f"({rows[1][2]:,} vs {rows[0][2]:,} samples/s). Final val loss {low.metrics['val_loss']:.4f} "
+            f"vs {fp32.metrics['val_loss']:.4f} in fp32; val acc {low.metrics['val_acc']:.3f} vs "
+            f"{fp32.metrics['val_acc']:.3f}.",
+            pane="summary",
+        )
+        result.update(
+            speedup=ratio,
+            fp32_samples_per_s=samples / timings[0].median,
+            amp_samples_per_s=samples / timings[1].median,
+            epochs_timed=timed,
+            peak_mb={v.name: v.peak_mb for v in done} if cuda else None,
+        )
+    elif ctx.stopped:
+        ctx.text("speed-up", "stopped before both variants finished an epoch: no comparison", pane="summary")
+    for v in variants:
+        result[v.name] = dict(v.metrics)
+        result[f"{v.name}_steps"] = v.state.step
+    watch = variants[1].hooks
+    if isinstance(watch, ScalerWatch):
+        watch.read_back()
+        result.update(
+            skipped_steps=list(watch.skipped), scale_final=watch.scales[-1] if watch.scales else None
+        )
+        _report_scaler(ctx, watch, values["inject_inf"], variants[1].state.step)
+    return result
+
+
+@dataclasses.dataclass
+class _Variant:
+    name: str
+    dtype: Any
+    recipe: Any
+    scaler: Any
+    hooks: Any
+    state: Any
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    seconds: list[float] = dataclasses.field(default_factory=list)
+    peak_mb: float | None = None
+
+
+class _TotalEpochs:
+    """What `fit` reports to: it is called for one epoch at a time (the variants take turns), so
+    its epoch events get the run's real totals here before they reach the chart."""
+
+    def __init__(self, ctx, epochs: int, steps_per_epoch: int):
+        self._ctx = ctx
+        self._epochs = epochs
+        self._steps_total = epochs * steps_per_epoch
+
+    @property
+    def stopped(self) -> bool:
+        return self._ctx.stopped
+
+    def step(self, *args, **kw) -> None:
+        self._ctx.step(*args, **kw)
+
+    def epoch(self, epoch, _epochs, metrics, **kw) -> None:
+        self._ctx.epoch(epoch, self._epochs, metrics, **{**kw, "steps_total": self._steps_total})
+
+
+class ScalerWatch:
+    """Follows a GradScaler's scale step by step, and can make one step's gradients inf.
+
+    It has `engine.train.Hooks`' three methods without subclassing it: that module imports torch,
+    which a lab module must not do when it is imported.
+    """
+
+    def __init__(self, model, scaler, inject_step: int = 0):
+        self.scaler = scaler
+        self.initial = scaler.get_scale()
+        self.inject_step = inject_step
+        self.next_step = 1
+        self.pending: list[Any] = []  # scale tensors, still on the device
+        self.scales: list[float] = []  # the scale after each step's update()
+        self.skipped: list[int] = []
+        if inject_step:
+            first = next(p for p in model.parameters() if p.requires_grad)
+            first.register_hook(self._maybe_inf)
+
+    def _maybe_inf(self, grad):
+        # A tensor hook runs during backward and may replace the gradient it is given.
+        import torch
+
+        return torch.full_like(grad, float("inf")) if self.next_step == self.inject_step else grad
+
+    def on_epoch_start(self, epoch: int) -> None:
+        pass
+
+    def on_step_end(self, step: int, loss) -> None:
+        self.next_step = step + 1
+        # A copy of the scale tensor, read back once per epoch: get_scale() would sync a GPU at
+        # every step. `_scale` is private, but it has held GradScaler's scale since torch 1.6.
+        self.pending.append(self.scaler._scale.detach().clone())
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
+        self.read_back()
+
+    def read_back(self) -> None:
+        import torch
+
+        if not self.pending:
+            return
+        values = torch.stack([t.float().cpu() for t in self.pending]).tolist()
+        self.pending.clear()
+        for value in values:
+            before = self.scales[-1] if self.scales else self.initial
+            self.scales.append(value)
+            if value < before:  # update() halves the scale after a step with inf/nan gradients
+                self.skipped.append(len(self.scales))
+
+
+def _report_scaler(ctx, watch, inject_step: int, steps: int) -> None:
+    rows, before = [], watch.initial
+    for step, scale in enumerate(watch.scales, start=1):
+        if step == 1 or scale != before or step == len(watch.scales):
+            what = (
+                "start"
+                if step == 1
+                else ("skipped: inf/nan gradients, scale halved" if scale < before else "")
+            )
+            if scale > before:
+                what = "grew: 2000 steps without inf"
+            rows.append([step, scale, what])
+        before = scale
+    ctx.table("GradScaler scale over time", ["step", "scale after update()", "what happened"], rows)
+    if watch.skipped:
+        steps_text = ", ".join(str(s) for s in watch.skipped[:20])
+        ctx.text(
+            "scaler",
+            f"skipped {len(watch.skipped)} optimizer step(s) ({steps_text}): the gradients held inf or nan, "
+            f"so scaler.step() left the weights alone and update() halved the scale (now {watch.scales[-1]:g}).",
+            pane="summary",
+            level="warning",
+        )
+    else:
+        ctx.text(
+            "scaler",
+            f"no skipped steps; scale {watch.scales[-1] if watch.scales else watch.initial:g}",
+            pane="summary",
+        )
+    if inject_step and inject_step > steps:
+        ctx.warn(f"inject_inf {inject_step} is past the last step ({steps}): nothing was injected")
+
+
+def code(values: dict[str, Any]) -> str:
+    from engine.codegen import data_lines, definitions, device_line, model_call, optimizer_call
+
+    low = values["amp"] if values["amp"] != "auto" else "bf16"
+    dtype = "torch.float16" if low == "fp16" else "torch.bfloat16"
+    use_scaler = values["scaler"] == "on" or (values["scaler"] == "auto" and low == "fp16")
+    threads = f"torch.set_num_threads({values['threads']})\n" if values["threads"] else ""
+    inject = values["inject_inf"]
+    hook = ""
+    if inject:
+        hook = (
+            "    step = 1  # the step whose backward runs now\n"
+            "    # Make one step's gradients inf, to watch the scaler skip it and halve its scale.\n"
+            "    first = next(model.parameters())\n"
+            f"    first.register_hook(lambda g: torch.full_like(g, float('inf')) if step == {inject} and scaler else g)\n"
+        )
+    auto_note = (
+        "# --amp auto: bf16 here; on a CUDA GPU without bf16 pttui takes fp16 with a GradScaler.\n"
+        if values["amp"] == "auto"
+        else ""
+    )
+    return f'''"""amp: fp32 against {low} autocast, the same model from the same seed.
+
+Made by `pttui run amp --export-script`. Older tutorials write torch.cuda.amp.autocast() and
+torch.cuda.amp.GradScaler(): those names are deprecated; torch.amp.autocast(device_type,
+dtype=...) and torch.amp.GradScaler(device_type) replace them and work on the CPU too.
+"""
+
+import contextlib
+import statistics
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+{definitions(values)}
+
+
+{threads}{device_line(values)}
+device_type = torch.device(device).type
+{chr(10).join(data_lines(values))}
+batch_size = {values["batch_size"]}
+
+
+def train(name, dtype, use_scaler):
+    torch.manual_seed({values["seed"]})  # the same initial weights for both variants
+    model = {model_call(values)}.to(device)
+    optimizer = {optimizer_call(values)}
+    scaler = torch.amp.GradScaler(device_type) if use_scaler else None
+    generator = torch.Generator().manual_seed({values["seed"]})  # the same shuffles too
+{hook}    seconds = []
+    for epoch in range({values["epochs"]}):
+        model.train()
+        losses = []
+        started = time.perf_counter()
+        order = torch.randperm(len(x_train), generator=generator).to(device)
+        for i in range(0, len(x_train), batch_size):
+            idx = order[i : i + batch_size]
+            xb, yb = x_train[idx], y_train[idx]
+            autocast = torch.autocast(device_type, dtype=dtype) if dtype else contextlib.nullcontext()
+            with autocast:
+                loss = F.cross_entropy(model(xb), yb)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)  # skipped when a gradient is inf or nan
+                scaler.update()  # and then the scale is halved
+            else:
+                loss.backward()
+                optimizer.step()
+{"            step += 1" + chr(10) if inject else ""}            losses.append(loss.item())
+        seconds.append(time.perf_counter() - started)
+        val_loss, val_acc = evaluate(model, x_val, y_val)
+        train_loss = sum(losses) / len(losses)
+        print(f"{{name}} epoch {{epoch + 1}}: train_loss {{train_loss:.8f}} val_loss {{val_loss:.8f}} val_acc {{val_acc:.4f}}")
+    timed = seconds[1:] or seconds  # the first epoch is a warm-up
+    return len(x_train) / statistics.median(timed)
+
+
+{auto_note}fp32 = train("fp32", None, False)
+low = train("{low}", {dtype}, {use_scaler})
+print(f"fp32 {{fp32:.0f}} samples/s, {low} {{low:.0f}} samples/s: {{low / fp32:.2f}}x")
+'''
+
+
+LAB = Lab(
+    name="amp",
+    title="Mixed precision",
+    summary="fp32 vs autocast (bf16, or fp16 with GradScaler): speed, loss and accuracy side by side",
+    order=9,
+    params=PARAMS,
+    run=run,
+    code=code,
+)

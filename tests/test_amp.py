@@ -1,0 +1,143 @@
+"""The amp lab: its device decisions (CUDA cases too, on a CPU), the scaler skipping an inf step,
+and that its exported script trains to the very same losses."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import run_lab
+
+from engine import events as ev
+from engine.devices import Available
+from engine.labs import get_lab
+from engine.labs.amp import plan
+from engine.params import ParamError, validate
+
+TINY = dict(dataset="spiral", size=300, hidden="16", epochs=3, batch_size=32, threads=1, device="cpu")
+NO_BF16_GPU = Available(cuda_count=1, cuda_bf16=False)
+BF16_GPU = Available(cuda_count=1, cuda_bf16=True)
+
+
+def test_cpu_takes_bf16_without_a_scaler():
+    p = plan("auto", "auto", "cpu", Available())
+    assert (p.label, p.dtype, p.scaler) == ("bf16", "bfloat16", False)
+
+
+def test_a_gpu_without_bf16_takes_fp16_with_a_scaler():
+    p = plan("auto", "auto", "cuda", NO_BF16_GPU)
+    assert (p.label, p.dtype, p.scaler) == ("fp16", "float16", True)
+    assert "no bf16" in p.why
+
+
+def test_a_gpu_with_bf16_takes_bf16_and_no_scaler():
+    p = plan("auto", "auto", "cuda:0", BF16_GPU)
+    assert (p.label, p.scaler) == ("bf16", False)
+    assert plan("fp16", "auto", "cuda", BF16_GPU).scaler  # asked for fp16: the scaler comes with it
+
+
+@pytest.mark.parametrize(
+    "amp, device, available, field",
+    [
+        ("fp16", "cpu", Available(), "amp"),  # fp16 autocast needs CUDA
+        ("bf16", "cuda", NO_BF16_GPU, "amp"),  # this GPU has no bf16
+        ("auto", "mps", Available(mps=True), "device"),
+    ],
+)
+def test_impossible_choices_name_the_field(amp, device, available, field):
+    with pytest.raises(ParamError) as err:
+        plan(amp, "auto", device, available)
+    assert err.value.field == field
+
+
+def test_scaler_on_and_off_override_auto():
+    assert plan("bf16", "on", "cpu", Available()).scaler
+    off = plan("auto", "off", "cuda", NO_BF16_GPU)
+    assert not off.scaler and "vanish" in off.why
+
+
+@pytest.mark.filterwarnings("error::DeprecationWarning", "error::FutureWarning")
+def test_trains_both_variants_from_the_same_start():
+    final, sink = run_lab("amp", **TINY)
+    assert isinstance(final, ev.Done), final
+    steps = sink.of("step")
+    fp32 = [s.loss for s in steps if s.series == "fp32"]
+    bf16 = [s.loss for s in steps if s.series == "bf16"]
+    assert len(fp32) == len(bf16) == final.result["fp32_steps"] > 10
+    assert abs(fp32[0] - bf16[0]) < 0.02  # same weights, same first batch; bf16 rounds a little
+    assert fp32 != bf16
+    epochs = sink.of("epoch")
+    assert {e.series for e in epochs} == {"fp32", "bf16"}
+    assert all(e.epochs == 3 for e in epochs)  # the real total, though fit runs one epoch at a time
+    (table,) = sink.of("table")
+    assert [row[0] for row in table.rows] == ["fp32", "bf16"]
+    assert table.rows[0][7] == "n/a"  # peak memory is a CUDA figure
+    r = final.result
+    assert r["speedup"] > 0 and r["epochs_timed"] == 2
+    assert r["fp32"]["val_acc"] > 0 and r["bf16"]["val_acc"] > 0
+    assert "skipped_steps" not in r  # no scaler with bf16 unless asked
+
+
+@pytest.mark.filterwarnings("error::DeprecationWarning", "error::FutureWarning")
+def test_an_inf_gradient_is_skipped_and_halves_the_scale():
+    final, sink = run_lab("amp", **TINY, scaler="on", inject_inf=4)
+    assert isinstance(final, ev.Done), final
+    r = final.result
+    assert r["skipped_steps"] == [4]
+    assert r["scale_final"] == 65536.0 / 2
+    scale_table = next(t for t in sink.of("table") if t.title.startswith("GradScaler"))
+    assert [4, 32768.0, "skipped: inf/nan gradients, scale halved"] in scale_table.rows
+    texts = [t.body for t in sink.of("text") if t.title == "scaler"]
+    assert texts and "skipped 1 optimizer step(s) (4)" in texts[0]
+    # the skipped step left the loss finite: the inf never reached the weights
+    assert all(s.loss == s.loss and abs(s.loss) < 1e3 for s in sink.of("step"))
+
+
+def test_without_an_inf_nothing_is_skipped():
+    final, _ = run_lab("amp", **TINY, scaler="on")
+    assert final.result["skipped_steps"] == [] and final.result["scale_final"] == 65536.0
+
+
+def test_injecting_needs_a_scaler():
+    final, _ = run_lab("amp", **TINY, inject_inf=2)
+    assert isinstance(final, ev.Error) and final.field == "inject_inf"
+
+
+def test_stop_ends_cleanly():
+    from engine.runner import Runner
+    from engine.sinks import Sink
+
+    class StopAfter(Sink):
+        def on_event(self, event):
+            if event.kind == "step" and event.step == 5:
+                runner.stop()
+
+    runner = Runner(get_lab("amp"), {**TINY, "epochs": 50}, [StopAfter()])
+    final = runner.run()
+    assert isinstance(final, ev.Done) and final.stopped
+    assert final.result["fp32_steps"] < 50 * 10
+
+
+@pytest.mark.parametrize("extra", [{}, {"scaler": "on", "inject_inf": 4}], ids=["bf16", "scaler-inf"])
+def test_exported_script_prints_the_engines_losses(tmp_path, extra):
+    values = {**TINY, "epochs": 2, **extra}
+    _, sink = run_lab("amp", **values)
+    engine = {(e.series, e.epoch): (e.metrics["train_loss"], e.metrics["val_loss"]) for e in sink.of("epoch")}
+    lab = get_lab("amp")
+    script = tmp_path / "amp.py"
+    script.write_text(lab.code(validate(lab.params, values)))
+    out = subprocess.run(
+        [sys.executable, "-W", "error::DeprecationWarning", "-W", "error::FutureWarning", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    printed = re.findall(r"(\w+) epoch (\d+): train_loss ([\d.]+) val_loss ([\d.]+)", out.stdout)
+    assert len(printed) == len(engine) == 4
+    for series, epoch, train_loss, val_loss in printed:
+        ta, va = engine[(series, int(epoch) - 1)]
+        assert abs(ta - float(train_loss)) <= 1e-6 and abs(va - float(val_loss)) <= 1e-6
+    assert "torch.amp.GradScaler" in script.read_text() and "samples/s" in out.stdout
