@@ -1,0 +1,156 @@
+"""The data lab: what a DataLoader hands out, the sweep, and that no worker outlives a run."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import run_lab
+
+from engine import events as ev
+from engine.labs import get_lab
+from engine.labs.data import CPUS
+from engine.params import validate
+
+# 320 training samples (the 2-D sets keep 80% of `size`).
+TINY = dict(dataset="moons", size=400, batch_size=64, epochs=1, sweep=False, seed=3)
+
+
+def summary(sink, title):
+    return next(t.body for t in sink.of("text") if t.title == title)
+
+
+def test_batches_last_batch_and_first_batch():
+    final, sink = run_lab("data", **{**TINY, "batch_size": 100})
+    assert isinstance(final, ev.Done), final
+    r = final.result
+    assert (r["samples"], r["batches"], r["last_batch"]) == (320, 4, 20)
+    body = summary(sink, "batches")
+    assert "4 batches per epoch; the last holds 20 sample(s)" in body
+    assert "first batch: x [100, 2], y [100]" in body
+    first, second = re.findall(r"first labels, epoch \d: (\[.*\])", body)
+    assert first != second and "order changed" in body
+    assert r["samples_per_s"] > 0
+
+
+def test_without_shuffle_every_epoch_has_the_same_order():
+    _, sink = run_lab("data", **{**TINY, "shuffle": False})
+    body = summary(sink, "batches")
+    first, second = re.findall(r"first labels, epoch \d: (\[.*\])", body)
+    assert first == second and "shuffle off" in body
+
+
+def test_drop_last_drops_the_short_batch():
+    final, sink = run_lab("data", **{**TINY, "batch_size": 100, "drop_last": True})
+    assert (final.result["batches"], final.result["last_batch"]) == (3, 100)
+    assert "(20 dropped by drop_last)" in summary(sink, "batches")
+
+
+def test_pin_memory_without_cuda_says_so_once():
+    final, sink = run_lab("data", **{**TINY, "pin_memory": True})
+    assert isinstance(final, ev.Done)
+    notes = [t for t in sink.of("text") if "pin_memory" in t.body]
+    assert len(notes) == 1 and "no effect here" in notes[0].body
+
+
+def test_sweep_measures_every_cell_and_names_the_best():
+    final, sink = run_lab("data", **{**TINY, "sweep": True, "sweep_workers": "0,1", "sweep_batch": "32,160"})
+    assert isinstance(final, ev.Done), final
+    (table,) = sink.of("table")
+    assert [(row[0], row[1]) for row in table.rows] == [(0, 32), (0, 160), (1, 32), (1, 160)]
+    assert all(row[2] > 0 for row in table.rows)
+    assert table.rows[0][3] == "baseline"
+    assert re.match(r"(slower: |about the same \(|)\d+\.\d\dx", table.rows[2][3].replace(" faster", ""))
+    best = final.result["best"]
+    assert (best["num_workers"], best["batch_size"]) in [(row[0], row[1]) for row in table.rows]
+    assert final.result["start_method"] in ("forkserver", "spawn")
+
+
+def test_more_workers_than_cpus_is_a_parameter_error():
+    from engine.params import ParamError
+
+    with pytest.raises(ParamError) as err:
+        validate(get_lab("data").params, {"num_workers": CPUS + 1})
+    assert err.value.field == "num_workers"
+
+
+def _processes() -> dict[int, tuple[int, str, str]]:
+    """pid -> (parent pid, state, command line), read from /proc."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # the name in parentheses may hold spaces
+        found[int(entry)] = (int(fields[1]), fields[0], cmd)
+    return found
+
+
+def _live_workers(root: int) -> set[int]:
+    """Living descendants of `root`, except the forkserver and resource tracker, which
+    multiprocessing keeps for the life of the process (they are not workers)."""
+    procs = _processes()
+    out, stack = set(), [root]
+    while stack:
+        parent = stack.pop()
+        for pid, (ppid, state, cmd) in procs.items():
+            if ppid != parent:
+                continue
+            stack.append(pid)
+            helper = parent == root and ("forkserver" in cmd or "resource_tracker" in cmd)
+            if state != "Z" and not helper:
+                out.add(pid)
+    return out
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+def test_workers_end_when_the_run_is_stopped():
+    from engine.runner import Runner
+
+    me = os.getpid()
+    before = _live_workers(me)
+    values = {**TINY, "num_workers": min(2, CPUS), "sample_cost_us": 300, "epochs": 1000}
+    runner = Runner(get_lab("data"), values).start()
+    seen: set[int] = set()
+    deadline = time.monotonic() + 30
+    while len(seen) < values["num_workers"] and time.monotonic() < deadline:
+        seen |= _live_workers(me) - before
+        time.sleep(0.02)
+    assert len(seen) >= values["num_workers"], "the workers never started"
+    runner.stop()
+    assert runner.join(30)
+    assert isinstance(runner.last, ev.Done) and runner.last.stopped
+    assert not (_live_workers(me) & seen), "worker processes outlived the run"
+
+
+def test_workers_start_when_stderr_has_no_file_descriptor(monkeypatch):
+    # Textual replaces sys.stderr with an object that has no real fileno().
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    final, _ = run_lab("data", **{**TINY, "num_workers": 1})
+    assert isinstance(final, ev.Done), final
+    assert final.result["samples_per_s"] > 0
+
+
+@pytest.mark.parametrize("extra", [{}, {"num_workers": 1, "sample_cost_us": 10, "drop_last": True}])
+def test_exported_script_runs(tmp_path, extra):
+    lab = get_lab("data")
+    values = validate(lab.params, {**TINY, "batch_size": 100, **extra})
+    script = tmp_path / "data.py"
+    script.write_text(lab.code(values))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    batches = 3 if extra.get("drop_last") else 4
+    assert f"320 samples, {batches} batches per epoch" in out.stdout
+    assert "first batch x [100, 2] y [100]" in out.stdout
+    assert re.search(r"\d+ samples/s", out.stdout)
