@@ -53,6 +53,49 @@ class CNN(nn.Module):
         return self.fc(x.flatten(1))
 
 
+class DynamicModel(nn.Module):
+    """The classic dynamic-graph example: whether linear2 runs is decided at each call."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear1 = nn.Linear(10, 5)
+        self.linear2 = nn.Linear(5, 3)
+
+    def forward(self, x, use_second_layer=True):
+        x = F.relu(self.linear1(x))
+        if use_second_layer:  # plain Python control flow: the graph records only what ran
+            x = self.linear2(x)
+        return x
+
+
+class LoopModel(nn.Module):
+    """Applies one layer `repeat` times in a Python loop: the graph grows with each pass."""
+
+    def __init__(self, width=10):
+        super().__init__()
+        self.layer = nn.Linear(width, width)
+
+    def forward(self, x, repeat=3):
+        for _ in range(repeat):
+            x = F.tanh(self.layer(x))
+        return x
+
+
+class LSTMClassifier(nn.Module):
+    """An LSTM over a sequence, classified from its last step (inputs may come flat: reshaped)."""
+
+    def __init__(self, in_features=8, hidden=32, n_classes=10, layers=1):
+        super().__init__()
+        self.lstm = nn.LSTM(in_features, hidden, num_layers=layers, batch_first=True)
+        self.fc = nn.Linear(hidden, n_classes)
+
+    def forward(self, x):
+        if x.dim() == 2:  # (batch, steps * features), e.g. 8x8 digits read row by row
+            x = x.view(x.size(0), -1, self.lstm.input_size)
+        out, _ = self.lstm(x)  # out: (batch, steps, hidden); the tuple is (h, c)
+        return self.fc(out[:, -1])
+
+
 def build(name, in_features, n_classes, hidden=(64,), activation="relu", image_shape=None):
     """A fresh model by name; the caller seeds torch first so initial weights are repeatable."""
     if name == "simplenet":
