@@ -1,0 +1,349 @@
+"""The quantization topic: a float model and its int8 variants, side by side in one table.
+
+It trains an MLP on the digits (resized to 28x28 by default: MNIST's 784 inputs, as in the
+classic tutorials), quantizes it with each recipe in `engine.quantize`, and measures for every
+variant its size on disk, its latency at batch 1 and 64 (interleaved, median after a warm-up:
+see `engine.timing`), its accuracy, and how far its logits moved from fp32's. Int8 kernels run
+on the CPU, so this lab does too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from engine import common
+from engine.lab import Lab
+from engine.params import Param, ParamError
+
+ENGINES = ("auto", "x86", "fbgemm", "qnnpack", "onednn")
+
+SIDE = Param(
+    "side",
+    "int",
+    28,
+    "the 8x8 digits are resized to side x side first (28: MNIST's 784 inputs, as tutorials use)",
+    low=8,
+    high=64,
+)
+CALIBRATION = Param(
+    "calibration_batches", "int", 8, "batches of 64 that calibrate static int8's observers", low=1, high=1000
+)
+QENGINE = Param(
+    "qengine",
+    "choice",
+    "auto",
+    "quantized engine (torch.backends.quantized.engine): auto keeps the active one",
+    ENGINES,
+)
+TORCHAO = Param("torchao", "bool", True, "add torchao's int8 weight-only quantize_ when torchao is installed")
+ROUNDS = Param("rounds", "int", 5, "timed rounds per latency (the median is reported)", low=1, high=1000)
+PARAMS = (
+    dataclasses.replace(common.HIDDEN, default=(1024, 1024)),
+    SIDE,
+    dataclasses.replace(common.EPOCHS, default=3, help="epochs to train the float model first"),
+    common.BATCH_SIZE,
+    dataclasses.replace(common.LR, default=0.001),
+    CALIBRATION,
+    QENGINE,
+    TORCHAO,
+    ROUNDS,
+    common.SEED,
+    common.THREADS,
+)
+
+COLUMNS = [
+    "variant", "size MB", "latency b1 ms", "latency b64 ms", "speed-up b1", "speed-up b64",
+    "val acc", "max abs logit diff", "argmax agreement",
+]  # fmt: skip
+
+
+def choose_engine(spec: str, supported: list[str], active: str) -> str:
+    """The quantized engine to use; one this torch build lacks is a parameter error."""
+    if spec == "auto":
+        return active
+    if spec not in supported:
+        raise ParamError("qengine", spec, "auto or one this torch build supports: " + ", ".join(supported))
+    return spec
+
+
+def run(values: dict[str, Any], ctx) -> dict[str, Any]:
+
+    import torch
+
+    from engine import devices, quantize, recipe, train
+    from engine.timing import autorange, interleave, speed_words, speedup
+
+    devices.set_threads(values["threads"])
+    backends = torch.backends.quantized
+    engine = choose_engine(values["qengine"], list(backends.supported_engines), backends.engine)
+    ctx.start("cpu")
+    noise = quantize.Captured()
+    previous_engine = backends.engine
+    try:
+        backends.engine = engine
+        d = _digits(values["side"], values["seed"])
+        r = recipe.prepare(_recipe_values(values), "cpu", d)
+        ctx.text("model", f"MLP {d.n_features}-{'-'.join(map(str, values['hidden']))}-10 on {engine}; "
+                 f"training the float model for {values['epochs']} epoch(s) first")  # fmt: skip
+        train.fit(r.model, r.optimizer, r.batches, (r.x_val, r.y_val), ctx, values["epochs"], series="fp32")
+        if ctx.stopped:
+            return {"engine": engine, "variants": {}}
+        fp32 = r.model.eval()
+        calibration = [r.x_train[i : i + 64] for i in range(0, 64 * values["calibration_batches"], 64)]
+        calibration = [xb for xb in calibration if len(xb)]
+        variants: dict[str, Any] = {"fp32": fp32}
+        with quantize.captured(noise):
+            variants["dynamic int8"] = quantize.dynamic_int8(fp32)
+            variants["static int8"] = quantize.static_int8(fp32, engine, calibration)
+        tao = None
+        if values["torchao"]:
+            with quantize.captured(noise):
+                tao = quantize.torchao_version()
+                if tao is not None:
+                    variants["torchao int8 weight-only"] = quantize.torchao_int8_weight_only(fp32)
+            if tao is None:
+                ctx.text(
+                    "torchao", "torchao is not installed here: its row is left out (pip install torchao)"
+                )
+        figures = _measure(variants, r, values["rounds"], noise, ctx, quantize, autorange, interleave)
+    finally:
+        backends.engine = previous_engine
+    if figures is None:
+        return {"engine": engine, "variants": {}}
+    base = figures["fp32"]
+    rows = []
+    for name, f in figures.items():
+        f["speedup_b1"] = speedup(base["latency_b1_ms"], f["latency_b1_ms"])
+        f["speedup_b64"] = speedup(base["latency_b64_ms"], f["latency_b64_ms"])
+        rows.append([
+            name, round(f["size_mb"], 3), round(f["latency_b1_ms"], 4), round(f["latency_b64_ms"], 4),
+            "baseline" if name == "fp32" else speed_words(f["speedup_b1"]),
+            "baseline" if name == "fp32" else speed_words(f["speedup_b64"]),
+            round(f["val_acc"], 4), f["max_abs_logit_diff"], round(f["argmax_agreement"], 4),
+        ])  # fmt: skip
+    threads = torch.get_num_threads()
+    ctx.table(
+        f"fp32 and int8 on the CPU ({engine} engine, {threads} thread(s))",
+        COLUMNS,
+        rows,
+        note=f"latency: median of {values['rounds']} interleaved rounds after a warm-up, per forward "
+        "pass; size: the saved state_dict; logit diff and agreement against fp32 on the validation set",
+    )
+    if noise.messages:
+        hint = ""
+        if any("torch.ao.quantization is deprecated" in m for m in noise.messages):
+            hint = (
+                "\ntorch.ao.quantization's eager recipe still runs in this torch; torchao's quantize_ "
+                "is its successor."
+            )
+        ctx.text("captured warnings", noise.note() + hint)
+    lines = []
+    for name, f in figures.items():
+        if name != "fp32":
+            lines.append(
+                f"{name}: {base['size_mb']:.2f} MB -> {f['size_mb']:.2f} MB, batch 1 "
+                f"{speed_words(f['speedup_b1'])}, batch 64 {speed_words(f['speedup_b64'])}, "
+                f"val acc {f['val_acc']:.3f} (fp32 {base['val_acc']:.3f})"
+            )
+    ctx.text("int8 against fp32", "\n".join(lines), pane="summary")
+    dyn = figures.get("dynamic int8", {})
+    return {
+        "engine": engine,
+        "threads": threads,
+        "torchao": tao,
+        "variants": figures,
+        "size_ratio": base["size_mb"] / dyn["size_mb"] if dyn else None,
+        "int8_speedup_b1": dyn.get("speedup_b1"),
+        "int8_speedup_b64": dyn.get("speedup_b64"),
+    }
+
+
+def _measure(variants, r, rounds, noise, ctx, quantize, autorange, interleave):
+    """Size, accuracy, logit drift and latency of every variant; None when stopped."""
+    import tempfile
+    import warnings
+
+    import torch
+
+    x_val, y_val = r.x_val, r.y_val
+    batches = {"b1": x_val[:1], "b64": x_val[:64]}
+    figures: dict[str, dict[str, Any]] = {}
+    # The first forward passes may warn (once); the timed ones then run with warnings ignored, as
+    # recording every repeat's warning would grow without bound.
+    with quantize.captured(noise), tempfile.TemporaryDirectory() as folder:
+        for name, model in variants.items():  # outside inference mode: torchao's weights refuse it
+            figures[name] = {"size_mb": quantize.size_mb(model, folder, name.replace(" ", "_"))}
+    with torch.inference_mode(), quantize.captured(noise):
+        reference = variants["fp32"](x_val)
+        for name, model in variants.items():
+            logits = model(x_val).float()
+            figures[name] |= {
+                "val_acc": (logits.argmax(1) == y_val).float().mean().item(),
+                "max_abs_logit_diff": (logits - reference).abs().max().item(),
+                "argmax_agreement": (logits.argmax(1) == reference.argmax(1)).float().mean().item(),
+            }
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for key, xb in batches.items():
+            if ctx.stopped:
+                return None
+            calls = {name: (lambda m=model, x=xb: m(x)) for name, model in variants.items()}
+            number = {name: autorange(fn, 0.02) for name, fn in calls.items()}
+            timings = interleave(calls, rounds=rounds, warmup=3, number=number)
+            for name, t in timings.items():
+                figures[name][f"latency_{key}_ms"] = t.median * 1e3
+    return figures
+
+
+def _digits(side: int, seed: int):
+    """The digits, split as every lab splits them, resized to side x side."""
+    from engine import data
+    from engine.quantize import upscale
+
+    d = data.load(data.DataSpec("digits", seed=seed))
+    if side == 8:
+        return d
+    return dataclasses.replace(
+        d, x_train=upscale(d.x_train, side), x_val=upscale(d.x_val, side), image_shape=(1, side, side)
+    )
+
+
+def _recipe_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The float model's training values in the form `engine.recipe.prepare` reads."""
+    return {
+        "dataset": "digits", "size": 0, "noise": 0.0, "seed": values["seed"], "model": "mlp",
+        "hidden": values["hidden"], "activation": "relu", "optimizer": "adam", "lr": values["lr"],
+        "momentum": 0.9, "weight_decay": 0.0, "batch_size": values["batch_size"],
+    }  # fmt: skip
+
+
+def code(values: dict[str, Any]) -> str:
+    from engine.source import definition
+
+    side = values["side"]
+    engine = values["qengine"]
+    engine_line = (
+        "engine = torch.backends.quantized.engine  # x86, fbgemm, qnnpack or onednn"
+        if engine == "auto"
+        else f'engine = "{engine}"\ntorch.backends.quantized.engine = engine'
+    )
+    resize = "" if side == 8 else f"x_train, x_val = upscale(x_train, {side}), upscale(x_val, {side})\n"
+    threads = f"torch.set_num_threads({values['threads']})\n" if values["threads"] else ""
+    pairs = [[f"model.net.{2 * i}", f"model.net.{2 * i + 1}"] for i in range(len(values["hidden"]))]
+    return f'''"""quantization: a float MLP and its dynamic and static int8 versions, compared.
+
+Made by `pttui run quantization --export-script`. torch.ao.quantization warns that it is
+deprecated (torchao's quantize_ is its successor); the eager-mode recipe below still runs.
+"""
+
+import copy
+import os
+import statistics
+import tempfile
+import time
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+warnings.filterwarnings("ignore", message=".*deprecated.*")
+
+
+{definition("data", "load_digits_arrays")}
+
+
+{definition("data", "split")}
+
+
+{definition("quantize", "upscale")}
+
+
+{definition("models", "MLP")}
+
+
+{definition("quantize", "QuantReady")}
+
+
+def latency_ms(model, x, rounds={values["rounds"]}, number=20):
+    with torch.inference_mode():
+        for _ in range(3):  # warm-up
+            model(x)
+        times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            for _ in range(number):
+                model(x)
+            times.append((time.perf_counter() - started) / number)
+    return statistics.median(times) * 1e3
+
+
+def size_mb(model):
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.pt")
+        torch.save(model.state_dict(), path)
+        return os.path.getsize(path) / 1e6
+
+
+{threads}x, y = load_digits_arrays()
+x_train, y_train, x_val, y_val = split(x, y, 0.2, {values["seed"]})
+{resize}x_train, y_train, x_val, y_val = (torch.from_numpy(a) for a in (x_train, y_train, x_val, y_val))
+
+torch.manual_seed({values["seed"]})
+model = MLP(x_train.shape[1], {tuple(values["hidden"])!r}, 10, "relu")
+optimizer = torch.optim.Adam(model.parameters(), lr={values["lr"]!r})
+generator = torch.Generator().manual_seed({values["seed"]})
+for epoch in range({values["epochs"]}):
+    order = torch.randperm(len(x_train), generator=generator)
+    for i in range(0, len(x_train), {values["batch_size"]}):
+        idx = order[i : i + {values["batch_size"]}]
+        loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+model.eval()
+
+# Dynamic int8: weights stored in int8, activations quantized on the fly.
+dynamic = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {{nn.Linear, nn.LSTM}}, dtype=torch.qint8)
+
+# Static int8: stubs, fuse Linear+ReLU, the engine's qconfig, prepare, calibrate, convert.
+{engine_line}
+static = QuantReady(copy.deepcopy(model)).eval()
+torch.ao.quantization.fuse_modules(static, {pairs!r}, inplace=True)
+static.qconfig = torch.ao.quantization.get_default_qconfig(engine)
+torch.ao.quantization.prepare(static, inplace=True)
+with torch.inference_mode():
+    for i in range(0, 64 * {values["calibration_batches"]}, 64):
+        static(x_train[i : i + 64])
+torch.ao.quantization.convert(static, inplace=True)
+
+variants = {{"fp32": model, "dynamic int8": dynamic, "static int8": static}}
+with torch.inference_mode():
+    reference = model(x_val)
+    base = {{}}
+    for name, m in variants.items():
+        logits = m(x_val)
+        b1, b64 = latency_ms(m, x_val[:1]), latency_ms(m, x_val[:64])
+        base.setdefault("b1", b1)
+        base.setdefault("b64", b64)
+        print(
+            f"{{name:>13}}: {{size_mb(m):.2f}} MB, batch 1 {{b1:.3f}} ms ({{base['b1'] / b1:.2f}}x), "
+            f"batch 64 {{b64:.3f}} ms ({{base['b64'] / b64:.2f}}x), "
+            f"val acc {{(logits.argmax(1) == y_val).float().mean():.4f}}, "
+            f"max abs logit diff {{(logits - reference).abs().max():.4f}}, "
+            f"argmax agreement {{(logits.argmax(1) == reference.argmax(1)).float().mean():.4f}}"
+        )
+'''
+
+
+LAB = Lab(
+    name="quantization",
+    title="Quantization",
+    summary="fp32 vs dynamic and static int8 (and torchao): size, latency, accuracy, logit drift",
+    order=10,
+    params=PARAMS,
+    run=run,
+    code=code,
+)

@@ -1,0 +1,178 @@
+"""The quantization variants of a float model, and the quiet room they are made in.
+
+Each variant is one classic recipe: dynamic int8 (`quantize_dynamic`), static post-training
+int8 (QuantStub/DeQuantStub, the active engine's qconfig, prepare, calibrate, convert), and
+torchao's int8 weight-only `quantize_` where torchao is installed. `upscale` and `QuantReady`
+are self-contained because the code view copies them into the exported script.
+
+`torch.ao.quantization` warns that it is deprecated, and importing torchao prints messages
+from its C extensions straight to file descriptor 2. In the app those lines would land on the
+screen, so every step that can print runs inside `captured()`, and the lab shows one note.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import itertools
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def upscale(x, side):
+    """8x8 digits (rows of 64 values) resized to side x side, flattened: 28 gives MNIST's 784."""
+    images = torch.from_numpy(x).view(-1, 1, 8, 8)
+    return F.interpolate(images, size=(side, side), mode="bilinear", align_corners=False).flatten(1).numpy()
+
+
+class QuantReady(nn.Module):
+    """The float model between a QuantStub and a DeQuantStub: where int8 begins and ends."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.quant = torch.ao.quantization.QuantStub()
+        self.model = model
+        self.dequant = torch.ao.quantization.DeQuantStub()
+
+    def forward(self, x):
+        return self.dequant(self.model(self.quant(x)))
+
+
+def dynamic_int8(model: nn.Module) -> nn.Module:
+    """Weights stored in int8; activations quantized on the fly, batch by batch."""
+    return torch.ao.quantization.quantize_dynamic(
+        copy.deepcopy(model), {nn.Linear, nn.LSTM}, dtype=torch.qint8
+    )
+
+
+def relu_pairs(model: nn.Module, prefix: str = "") -> list[list[str]]:
+    """Names of each Linear directly followed by a ReLU (fused into one int8 op)."""
+    pairs = []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Sequential):
+            children = list(module.named_children())
+            for (a, first), (b, second) in itertools.pairwise(children):
+                if isinstance(first, nn.Linear) and isinstance(second, nn.ReLU):
+                    base = f"{prefix}{name}." if name else prefix
+                    pairs.append([base + a, base + b])
+    return pairs
+
+
+def static_int8(model: nn.Module, engine: str, calibration) -> nn.Module:
+    """The eager-mode recipe: stubs, fuse, qconfig, prepare (observers), calibrate, convert."""
+    q = torch.ao.quantization
+    ready = QuantReady(copy.deepcopy(model)).eval()
+    pairs = relu_pairs(ready.model, "model.")
+    if pairs:
+        q.fuse_modules(ready, pairs, inplace=True)
+    ready.qconfig = q.get_default_qconfig(engine)
+    q.prepare(ready, inplace=True)
+    with torch.inference_mode():
+        for xb in calibration:  # the observers record each activation's range
+            ready(xb)
+    return q.convert(ready, inplace=True)
+
+
+def torchao_int8_weight_only(model: nn.Module) -> nn.Module:
+    """torchao's successor API: int8 weights as a tensor subclass, activations in float."""
+    from torchao.quantization import Int8WeightOnlyConfig, quantize_
+
+    quantized = copy.deepcopy(model)
+    quantize_(quantized, Int8WeightOnlyConfig())
+    return quantized
+
+
+def torchao_version() -> str | None:
+    """torchao's version when it imports here, else None (the import itself prints: capture it)."""
+    try:
+        import torchao
+    except Exception:  # not installed, or built for another torch
+        return None
+    return getattr(torchao, "__version__", "?")
+
+
+def size_mb(model: nn.Module, folder: str, name: str) -> float:
+    """Size on disk of the model's saved state_dict, in MB (10^6 bytes)."""
+    path = os.path.join(folder, f"{name}.pt")
+    torch.save(model.state_dict(), path)
+    return os.path.getsize(path) / 1e6
+
+
+@dataclass
+class Captured:
+    """What was printed or warned inside `captured()`: each distinct message once, in order."""
+
+    messages: list[str] = field(default_factory=list)
+
+    def add(self, text: str) -> None:
+        text = text.strip()
+        if text and text not in self.messages:
+            self.messages.append(text)
+
+    def note(self) -> str:
+        lines = [f"- {_first_line(m)}" for m in self.messages]
+        return (
+            f"PyTorch printed {len(self.messages)} message(s) while quantizing; they were caught so "
+            "they could not spill onto the screen:\n" + "\n".join(lines)
+        )
+
+
+def _first_line(message: str, limit: int = 240) -> str:
+    line = next((" ".join(part.split()) for part in message.splitlines() if part.strip()), "")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+@contextlib.contextmanager
+def captured(into: Captured | None = None) -> Iterator[Captured]:
+    """Catch warnings, Python-level prints and, at the OS level, whatever C code writes to file
+    descriptor 2, for the duration of the block. Emit no events inside it: a printer that
+    writes to sys.stdout would be caught too.
+    """
+    into = into if into is not None else Captured()
+    _flush()
+    saved = None
+    with tempfile.TemporaryFile() as sink:
+        try:
+            saved = os.dup(2)
+            os.dup2(sink.fileno(), 2)
+        except OSError:  # no file descriptor 2 (a detached process): Python-level capture only
+            saved = None
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            with (
+                warnings.catch_warnings(record=True) as caught,
+                contextlib.redirect_stdout(out),
+                contextlib.redirect_stderr(err),
+            ):
+                warnings.simplefilter("always")
+                yield into
+        finally:
+            _flush()  # lines buffered by handlers that hold the real sys.stderr land in the sink
+            if saved is not None:
+                os.dup2(saved, 2)
+                os.close(saved)
+            sink.seek(0)
+            raw = sink.read().decode("utf-8", "replace")
+            for w in caught:
+                into.add(f"{w.category.__name__}: {w.message}")
+            for text in (err.getvalue(), out.getvalue(), raw):
+                for line in text.splitlines():
+                    into.add(line)
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass

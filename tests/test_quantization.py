@@ -1,0 +1,123 @@
+"""The quantization lab: a row per variant with every figure, a clean terminal, a clear error
+for an engine this build lacks, and a script that runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+
+import pytest
+from conftest import pttui, run_lab
+
+from engine import events as ev
+from engine.labs import get_lab
+from engine.labs.quantization import COLUMNS, choose_engine
+from engine.params import ParamError, validate
+
+TINY = dict(hidden="256", side=8, epochs=2, rounds=2, calibration_batches=2, threads=1)
+FIGURES = {
+    "size_mb", "latency_b1_ms", "latency_b64_ms", "speedup_b1", "speedup_b64",
+    "val_acc", "max_abs_logit_diff", "argmax_agreement",
+}  # fmt: skip
+
+
+def _has_torchao() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torchao") is not None  # importing it takes seconds
+
+
+def test_every_variant_has_a_row_and_its_figures():
+    final, sink = run_lab("quantization", **TINY, torchao=False)
+    assert isinstance(final, ev.Done), final
+    (table,) = sink.of("table")
+    assert table.columns == COLUMNS
+    assert [row[0] for row in table.rows] == ["fp32", "dynamic int8", "static int8"]
+    variants = final.result["variants"]
+    assert list(variants) == ["fp32", "dynamic int8", "static int8"]
+    for name, figures in variants.items():
+        assert set(figures) == FIGURES, name
+        assert figures["latency_b1_ms"] > 0 and figures["latency_b64_ms"] > 0
+        assert 0.8 <= figures["argmax_agreement"] <= 1.0
+    fp32 = variants["fp32"]
+    assert fp32["max_abs_logit_diff"] == 0.0 and fp32["argmax_agreement"] == 1.0
+    assert table.rows[0][4:6] == ["baseline", "baseline"]
+    for name in ("dynamic int8", "static int8"):
+        assert variants[name]["size_mb"] < fp32["size_mb"] / 2  # int8 weights: about a quarter
+        assert 0 < variants[name]["max_abs_logit_diff"] < 1.0
+        assert abs(variants[name]["val_acc"] - fp32["val_acc"]) < 0.05
+    assert final.result["size_ratio"] == pytest.approx(fp32["size_mb"] / variants["dynamic int8"]["size_mb"])
+    assert final.result["engine"] in ("x86", "fbgemm", "qnnpack", "onednn")
+
+
+def test_the_deprecation_warnings_become_one_note(capfd):
+    final, sink = run_lab("quantization", **TINY, torchao=False)
+    assert isinstance(final, ev.Done)
+    notes = [t for t in sink.of("text") if t.title == "captured warnings"]
+    assert len(notes) == 1 and "torch.ao.quantization is deprecated" in notes[0].body
+    out, err = capfd.readouterr()
+    assert err == "" and out == ""
+
+
+@pytest.mark.skipif(not _has_torchao(), reason="torchao is not installed")
+def test_torchao_adds_a_row():
+    final, sink = run_lab("quantization", **TINY, torchao=True)
+    assert isinstance(final, ev.Done), final
+    assert "torchao int8 weight-only" in final.result["variants"]
+    assert final.result["torchao"]
+    assert sink.of("table")[0].rows[-1][0] == "torchao int8 weight-only"
+
+
+def test_without_torchao_one_line_says_so(monkeypatch):
+    from engine import quantize
+
+    monkeypatch.setattr(quantize, "torchao_version", lambda: None)  # as on a machine without it
+    final, sink = run_lab("quantization", **TINY, torchao=True)
+    assert list(final.result["variants"]) == ["fp32", "dynamic int8", "static int8"]
+    assert any("torchao is not installed" in t.body for t in sink.of("text"))
+
+
+def test_an_engine_this_build_lacks_is_a_parameter_error():
+    with pytest.raises(ParamError) as err:
+        choose_engine("qnnpack", ["x86", "fbgemm"], "x86")
+    assert err.value.field == "qengine" and "x86, fbgemm" in str(err.value)
+    assert choose_engine("auto", ["x86"], "x86") == "x86"
+
+
+def test_captured_catches_c_level_and_python_output(capfd):
+    from engine.quantize import captured
+
+    with captured() as got:
+        os.write(2, b"noise from a C extension\n")
+        print("a print to stderr", file=sys.stderr)
+        warnings.warn("old API", DeprecationWarning, stacklevel=1)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+    assert got.messages == ["DeprecationWarning: old API", "a print to stderr", "noise from a C extension"]
+    assert "3 message(s)" in got.note()
+
+
+@pytest.mark.slow
+def test_json_run_leaves_stderr_clean():
+    # A fresh process, so that the deprecation warnings and torchao's import messages really fire.
+    args = ["--hidden", "64", "--side", "8", "--epochs", "1", "--rounds", "1", "--threads", "1"]
+    out = pttui("run", "quantization", *args, "--json", "--no-record")
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""
+    events = [json.loads(line) for line in out.stdout.splitlines()]  # every line is JSON
+    assert events[0]["event"] == "start" and events[-1]["event"] == "done"
+    notes = [e for e in events if e["event"] == "text" and e["title"] == "captured warnings"]
+    assert len(notes) == 1 and "deprecated" in notes[0]["body"]
+
+
+def test_exported_script_runs(tmp_path):
+    lab = get_lab("quantization")
+    script = tmp_path / "quant.py"
+    script.write_text(lab.code(validate(lab.params, {**TINY, "hidden": "64", "epochs": 1})))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stdout.splitlines() if "MB, batch 1" in line]
+    assert [line.split(":")[0].strip() for line in lines] == ["fp32", "dynamic int8", "static int8"]
