@@ -18,10 +18,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from engine import bench_speed  # torch-free until a section runs
+
 CONFIG = {"dataset": "digits", "model": "mlp", "hidden": "128,64", "batch_size": 64, "epochs": 40}
 
 # (name, function(quick: bool) -> dict of figures); the speed labs register theirs here.
-SECTIONS: list[tuple[str, Callable[[bool], dict[str, Any]]]] = []
+SECTIONS: list[tuple[str, Callable[[bool], dict[str, Any]]]] = [*bench_speed.SECTIONS]
 
 
 def bare_loop(values: dict[str, Any]) -> float:
