@@ -1,0 +1,224 @@
+"""The nn.Module topic: what a model is made of, layer by layer, and how many parameters.
+
+Classic models (SimpleNet's one Linear, an MLP, a CNN, DynamicModel, an LSTM classifier) or
+the person's own file. The totals come from `model.parameters()`; torchsummary's table is
+shown too, with one line saying where it cannot cope or miscounts (see engine.summary).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine import common, usermodel
+from engine.lab import Lab
+from engine.params import Param, ParamError
+
+MODEL_NAMES = ("simplenet", "mlp", "cnn", "dynamic", "lstm", "custom")
+# name: (class, constructor call as in `build`, the input shape it takes by default)
+BUILT_IN = {
+    "simplenet": ("SimpleNet", "SimpleNet(784, 10)", "1,784"),
+    "mlp": ("MLP", None, "1,784"),  # the call depends on --hidden
+    "cnn": ("CNN", "CNN(10, side=28)", "1,1,28,28"),
+    "dynamic": ("DynamicModel", "DynamicModel()", "1,10"),
+    "lstm": ("LSTMClassifier", "LSTMClassifier(28, 64, 10)", "1,28,28"),
+}
+
+MODEL = Param(
+    "model",
+    "choice",
+    "simplenet",
+    "which model: the classic SimpleNet (Linear 784->10), mlp, cnn, dynamic, lstm, or custom (--model-spec)",
+    MODEL_NAMES,
+)
+MODEL_SPEC = Param("model_spec", "path", "", usermodel.HELP)
+INPUT_SHAPE = Param(
+    "input_shape",
+    "str",
+    "",
+    "input sizes, batch first, e.g. 1,3,28,28; several inputs as 1,10; 1,5 (empty: the model's own)",
+    max_len=200,
+)
+PARAMS = (MODEL, common.HIDDEN, MODEL_SPEC, INPUT_SHAPE, common.DEVICE, common.SEED)
+
+
+def chosen(values: dict[str, Any]) -> str:
+    """The model actually used: a --model-spec means the custom model whatever --model says."""
+    return "custom" if values["model_spec"] else values["model"]
+
+
+def constructor(values: dict[str, Any]) -> str:
+    name = chosen(values)
+    if name == "mlp":
+        return f"MLP(784, {tuple(values['hidden'])!r}, 10)"
+    return BUILT_IN[name][1]
+
+
+def build(values: dict[str, Any]):
+    """(model, what the user's file printed) for these values; torch is imported by the caller."""
+    from engine import models
+
+    name = chosen(values)
+    if name == "custom":
+        if not values["model_spec"]:
+            raise ParamError("model_spec", "", "FILE.py:NAME for the custom model")
+        return usermodel.load(values["model_spec"])
+    built = {
+        "simplenet": lambda: models.SimpleNet(784, 10),
+        "mlp": lambda: models.MLP(784, tuple(values["hidden"]), 10),
+        "cnn": lambda: models.CNN(10, side=28),
+        "dynamic": models.DynamicModel,
+        "lstm": lambda: models.LSTMClassifier(28, 64, 10),
+    }
+    return built[name](), ""
+
+
+def input_text(values: dict[str, Any]) -> str:
+    name = chosen(values)
+    if values["input_shape"].strip():
+        return values["input_shape"]
+    if name == "custom":
+        raise ParamError("input_shape", "", "the input sizes for your model, batch first, e.g. 1,3,28,28")
+    return BUILT_IN[name][2]
+
+
+def run(values: dict[str, Any], ctx) -> dict[str, Any]:
+    import torch
+
+    from engine import devices, summary
+
+    shapes = summary.parse_shapes(input_text(values))
+    device = devices.resolve(values["device"])
+    ctx.start(device)
+    torch.manual_seed(values["seed"])
+    model, printed = build(values)
+    if printed.strip():
+        ctx.text("printed by your model file", printed.rstrip())
+    model = model.to(device)
+    try:
+        s = summary.summarize(model, shapes, device)
+    except Exception as exc:  # the model rejects these input sizes: say which, with its words
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ParamError(
+            "input_shape", values["input_shape"] or input_text(values), f"sizes the model accepts ({message})"
+        ) from None
+    for message in s.warnings:
+        ctx.warn(message)
+    if s.torchsummary_text:
+        ctx.text("torchsummary", s.torchsummary_text.rstrip(), pane="summary")
+    if s.problem:
+        ctx.text("torchsummary", s.problem, level="warning")
+    ctx.table(
+        "layers (forward hooks, in call order)",
+        ["layer", "type", "output shape", "params"],
+        [[layer.name, layer.kind, layer.output, layer.params] for layer in s.layers],
+        note=f"input {'; '.join(str(x) for x in shapes)} on {device}",
+    )
+    ctx.table("totals (from model.parameters())", ["", "value"], s.totals_rows())
+    ctx.tree(f"{type(model).__name__} modules", module_tree(model))
+    return {
+        **s.result(),
+        "model": chosen(values),
+        "class": type(model).__name__,
+        "input_shape": [list(x) for x in shapes],
+        "device": device,
+    }
+
+
+def module_tree(model, max_nodes: int = 400) -> dict[str, Any]:
+    """named_modules as a tree, each node with its parameter count (iterative, bounded)."""
+
+    def node(name: str, module) -> dict[str, Any]:
+        n = sum(p.numel() for p in module.parameters())
+        return {"label": f"{name} ({type(module).__name__})", "detail": f"{n:,} params", "children": []}
+
+    root = node(type(model).__name__, model)
+    root["label"] = type(model).__name__
+    count, stack = 1, [(model, root)]
+    while stack:
+        module, out = stack.pop()
+        for name, child in module.named_children():
+            if count >= max_nodes:
+                out["children"].append({"label": "…", "detail": "more modules not shown", "children": []})
+                break
+            entry = node(name, child)
+            out["children"].append(entry)
+            count += 1
+            stack.append((child, entry))
+    return root
+
+
+def code(values: dict[str, Any]) -> str:
+    from engine.codegen import device_line
+    from engine.source import definition
+
+    name = chosen(values)
+    try:
+        shapes_text = input_text(values)
+    except ParamError:
+        shapes_text = "1,784"
+    try:
+        from engine.summary import parse_shapes
+
+        shapes = parse_shapes(shapes_text)
+    except ParamError:
+        shapes = [(1, 784)]
+    sizes = [tuple(s[1:]) for s in shapes]
+    size_arg = repr(sizes[0]) if len(sizes) == 1 else repr(sizes)
+    if name == "custom":
+        path, _, attr = values["model_spec"].rpartition(":")
+        definitions = ""
+        make = (
+            "import importlib.util\n\n"
+            f"spec = importlib.util.spec_from_file_location('user_model', {path!r})\n"
+            "user_model = importlib.util.module_from_spec(spec)\n"
+            "spec.loader.exec_module(user_model)  # runs the code in that file\n"
+            f"model = user_model.{attr}().to(device)"
+        )
+    else:
+        definitions = definition("models", BUILT_IN[name][0]) + "\n\n\n"
+        make = f"model = {constructor(values)}.to(device)"
+    inputs = ", ".join(f"torch.rand(*{s!r}, device=device)" for s in shapes)
+    return f'''"""modules: the plain PyTorch that pttui runs for these values."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchsummary import summary
+
+
+{definitions}{device_line(values)}
+torch.manual_seed({values["seed"]})
+{make}
+print(model)
+
+total = sum(p.numel() for p in model.parameters())
+trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+print(f"total params {{total:,}}, trainable {{trainable:,}}")
+
+# Output shapes from forward hooks, which cope with tuple and dict outputs.
+hooks = [m.register_forward_hook(lambda m, i, o: print(type(m).__name__, getattr(o, "shape", type(o))))
+         for m in model.modules()]
+with torch.no_grad():
+    model.eval()
+    model({inputs})
+for h in hooks:
+    h.remove()
+
+# torchsummary defaults to device="cuda": give it the model's device. It counts only
+# parameters named weight/bias, and fails on tuple outputs (LSTM).
+try:
+    summary(model, {size_arg}, device=torch.device(device).type)
+except Exception as exc:
+    print("torchsummary cannot summarise this model:", exc)
+'''
+
+
+LAB = Lab(
+    name="modules",
+    title="nn.Module",
+    summary="a model's layers, output shapes and parameter counts; torchsummary's table",
+    order=3,
+    params=PARAMS,
+    run=run,
+    code=code,
+)

@@ -1,0 +1,263 @@
+"""The visualization topic: a model's autograd graph (tree and DOT), its summary, TensorBoard.
+
+For a chosen model and a batch of the bundled digits: the graph of its output, the layer
+summary, and a short training run written for TensorBoard (scalars and `add_graph`) when the
+optional `tensorboard` package is installed; without it, one line says how to add it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from engine import common
+from engine.lab import Lab
+from engine.labs.autograd import DOT, SHOW_SAVED
+from engine.params import Param
+
+# name: the constructor, sized for the 8x8 digits; DynamicModel gets 10 random features.
+MODELS = {
+    "simplenet": "SimpleNet(64, 10)",
+    "mlp": "MLP(64, (64,), 10)",
+    "cnn": "CNN(10, side=8)",
+    "lstm": "LSTMClassifier(8, 32, 10)",
+    "dynamic": "DynamicModel()",
+}
+MODEL = Param("model", "choice", "mlp", "which model to draw, summarise and train briefly", tuple(MODELS))
+LOGDIR = Param(
+    "logdir", "path", "", "TensorBoard run folder (empty: <runs folder>/tensorboard/<model>-<time>)"
+)
+STEPS = Param("steps", "int", 50, "optimizer steps of the short training run", low=1, high=100_000)
+INSTALL_HINT = "pip install 'pttui[tensorboard]'"
+PARAMS = (MODEL, SHOW_SAVED, DOT, LOGDIR, STEPS, common.LR, common.BATCH_SIZE, common.DEVICE, common.SEED)
+
+
+def _build(name: str):
+    from engine import models
+
+    return {
+        "simplenet": lambda: models.SimpleNet(64, 10),
+        "mlp": lambda: models.MLP(64, (64,), 10),
+        "cnn": lambda: models.CNN(10, side=8),
+        "lstm": lambda: models.LSTMClassifier(8, 32, 10),
+        "dynamic": models.DynamicModel,
+    }[name]()
+
+
+def _data(name: str, seed: int):
+    """(x, y) as tensors: the digits, or for DynamicModel 10 random features and 3 classes."""
+    import torch
+
+    from engine import data
+
+    if name == "dynamic":
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(1024, 10, generator=g)
+        return x, x[:, :3].argmax(1)  # a rule the model can learn: which of 3 features is largest
+    d = data.load(data.DataSpec("digits", seed=seed))
+    return torch.from_numpy(d.x_train), torch.from_numpy(d.y_train)
+
+
+def default_logdir(model: str, runs_dir: str | None) -> Path:
+    try:
+        from engine.runs import resolve_runs_dir
+    except ImportError:  # the recorder is optional to this lab: same rule, spelled out
+        env = os.environ.get("PTTUI_RUNS_DIR")
+
+        def resolve_runs_dir(given):
+            return Path(given or env or "runs").expanduser()
+
+    return resolve_runs_dir(runs_dir) / "tensorboard" / f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def tensorboard_writer(logdir: Path):
+    """(SummaryWriter, "") when tensorboard is installed, else (None, one line saying how to add it)."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        return None, f"TensorBoard export skipped: the tensorboard package is not installed ({INSTALL_HINT})"
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as exc:
+        return None, f"TensorBoard export skipped: {exc} ({INSTALL_HINT})"
+    return SummaryWriter(log_dir=str(logdir)), ""
+
+
+def run(values: dict[str, Any], ctx) -> dict[str, Any]:
+    import contextlib
+    import io
+    import warnings
+
+    import torch
+    import torch.nn.functional as F
+
+    from engine import devices, graph, summary
+    from engine.labs.autograd import _write_dot
+
+    device = devices.resolve(values["device"])
+    ctx.start(device)
+    name = values["model"]
+    x_all, y_all = _data(name, values["seed"])
+    x_all, y_all = x_all.to(device), y_all.to(device)
+    torch.manual_seed(values["seed"])
+    model = _build(name).to(device)
+    example = x_all[:1]
+
+    # 1. The autograd graph of the output (before training: the same graph every step).
+    out = model(example)
+    g = graph.walk(out, dict(model.named_parameters()), show_saved=values["show_saved"], output_name="output")
+    ctx.tree(f"autograd graph of {MODELS[name]}(x)", graph.to_tree(g))
+    dot_path = _write_dot(g, values["dot"], f"{MODELS[name]}(x)") if values["dot"] else None
+    if dot_path:
+        ctx.text("DOT", f"wrote {dot_path}; render it with: dot -Tsvg {dot_path} -o graph.svg")
+    del out, g
+
+    # 2. The summary (totals from model.parameters(), torchsummary's table where it copes).
+    s = summary.summarize(model, [tuple(example.shape)], device)
+    if s.torchsummary_text:
+        ctx.text("torchsummary", s.torchsummary_text.rstrip(), pane="summary")
+    if s.problem:
+        ctx.text("torchsummary", s.problem, level="warning")
+    ctx.table("totals (from model.parameters())", ["", "value"], s.totals_rows())
+
+    # 3. A short training run, written for TensorBoard when it is installed.
+    logdir = Path(values["logdir"]).expanduser() if values["logdir"] else default_logdir(name, ctx.extras.get("runs_dir"))
+    writer, problem = tensorboard_writer(logdir)
+    if problem:
+        ctx.text("tensorboard", problem, level="warning")
+    else:
+        graph_problem = _add_graph(writer, model, example)
+        if graph_problem:
+            ctx.warn(graph_problem)
+    optimizer = torch.optim.Adam(model.parameters(), lr=values["lr"])
+    generator = torch.Generator().manual_seed(values["seed"])
+    bs, step, losses = values["batch_size"], 0, []
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("always")
+        while step < values["steps"] and not ctx.stopped:
+            order = torch.randperm(len(x_all), generator=generator).to(device)
+            for i in range(0, len(order), bs):
+                idx = order[i : i + bs]
+                loss = F.cross_entropy(model(x_all[idx]), y_all[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                losses.append(loss.item())
+                ctx.step(step, 0, losses[-1])
+                if writer is not None:
+                    writer.add_scalar("loss/train", losses[-1], step)
+                if step >= values["steps"] or ctx.stopped:
+                    break
+    for w in {f"{w.category.__name__}: {w.message}" for w in caught}:
+        ctx.warn(w)
+    if writer is not None:
+        writer.close()
+        ctx.text(
+            "tensorboard",
+            f"wrote the run to {logdir}\nopen it with: tensorboard --logdir {logdir}",
+            pane="summary",
+        )
+    return {
+        "model": name,
+        "steps": step,
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+        "total_params": s.total_params,
+        "torchsummary": "ok" if not s.problem else s.problem,
+        "tensorboard": str(logdir) if writer is not None else None,
+        "tensorboard_command": f"tensorboard --logdir {logdir}" if writer is not None else None,
+        "dot": dot_path,
+    }
+
+
+def _add_graph(writer, model, example) -> str:
+    """add_graph traces the model with torch.jit; its chatter is captured, a failure is one line."""
+    import contextlib
+    import io
+    import warnings
+
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            writer.add_graph(model, example)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"TensorBoard add_graph failed for this model ({first}); the scalars are still written"
+    return ""
+
+
+def code(values: dict[str, Any]) -> str:
+    from engine.codegen import device_line
+    from engine.source import definition
+
+    name = values["model"]
+    cls = MODELS[name].split("(")[0]
+    if name == "dynamic":
+        data = (
+            f"g = torch.Generator().manual_seed({values['seed']})\n"
+            "x_all = torch.randn(1024, 10, generator=g)\n"
+            "y_all = x_all[:, :3].argmax(1)"
+        )
+        helpers = ""
+    else:
+        data = (
+            f"x, y = load_digits_arrays()\nx_train, y_train, _, _ = split(x, y, 0.2, {values['seed']})\n"
+            "x_all, y_all = torch.from_numpy(x_train), torch.from_numpy(y_train)"
+        )
+        helpers = definition("data", "load_digits_arrays") + "\n\n\n" + definition("data", "split") + "\n\n\n"
+    return f'''"""visualize: the plain PyTorch that pttui runs for these values."""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.tensorboard import SummaryWriter  # pip install tensorboard
+
+
+{helpers}{definition("models", cls)}
+
+
+{device_line(values)}
+{data}
+x_all, y_all = x_all.to(device), y_all.to(device)
+torch.manual_seed({values["seed"]})
+model = {MODELS[name]}.to(device)
+
+# The graph: pip install torchviz, then
+# from torchviz import make_dot; make_dot(model(x_all[:1]), params=dict(model.named_parameters())).render("graph")
+
+writer = SummaryWriter("runs/tensorboard/{name}")  # then: tensorboard --logdir runs/tensorboard
+writer.add_graph(model, x_all[:1])
+optimizer = torch.optim.Adam(model.parameters(), lr={values["lr"]!r})
+generator = torch.Generator().manual_seed({values["seed"]})
+step = 0
+while step < {values["steps"]}:
+    order = torch.randperm(len(x_all), generator=generator).to(device)
+    for i in range(0, len(order), {values["batch_size"]}):
+        idx = order[i : i + {values["batch_size"]}]
+        loss = F.cross_entropy(model(x_all[idx]), y_all[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        writer.add_scalar("loss/train", loss.item(), step)
+        if step >= {values["steps"]}:
+            break
+writer.close()
+print(f"step {{step}}: loss {{loss.item():.6f}}")
+'''
+
+
+LAB = Lab(
+    name="visualize",
+    title="Visualization",
+    summary="a model's autograd graph (tree and DOT), its summary, and a TensorBoard export",
+    order=11,
+    params=PARAMS,
+    run=run,
+    code=code,
+)
