@@ -281,7 +281,7 @@ class ScalerWatch:
 
         if not self.pending:
             return
-        values = torch.stack([t.float().cpu() for t in self.pending]).tolist()
+        values = torch.stack(self.pending).float().cpu().tolist()  # one transfer, one sync
         self.pending.clear()
         for value in values:
             before = self.scales[-1] if self.scales else self.initial
