@@ -44,3 +44,8 @@ DATA_PARAMS = (DATASET, SIZE, NOISE)
 MODEL_PARAMS = (MODEL, HIDDEN, ACTIVATION)
 OPTIM_PARAMS = (OPTIMIZER, LR, MOMENTUM, WEIGHT_DECAY)
 TRAIN_PARAMS = DATA_PARAMS + MODEL_PARAMS + OPTIM_PARAMS + (BATCH_SIZE, EPOCHS, DEVICE, AMP, SEED, THREADS)
+
+# Checkpoints (engine.checkpoint): a lab that trains may offer both.
+SAVE = Param("save", "path", "", "save a training checkpoint here at every epoch's end (empty: none)")
+RESUME = Param("resume", "path", "", "continue from a checkpoint made with --save (empty: start fresh)")
+CHECKPOINT_PARAMS = (SAVE, RESUME)

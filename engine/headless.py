@@ -131,11 +131,9 @@ def execute(lab: Lab, values: dict[str, Any], args: argparse.Namespace) -> int:
 
 
 def _recorder(lab: Lab, values: dict[str, Any], args: argparse.Namespace):
-    """The run recorder, when the engine has one (see engine.runs); None to keep no record."""
+    """The run recorder (see engine.runs); None to keep no record, or where none can be kept."""
     if args.no_record:
         return None
-    try:
-        from engine.runs import RunRecorder
-    except ImportError:
-        return None
+    from engine.runs import RunRecorder
+
     return RunRecorder.create(lab.name, values, args.runs_dir)

@@ -8,14 +8,15 @@ from typing import Any
 from engine import common
 from engine.codegen import training_script
 from engine.lab import Lab
+from engine.labs.checkpoint import with_checkpoints
 
-PARAMS = common.TRAIN_PARAMS
+PARAMS = common.TRAIN_PARAMS + common.CHECKPOINT_PARAMS
 
 
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
 
-    from engine import devices, recipe, train
+    from engine import checkpoint, devices, recipe, train
 
     devices.set_threads(values["threads"])
     available = devices.Available.probe()
@@ -24,7 +25,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     ctx.start(device)
     r = recipe.prepare(values, device)
     scaler = torch.amp.GradScaler("cuda") if values["amp"] == "fp16" else None
-    state = train.TrainState()
+    state, hooks = checkpoint.prepare_training(values, r, scaler, ctx)
     started = time.perf_counter()
     metrics = train.fit(
         r.model,
@@ -36,6 +37,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
         device,
         getattr(torch, amp) if amp else None,
         scaler,
+        hooks=hooks,
         state=state,
     )
     seconds = time.perf_counter() - started
@@ -58,5 +60,5 @@ LAB = Lab(
     order=5,
     params=PARAMS,
     run=run,
-    code=lambda values: training_script(values, "training"),
+    code=lambda values: with_checkpoints(training_script(values, "training"), values),
 )

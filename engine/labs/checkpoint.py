@@ -1,0 +1,399 @@
+"""The save/load topic: state_dict vs whole model vs safetensors, and inspecting a checkpoint.
+
+Without `--load` it trains a small model, saves it each way, loads each file into a fresh
+model and shows that the outputs match exactly, with file sizes and load times. With
+`--load PATH` it inspects a user's file (keys, shapes, dtypes, parameter count), reading it
+with `weights_only=True` unless `--trust` is given. The code generators for checkpoints
+(`with_checkpoints`, used by the training topic too) live here because they are torch-free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from engine import common
+from engine.codegen import model_call, training_script
+from engine.lab import Lab
+from engine.params import Param
+from engine.source import definition
+
+LOAD = Param("load", "path", "", "inspect this checkpoint file instead of training (empty: train and save)")
+TRUST = Param(
+    "trust", "bool", False, "load --load with weights_only=False: only for a file you made or trust"
+)
+FOLDER = Param("folder", "path", "", "keep the saved files in this folder (empty: a temporary one, removed)")
+EPOCHS = dataclasses.replace(common.EPOCHS, default=5)
+PARAMS = (
+    common.DATA_PARAMS
+    + common.MODEL_PARAMS
+    + common.OPTIM_PARAMS
+    + (common.BATCH_SIZE, EPOCHS, common.DEVICE, common.SEED, common.THREADS, LOAD, TRUST, FOLDER)
+)
+MAX_ROWS = 200  # a big model's every tensor would drown the Tables tab
+
+EXPLAIN = """\
+torch.save(model.state_dict(), path) saves only tensors, keyed by parameter name. To load it you
+build the model in your own code and call load_state_dict; torch.load(path, weights_only=True)
+reads it without running anything from the file.
+
+torch.save(model, path) pickles the object itself. The file names its classes by import path
+({classes}), so it loads only where that code is importable under the same names, and a pickle
+may name any function to call while loading: a whole-model file you did not make can run
+someone else's code. weights_only=True refuses it; it loads only with weights_only=False, which
+pttui allows only with --trust.
+
+safetensors stores the tensors and a JSON header and no pickle at all: safe to load from anyone.
+
+A training checkpoint adds what resuming needs: the optimizer's state (Adam keeps two more
+tensors per parameter), the epoch and step, and the random generators' states. It is still
+tensors and plain containers, so it loads with weights_only=True (pttui run training --save,
+then --resume)."""
+
+
+def run(values: dict[str, Any], ctx) -> dict[str, Any]:
+    if values["load"]:
+        return inspect(values, ctx)
+    return compare_formats(values, ctx)
+
+
+def inspect(values: dict[str, Any], ctx) -> dict[str, Any]:
+    import torch
+
+    from engine import checkpoint
+
+    ctx.start("cpu")
+    path = values["load"]
+    warning = checkpoint.version_warning()
+    if warning:
+        ctx.warn(warning)
+    if values["trust"]:
+        ctx.warn(f"--trust: reading {path} with weights_only=False runs whatever code its pickle names")
+    loaded = checkpoint.load(path, trust=values["trust"], field="load")
+    for message in loaded.warnings:
+        ctx.warn(message)
+    obj = loaded.obj
+    leaves = list(checkpoint.walk(obj))
+    tensors = [(k, v) for k, v in leaves if isinstance(v, torch.Tensor)]
+    others = [(k, v) for k, v in leaves if not isinstance(v, torch.Tensor)]
+    rows = [[k, "x".join(map(str, v.shape)) or "scalar", str(v.dtype).removeprefix("torch."), v.numel(),
+             v.numel() * v.element_size()] for k, v in tensors]  # fmt: skip
+    note = f"first {MAX_ROWS} of {len(rows)}" if len(rows) > MAX_ROWS else ""
+    ctx.table(
+        f"tensors in {Path(path).name}", ["key", "shape", "dtype", "numel", "bytes"], rows[:MAX_ROWS], note
+    )
+    if others:
+        shown = [[k, _short(v)] for k, v in others[:MAX_ROWS]]
+        ctx.table("other entries", ["key", "value"], shown)
+    weights = [v for _, v in checkpoint.walk(checkpoint.model_part(obj)) if isinstance(v, torch.Tensor)]
+    n_params = sum(v.numel() for v in weights if v.is_floating_point())
+    kind = checkpoint.describe(obj)
+    tensor_bytes = sum(r[4] for r in rows)
+    ctx.text(
+        "checkpoint",
+        f"{path}: {kind}, {loaded.format} format, {len(tensors)} tensors, {n_params:,} parameters "
+        f"(floating-point weights), {tensor_bytes:,} bytes of tensor data, read in {loaded.seconds * 1e3:.1f} ms "
+        f"with weights_only={not values['trust']}.",
+        pane="summary",
+    )
+    return {
+        "file": str(path),
+        "format": loaded.format,
+        "kind": kind,
+        "tensors": len(tensors),
+        "parameters": n_params,
+        "tensor_bytes": tensor_bytes,
+        "file_bytes": Path(path).expanduser().stat().st_size,
+        "load_s": loaded.seconds,
+    }
+
+
+def _short(value: Any, width: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def compare_formats(values: dict[str, Any], ctx) -> dict[str, Any]:
+    import tempfile
+
+    import torch
+
+    from engine import checkpoint, devices, recipe, train
+
+    devices.set_threads(values["threads"])
+    device = devices.choose_device(values["device"], devices.Available.probe())
+    ctx.start(device)
+    r = recipe.prepare(values, device)
+    state = train.TrainState()
+    metrics = train.fit(
+        r.model, r.optimizer, r.batches, (r.x_val, r.y_val), ctx, values["epochs"], device, state=state
+    )
+    if ctx.stopped:
+        return {**metrics, "epochs_done": state.epoch}
+    r.model.eval()
+    with torch.no_grad():
+        reference = r.model(r.x_val)
+
+    def fresh_model():
+        return recipe.build_model(values, r.data).to(device)
+
+    def check(model) -> float:
+        model.eval()
+        with torch.no_grad():
+            return (model(r.x_val) - reference).abs().max().item()
+
+    def state_dict_way(path):
+        size = checkpoint.save(r.model.state_dict(), path)
+        loaded = checkpoint.load(path, map_location=device)
+        model = fresh_model()
+        model.load_state_dict(loaded.obj)
+        return size, loaded, model
+
+    def whole_way(path):
+        size = checkpoint.save(r.model, path)
+        # This run wrote the file a moment ago, so it is trusted: the one weights_only=False here.
+        loaded = checkpoint.load(path, trust=True, map_location=device)
+        return size, loaded, loaded.obj
+
+    def safetensors_way(path):
+        size = checkpoint.save_safetensors(r.model.state_dict(), path)
+        loaded = checkpoint.load(path, map_location=device)
+        model = fresh_model()
+        model.load_state_dict(loaded.obj)
+        return size, loaded, model
+
+    def training_way(path):
+        ck = checkpoint.training_checkpoint(r.model, r.optimizer, None, state, r.generator, values)
+        size = checkpoint.save(ck, path)
+        loaded = checkpoint.load(path, map_location="cpu")
+        model = fresh_model()
+        model.load_state_dict(loaded.obj["model"])
+        return size, loaded, model
+
+    ways = [  # name, file, how, safe to load from a stranger?
+        ("state_dict", "model_state_dict.pt", state_dict_way, "yes: weights_only"),
+        ("whole model", "model_whole.pt", whole_way, "no: --trust"),
+        ("safetensors", "model.safetensors", safetensors_way, "yes: no pickle"),
+        ("training checkpoint", "training_checkpoint.pt", training_way, "yes: weights_only"),
+    ]
+    if not _has_safetensors():
+        ctx.warn("safetensors is not installed (pip install 'pttui[safetensors]'): that format is skipped")
+        ways = [w for w in ways if w[0] != "safetensors"]
+
+    keep = values["folder"]
+    scratch = None if keep else tempfile.TemporaryDirectory(prefix="pttui-checkpoint-")
+    folder = Path(keep).expanduser() if keep else Path(scratch.name)
+    rows, diffs, sizes, load_times, save_times = [], {}, {}, {}, {}
+    classes = "?"
+    try:
+        for name, filename, way, safe in ways:
+            path = folder / filename
+            started = time.perf_counter()
+            size, loaded, model = way(path)
+            total = time.perf_counter() - started
+            for message in loaded.warnings:
+                ctx.warn(f"{name}: {message}")
+            if name == "whole model":
+                classes = ", ".join(checkpoint.unsafe_globals(path)) or "?"
+            diffs[name] = check(model)
+            sizes[name] = size
+            load_times[name] = loaded.seconds
+            save_times[name] = total - loaded.seconds
+            rows.append([name, size, save_times[name] * 1e3, loaded.seconds * 1e3, diffs[name], safe])
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
+    ctx.table(
+        "save and load, each way",
+        ["format", "bytes", "save ms", "load ms", "max diff", "safe load"],
+        rows,
+        note=f"files kept in {folder}" if keep else "written to a temporary folder, now removed",
+    )
+    # One line per paragraph: the app and the terminal wrap it to their own width.
+    explain = re.sub(r"(?<!\n)\n(?!\n)", " ", EXPLAIN.format(classes=classes))
+    ctx.text("state_dict vs whole model", explain, pane="summary")
+    return {
+        **metrics,
+        "params": sum(p.numel() for p in r.model.parameters()),
+        "identical": all(d == 0.0 for d in diffs.values()),
+        "max_abs_diff": diffs,
+        "file_bytes": sizes,
+        "load_s": load_times,
+        "save_s": save_times,
+        **({"folder": str(folder)} if keep else {}),
+    }
+
+
+def _has_safetensors() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("safetensors") is not None
+
+
+# --- the code view ---------------------------------------------------------------------------
+
+_SAVE_HELPER = '''
+
+
+def save_atomically(obj, path):
+    """Write a temporary file, fsync it, then rename it over `path`: never half a checkpoint."""
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)'''
+
+
+def _add_save_helper(script: str, extra_imports: str = "import os\n") -> str:
+    """The script with `save_atomically` after the copied definitions, and its imports."""
+    evaluate = definition("train", "evaluate")
+    assert evaluate in script and "import numpy as np\n" in script, "training_script changed its shape"
+    script = script.replace("import numpy as np\n", extra_imports + "\nimport numpy as np\n", 1)
+    return script.replace(evaluate, evaluate + _SAVE_HELPER, 1)
+
+
+def with_checkpoints(script: str, values: dict[str, Any]) -> str:
+    """A training script plus `--resume` (before the loop) and `--save` (at each epoch's end).
+
+    The keys are the engine's, so the script resumes from a file that `pttui run training
+    --save` wrote, restoring the same RNG states, and this run's lr wins as in the engine.
+    """
+    save, resume = values.get("save"), values.get("resume")
+    epochs = values["epochs"]
+    loop = f"for epoch in range({epochs}):\n"
+    if resume:
+        assert loop in script, "training_script changed its shape"
+        fp16 = values.get("amp") == "fp16"
+        lines = [
+            f'checkpoint = torch.load({resume!r}, map_location="cpu", weights_only=True)',
+            'model.load_state_dict(checkpoint["model"])',
+            'optimizer.load_state_dict(checkpoint["optimizer"])',
+            *(['scaler.load_state_dict(checkpoint["scaler"])'] if fp16 else []),
+            "for group in optimizer.param_groups:  # this run's values win over the saved ones",
+            f"    group.update(lr={values['lr']!r}, weight_decay={values['weight_decay']!r})",
+            'torch.set_rng_state(checkpoint["rng"]["torch"])  # the same random numbers as before',
+            'generator.set_state(checkpoint["rng"]["batches"])  # the same shuffles as before',
+        ]
+        head = "\n".join(lines) + "\n\n"
+        script = script.replace(loop, head + f'for epoch in range(checkpoint["epoch"], {epochs}):\n', 1)
+    if save:
+        scaler = "scaler.state_dict()" if values.get("amp") == "fp16" else "None"
+        script = _add_save_helper(script).rstrip("\n") + "\n"
+        # The script ends inside the epoch loop (its print), so these lines run every epoch.
+        script += "\n".join(
+            [
+                "    checkpoint = {",
+                '        "format": "pttui-training-checkpoint",',
+                '        "version": 1,',
+                '        "epoch": epoch + 1,',
+                '        "step": (epoch + 1) * -(-len(x_train) // batch_size),',
+                '        "model": model.state_dict(),',
+                '        "optimizer": optimizer.state_dict(),',
+                f'        "scaler": {scaler},',
+                '        "rng": {"torch": torch.get_rng_state(), "batches": generator.get_state()},',
+                "    }",
+                f"    save_atomically(checkpoint, {save!r})",
+                "",
+            ]
+        )
+    return script
+
+
+def code(values: dict[str, Any]) -> str:
+    if values["load"]:
+        return _inspect_script(values)
+    script = training_script(values, "checkpoint")
+    folder = values["folder"] or "checkpoints"
+    build = model_call(values)
+    return (
+        _add_save_helper(script, "import os\nimport time\n")
+        + f"""
+# --- save, then load into a fresh model: the outputs must match exactly ------------------------
+folder = {folder!r}
+os.makedirs(folder, exist_ok=True)
+model.eval()
+with torch.no_grad():
+    reference = model(x_val)
+
+
+def report(name, path, fresh, seconds):
+    fresh.eval()
+    with torch.no_grad():
+        diff = (fresh(x_val) - reference).abs().max().item()
+    print(f"{{name}}: {{os.path.getsize(path)}} bytes, loaded in {{seconds * 1e3:.1f}} ms, max abs diff {{diff}}")
+
+
+# 1. the state_dict: tensors only. You build the model; loading runs nothing from the file.
+path = os.path.join(folder, "model_state_dict.pt")
+save_atomically(model.state_dict(), path)
+started = time.perf_counter()
+fresh = {build}.to(device)
+fresh.load_state_dict(torch.load(path, map_location=device, weights_only=True))
+report("state_dict", path, fresh, time.perf_counter() - started)
+
+# 2. the whole model: a pickle of the object. It needs the class importable under the same
+#    name, and a pickle can run code while loading: weights_only=False only for files you trust.
+path = os.path.join(folder, "model_whole.pt")
+save_atomically(model, path)
+started = time.perf_counter()
+whole = torch.load(path, map_location=device, weights_only=False)  # we wrote it a moment ago
+report("whole model", path, whole, time.perf_counter() - started)
+
+# 3. safetensors (pip install safetensors): tensors and a JSON header, no pickle at all.
+try:
+    from safetensors.torch import load_file, save_file
+except ImportError:
+    print("safetensors: not installed")
+else:
+    path = os.path.join(folder, "model.safetensors")
+    save_file({{k: v.contiguous() for k, v in model.state_dict().items()}}, path)
+    started = time.perf_counter()
+    fresh = {build}.to(device)
+    fresh.load_state_dict(load_file(path, device=str(device)))
+    report("safetensors", path, fresh, time.perf_counter() - started)
+"""
+    )
+
+
+def _inspect_script(values: dict[str, Any]) -> str:
+    path = values["load"]
+    if path.endswith(".safetensors"):
+        read = f"from safetensors.torch import load_file\n\ncheckpoint = load_file({path!r})"
+    elif values["trust"]:
+        read = f"# weights_only=False runs whatever code the file's pickle names: only for files you trust\ncheckpoint = torch.load({path!r}, map_location='cpu', weights_only=False)"
+    else:
+        read = f"# weights_only=True: tensors and plain containers only; anything else is refused\ncheckpoint = torch.load({path!r}, map_location='cpu', weights_only=True)"
+    return f'''"""Inspect a checkpoint: the plain PyTorch that `pttui run checkpoint --load` runs."""
+
+import torch
+
+{read}
+
+
+{definition("checkpoint", "walk")}
+
+
+parameters = 0
+for key, value in walk(checkpoint):
+    if isinstance(value, torch.Tensor):
+        print(f"{{key:50}} {{tuple(value.shape)!s:20}} {{value.dtype}}")
+        parameters += value.numel() if value.is_floating_point() else 0
+    else:
+        print(f"{{key:50}} {{value!r:.60}}")
+print(f"{{parameters:,}} floating-point values")
+'''
+
+
+LAB = Lab(
+    name="checkpoint",
+    title="Save and load",
+    summary="state_dict vs whole model vs safetensors, safe loading, atomic saves, inspecting a file",
+    order=6,
+    params=PARAMS,
+    run=run,
+    code=code,
+)

@@ -1,0 +1,354 @@
+"""Every run kept on disk: a recorder sink that writes it, and the reading back of past runs.
+
+A run is worth keeping after the window closes (as PyTorch's `SummaryWriter` keeps ./runs), and
+a run killed with SIGKILL must still open, so the record is plain files, appended as the run
+goes and never rewritten:
+
+    <runs_dir>/<YYYYmmdd-HHMMSS>-<topic>-<short id>/
+        params.json    {"topic", "params", "started" (ISO time), "pid"}
+        events.jsonl   one event per line, exactly `engine.events.Event.to_json()`
+
+Contract (the app's "open a past run" and `pttui runs` rely on it):
+- The runs folder is `--runs-dir`, else the environment's PTTUI_RUNS_DIR, else ./runs.
+- events.jsonl is flushed at least once a second (a background timer), at every event that is
+  not a step (so at each epoch end, at done and at error) and at close: a killed run loses at
+  most its last second of steps.
+- `list_runs(runs_dir=None)` -> [RunInfo], newest first. A RunInfo's status is "done",
+  "stopped" (done with stopped=true), "failed" (an error event), "running" (no final event and
+  the recording pid is alive) or "killed" (no final event and that pid is gone).
+- `read_events(run_path)` -> [Event], skipping a torn last line (a write cut by SIGKILL) and
+  any line it cannot read.
+- `main(argv)` is `pttui runs [--json] [--runs-dir DIR]`.
+- A runs folder that cannot be written is a warning on stderr naming it; the run goes on.
+
+Torch-free, so `pttui runs` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from engine import events as ev
+from engine.sinks import Sink
+
+ENV_VAR = "PTTUI_RUNS_DIR"
+PARAMS_FILE = "params.json"
+EVENTS_FILE = "events.jsonl"
+FLUSH_S = 1.0
+STATUSES = ("done", "stopped", "failed", "killed", "running")
+
+
+def resolve_runs_dir(runs_dir: str | os.PathLike | None = None) -> Path:
+    """The runs folder: the one given, else $PTTUI_RUNS_DIR, else ./runs."""
+    if runs_dir:
+        return Path(runs_dir).expanduser()
+    env = os.environ.get(ENV_VAR)
+    return Path(env).expanduser() if env else Path("runs")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (on this machine). Errs towards "alive"."""
+    if pid <= 0:
+        return False
+    if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C_EVENT there: assume alive
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, owned by someone else
+        return True
+    return True
+
+
+def _warn(message: str) -> None:
+    # stderr, never stdout: in --json mode stdout carries only events.
+    print(f"pttui: warning: {message}", file=sys.stderr, flush=True)
+
+
+class RunRecorder(Sink):
+    """Appends every event of one run to its folder; see the module docstring for the layout."""
+
+    def __init__(self, path: Path, stream, flush_s: float = FLUSH_S):
+        self.path = path
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._dirty = False
+        self._broken = False
+        self._closed = threading.Event()
+        # A timer thread, not "flush when the next event comes": a long evaluation or a hung
+        # step sends no events, and the promise is at most one second lost to a SIGKILL.
+        self._flusher = threading.Thread(target=self._flush_loop, args=(flush_s,), daemon=True)
+        self._flusher.start()
+
+    @classmethod
+    def create(
+        cls, topic: str, values: dict[str, Any], runs_dir: str | os.PathLike | None = None
+    ) -> RunRecorder | None:
+        """A recorder in a new run folder, or None (after a warning) where none can be made."""
+        root = resolve_runs_dir(runs_dir)
+        now = datetime.now().astimezone()
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            for _ in range(5):  # a clash needs the same second, topic and 24 random bits
+                path = root / f"{now:%Y%m%d-%H%M%S}-{topic}-{secrets.token_hex(3)}"
+                try:
+                    path.mkdir()
+                    break
+                except FileExistsError:
+                    continue
+            else:
+                raise FileExistsError(f"no free run folder name in {root}")
+            header = {
+                "topic": topic,
+                "params": values,
+                "started": now.isoformat(timespec="milliseconds"),
+                "pid": os.getpid(),
+            }
+            (path / PARAMS_FILE).write_text(
+                json.dumps(header, indent=2, default=str) + "\n", encoding="utf-8"
+            )
+            stream = open(path / EVENTS_FILE, "w", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        except OSError as exc:
+            _warn(f"cannot record this run in {root}: {exc.strerror or exc}; the run goes on unrecorded")
+            return None
+        return cls(path, stream)
+
+    def on_event(self, event: ev.Event) -> None:
+        line = event.to_json() + "\n"
+        with self._lock:
+            if self._broken:
+                return
+            try:
+                self._stream.write(line)
+                if event.kind == "step":
+                    self._dirty = True
+                else:  # epoch ends, tables, done, error: on disk at once
+                    self._stream.flush()
+                    self._dirty = False
+            except (OSError, ValueError) as exc:  # a full disk must not end the run
+                self._give_up(exc)
+
+    def _flush_loop(self, every: float) -> None:
+        while not self._closed.wait(every):
+            with self._lock:
+                if self._dirty and not self._broken:
+                    try:
+                        self._stream.flush()
+                        self._dirty = False
+                    except (OSError, ValueError) as exc:
+                        self._give_up(exc)
+
+    def _give_up(self, exc: Exception) -> None:
+        self._broken = True
+        _warn(f"stopped recording this run in {self.path}: {exc}; the run goes on")
+
+    def close(self) -> None:
+        self._closed.set()
+        self._flusher.join(timeout=5)
+        with self._lock:
+            try:
+                self._stream.close()
+            except OSError as exc:
+                if not self._broken:
+                    self._give_up(exc)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One recorded run, as `pttui runs` and the app's run list show it."""
+
+    path: Path
+    topic: str
+    started: str  # ISO 8601 with the local offset
+    params: dict[str, Any] = field(default_factory=dict)
+    status: str = "killed"  # one of STATUSES
+    result: dict[str, Any] = field(default_factory=dict)  # the done event's figures, or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "topic": self.topic,
+            "started": self.started,
+            "params": self.params,
+            "status": self.status,
+            "result": self.result,
+        }
+
+
+def read_events(run_path: str | os.PathLike) -> list[ev.Event]:
+    """All events of a run, in order; a torn last line and unreadable lines are skipped."""
+    events: list[ev.Event] = []
+    try:
+        stream = open(Path(run_path) / EVENTS_FILE, encoding="utf-8", errors="replace")  # noqa: SIM115
+    except FileNotFoundError:
+        return events
+    with stream:
+        for line in stream:
+            parsed = _parse(line)
+            if parsed is not None:
+                events.append(parsed)
+    return events
+
+
+def _parse(line: str) -> ev.Event | None:
+    try:
+        return ev.from_json(line)
+    except (ValueError, KeyError, TypeError):  # torn JSON, an unknown kind, missing fields
+        return None
+
+
+def _last_event(events_file: Path) -> ev.Event | None:
+    """The last readable event, reading the file backwards so long runs list fast."""
+    try:
+        stream = open(events_file, "rb")  # noqa: SIM115
+    except OSError:
+        return None
+    with stream:
+        end = stream.seek(0, os.SEEK_END)
+        window = 8192
+        while True:
+            start = max(0, end - window)
+            stream.seek(start)
+            lines = stream.read(end - start).split(b"\n")
+            if start > 0:
+                lines = lines[1:]  # the first piece may be the tail of a longer line
+            for raw in reversed(lines):
+                if raw.strip():
+                    parsed = _parse(raw.decode("utf-8", "replace"))
+                    if parsed is not None:
+                        return parsed
+            if start == 0:
+                return None
+            window *= 4
+
+
+def read_run(run_path: str | os.PathLike) -> RunInfo | None:
+    """The RunInfo of one run folder, or None if it is not a readable run folder."""
+    path = Path(run_path)
+    try:
+        header = json.loads((path / PARAMS_FILE).read_text(encoding="utf-8"))
+        topic, started = str(header["topic"]), str(header["started"])
+        params = dict(header.get("params") or {})
+        pid = int(header.get("pid") or 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    last = _last_event(path / EVENTS_FILE)
+    result: dict[str, Any] = {}
+    if isinstance(last, ev.Done):
+        status, result = ("stopped" if last.stopped else "done"), dict(last.result)
+    elif isinstance(last, ev.Error):
+        status = "failed"
+    else:
+        status = "running" if pid_alive(pid) else "killed"
+    return RunInfo(path, topic, started, params, status, result)
+
+
+def _sort_key(info: RunInfo) -> tuple[float, int]:
+    try:
+        when = datetime.fromisoformat(info.started).timestamp()
+    except ValueError:
+        when = 0.0
+    try:  # runs started in the same second: the later folder first
+        made = (info.path / PARAMS_FILE).stat().st_mtime_ns
+    except OSError:
+        made = 0
+    return when, made
+
+
+def list_runs(runs_dir: str | os.PathLike | None = None) -> list[RunInfo]:
+    """Every readable run under the runs folder, newest first."""
+    root = resolve_runs_dir(runs_dir)
+    try:
+        children = [p for p in root.iterdir() if p.is_dir()]
+    except OSError:
+        return []
+    infos = [info for info in map(read_run, children) if info is not None]
+    infos.sort(key=_sort_key, reverse=True)
+    return infos
+
+
+# --- pttui runs ------------------------------------------------------------------------------
+
+_FIGURES = ("val_acc", "val_loss", "train_loss", "accuracy", "loss", "speedup", "seconds")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.4g}"
+
+
+def key_params(info: RunInfo, limit: int = 48) -> str:
+    """The parameters that differ from the topic's defaults, as `name=value`."""
+    try:
+        from engine.labs import get_lab
+
+        declared = {p.name: p for p in get_lab(info.topic).params}
+    except Exception:  # a topic this version no longer has: show nothing rather than fail
+        declared = {}
+    parts = []
+    for name, value in info.params.items():
+        p = declared.get(name)
+        if p is None:
+            continue
+        shown = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else p.to_text(value)
+        if shown != p.to_text(p.default):
+            parts.append(f"{name}={shown}")
+    text = " ".join(parts) or "defaults"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def final_figures(info: RunInfo, count: int = 3) -> str:
+    result = info.result
+    names = [k for k in _FIGURES if k in result]
+    names += [
+        k
+        for k, v in result.items()
+        if k not in names and isinstance(v, (int, float)) and not isinstance(v, bool)
+    ]
+    return " ".join(f"{k} {_fmt(result[k])}" for k in names[:count]) or "-"
+
+
+def _when(started: str) -> str:
+    try:
+        return datetime.fromisoformat(started).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="pttui runs",
+        description="List the runs kept on disk, newest first.",
+        epilog=f"The runs folder is --runs-dir, else ${ENV_VAR}, else ./runs.",
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON list")
+    parser.add_argument("--runs-dir", metavar="DIR", default=None, help="the runs folder")
+    args = parser.parse_args(argv)
+    root = resolve_runs_dir(args.runs_dir)
+    infos = list_runs(root)
+    if args.json:
+        print(json.dumps([i.to_dict() for i in infos], indent=2, default=str))
+        return 0
+    if not infos:
+        print(f"no runs recorded in {root}")
+        return 0
+    header = ("when", "topic", "key params", "final figures", "status")
+    rows = [(_when(i.started), i.topic, key_params(i), final_figures(i), i.status) for i in infos]
+    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print(f"\n{len(infos)} run{'s' if len(infos) != 1 else ''} in {root}")
+    return 0
