@@ -1,0 +1,101 @@
+"""Where a run stands, folded from its events: what the status line shows.
+
+Pure and clock-free: every figure (samples/s, ETA, progress) comes from the events' own
+times, so the status line of a finished or replayed run is the same on every machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from engine import events as ev
+
+IDLE, STARTING, RUNNING, STOPPING, DONE, STOPPED, FAILED = (
+    "idle",
+    "starting",
+    "running",
+    "stopping",
+    "done",
+    "stopped",
+    "failed",
+)
+
+
+@dataclass(frozen=True)
+class RunState:
+    state: str = IDLE
+    device: str = ""
+    torch: str = ""
+    step: int = 0
+    epoch: int = 0  # epochs completed
+    epochs: int = 0
+    steps_total: int | None = None
+    samples_per_s: float | None = None
+    t: float = 0.0  # the latest event's time (seconds since the run began)
+    t_first_step: float | None = None
+    seconds: float | None = None  # the whole run, once it ended
+    message: str = ""  # what failed, or a note such as "past run"
+
+    def update(self, event: ev.Event) -> RunState:
+        """The state after `event` (states are frozen: a new one is returned)."""
+        s = replace(self, t=max(self.t, event.t))
+        if isinstance(event, ev.Start):
+            return replace(s, state=RUNNING, device=event.device, torch=event.torch)
+        if isinstance(event, ev.Step):
+            first = s.t_first_step if s.t_first_step is not None else event.t
+            return replace(s, step=max(s.step, event.step), t_first_step=first)
+        if isinstance(event, ev.Epoch):
+            sps = event.metrics.get("samples_per_s")
+            return replace(
+                s,
+                epoch=max(s.epoch, event.epoch + 1),
+                epochs=event.epochs,
+                steps_total=event.steps_total or s.steps_total,
+                samples_per_s=float(sps) if isinstance(sps, (int, float)) else s.samples_per_s,
+            )
+        if isinstance(event, ev.Done):
+            return replace(s, state=STOPPED if event.stopped else DONE, seconds=event.t)
+        if isinstance(event, ev.Error):
+            return replace(s, state=FAILED, seconds=event.t, message=event.message)
+        return s
+
+    @property
+    def active(self) -> bool:
+        return self.state in (STARTING, RUNNING, STOPPING)
+
+    @property
+    def progress(self) -> float | None:
+        """0..1, from steps when the run said how many there will be, else from epochs."""
+        if self.state == DONE:
+            return 1.0
+        if self.steps_total:
+            return min(self.step / self.steps_total, 1.0)
+        if self.epochs:
+            return min(self.epoch / self.epochs, 1.0)
+        return None
+
+    @property
+    def eta_s(self) -> float | None:
+        p = self.progress
+        if self.state != RUNNING or not p or self.t_first_step is None or p >= 1.0:
+            return None
+        spent = self.t - self.t_first_step
+        return spent / p * (1 - p) if spent > 0 else None
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "step": self.step,
+            "epoch": self.epoch,
+            "epochs": self.epochs,
+            "progress": self.progress,
+            "eta_s": self.eta_s,
+        }
+
+
+def fmt_seconds(seconds: float) -> str:
+    seconds = max(round(seconds), 0)
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -1,0 +1,1 @@
+"""The app's screens: the topic list (home), a topic, past runs, and help."""

@@ -1,0 +1,58 @@
+"""The home screen: every topic with its one-line summary; Enter opens one."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Header, OptionList, Static
+
+from engine.labs import all_labs
+from tui.widgets.topic_list import TopicList
+
+
+class HomeScreen(Screen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "Open", show=True, priority=False),
+        Binding("h", "app.runs", "Past runs", tooltip="Runs kept on disk: open one to see its results"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="▣")
+        yield Static(
+            "Pick a topic, edit its parameters, press r, and watch real PyTorch run.",
+            id="intro",
+        )
+        yield TopicList(all_labs(), id="topics")
+        yield Static("", id="detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "the PyTorch playground"
+        topics = self.query_one(TopicList)
+        topics.highlighted = 0 if topics.option_count else None
+        topics.focus()
+
+    def action_open(self) -> None:
+        name = self.query_one(TopicList).highlighted_topic
+        if name:
+            self.app.open_topic(name)  # type: ignore[attr-defined]
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id:
+            self.app.open_topic(event.option.id)  # type: ignore[attr-defined]
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        lab = all_labs().get(event.option.id or "")
+        if lab is None:
+            return
+        text = Text()
+        text.append(lab.title, style="bold")
+        text.append(f": {lab.summary}.\n")
+        names = ", ".join(p.name for p in lab.params)
+        text.append(f"parameters: {names or 'none'}", style="dim")
+        self.query_one("#detail", Static).update(text)

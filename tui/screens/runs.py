@@ -1,0 +1,75 @@
+"""Past runs: the runs kept on disk (engine.runs), newest first; Enter opens one.
+
+Opening a run shows its events in its topic's tabs (chart, tables, summary, graph, log) and
+its values in the form, so `r` runs it again and the chart compares the two.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from engine import runs as run_store
+from tui.widgets.topic_list import _MOVE
+
+
+class RunsScreen(Screen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "Open"),
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("j", "cursor_down", "Down", group=_MOVE),
+        Binding("k", "cursor_up", "Up", group=_MOVE),
+    ]
+
+    def __init__(self):
+        super().__init__()
+        self.infos: list[run_store.RunInfo] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="▣")
+        yield Static("", id="runs-where")
+        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "past runs"
+        self.reload()
+
+    def reload(self) -> None:
+        root = run_store.resolve_runs_dir()
+        self.infos = run_store.list_runs(root)
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        table.add_columns("when", "topic", "status", "final figures", "changed params")
+        for info in self.infos:
+            table.add_row(
+                run_store._when(info.started),
+                info.topic,
+                info.status,
+                run_store.final_figures(info),
+                run_store.key_params(info, limit=60),
+            )
+        count = len(self.infos)
+        where = f"{count} run{'s' if count != 1 else ''} in {root}" if count else f"No runs yet in {root}."
+        self.query_one("#runs-where", Static).update(where + "  Enter opens one.")
+        table.focus()
+
+    def action_cursor_down(self) -> None:
+        self.query_one(DataTable).action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.query_one(DataTable).action_cursor_up()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_open(self) -> None:
+        table = self.query_one(DataTable)
+        if not self.infos or table.cursor_row is None or table.cursor_row >= len(self.infos):
+            return
+        self.app.open_run(self.infos[table.cursor_row])  # type: ignore[attr-defined]

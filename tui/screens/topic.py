@@ -1,0 +1,282 @@
+"""A topic's screen: the parameter form, the result tabs, the status line, and its run.
+
+The run is an engine child process (tui.child). A timer drains its queue ten times a second
+and hands each batch to the result tabs, so the UI thread sees one batch per tick however
+fast the lab emits. The same tabs show a past run read from disk.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Button, Footer, Header, Input
+
+from engine import events as ev
+from engine.lab import Lab
+from tui.child import Child, Exit, Line, flags
+from tui.run_state import FAILED, STARTING, STOPPING, RunState
+from tui.widgets.param_form import ParamForm
+from tui.widgets.results import ResultTabs
+from tui.widgets.status_line import StatusLine
+
+DRAIN_S = 0.1  # 10 Hz: smooth enough for a chart, rare enough to leave the training its CPU
+
+
+class TopicScreen(Screen):
+    AUTO_FOCUS = "ContentTabs"  # the tabs, not a field: r and s work at once; Tab reaches the form
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "run", "Run", tooltip="Run with these values (Enter in a field too)"),
+        Binding("s", "stop", "Stop", tooltip="Stop the run at its next step"),
+        Binding("e", "export", "Export", tooltip="Write the plain PyTorch script for these values"),
+        Binding("f", "toggle_form", "Form", tooltip="Hide or show the form (wider results)"),
+        Binding(
+            "escape", "back", "Back", tooltip="Leave the field; elsewhere back to the topics (a run goes on)"
+        ),
+    ]
+
+    def __init__(self, lab: Lab, values: dict[str, Any] | None = None):
+        super().__init__(name=f"topic-{lab.name}")
+        self.lab = lab
+        self._values = values
+        self.child: Child | None = None
+        self.state = RunState()
+        self.final: ev.Event | None = None
+        self._timer: Timer | None = None
+        self._code_timer: Timer | None = None
+        self.sub_title = f"{lab.title}"
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="▣")
+        with Horizontal(id="main"):
+            with Vertical(id="side"):
+                with Horizontal(id="actions"):
+                    yield Button("▶ Run", id="run", variant="success", compact=True)
+                    yield Button("■ Stop", id="stop", variant="error", compact=True, disabled=True)
+                yield ParamForm(self.lab.params, self._values, blink=not self.app.is_headless)
+            yield ResultTabs(f"{self.lab.title}: {self.lab.summary}.", id="results")
+        yield StatusLine()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(StatusLine).device_hint = self._device()
+        self._update_code()
+
+    # -- parts ---------------------------------------------------------------------------
+    @property
+    def form(self) -> ParamForm:
+        return self.query_one(ParamForm)
+
+    @property
+    def results(self) -> ResultTabs:
+        return self.query_one(ResultTabs)
+
+    @property
+    def running(self) -> bool:
+        return self.child is not None and self.child.running
+
+    def _device(self) -> str:
+        for f in self.form.fields:
+            if f.param.kind == "device":
+                return f"device {f.value}"
+        return ""
+
+    def _set_state(self, state: RunState) -> None:
+        self.state = state
+        self.query_one(StatusLine).state = state
+        self.query_one("#run", Button).disabled = state.active
+        self.query_one("#stop", Button).disabled = not state.active or state.state == STOPPING
+
+    # -- actions ---------------------------------------------------------------------------
+    def action_run(self) -> None:
+        values = self.form.values()
+        if values is None:
+            bad = ", ".join(self.form.errors)
+            self.notify(
+                f"Fix {bad} first: the message next to the field says what is allowed.",
+                title="Not run",
+                severity="error",
+            )
+            self.form.focus_first_error()
+            return
+        if self.child is not None and self.final is not None:
+            # The run has reported its end and its process is exiting: wait for that (ms).
+            if not self.child.exited.wait(2.0):
+                self.child.kill()
+                self.child.exited.wait(1.0)
+            self.drain()
+        if self.running:
+            self.notify("This topic is already running: s stops it.", severity="warning")
+            return
+        busy = self.app.running_topic() if hasattr(self.app, "running_topic") else None
+        if busy:
+            self.notify(f"{busy} is still running: stop it first (s on its screen).", severity="warning")
+            return
+        self.results.new_run(keep_previous=True)
+        self.final = None
+        try:
+            self.child = Child(self.lab.name, flags(self.lab.params, values)).start()
+        except OSError as exc:
+            self.notify(f"Could not start the engine: {exc}", title="Not run", severity="error")
+            return
+        self.results.log_view.note(f"run {self.lab.name}: pid {self.child.pid}")
+        self._set_state(RunState(state=STARTING))
+        self._timer = self.set_interval(DRAIN_S, self.drain, name="drain")
+
+    def action_stop(self) -> None:
+        if not self.running:
+            self.notify("Nothing is running.", severity="information")
+            return
+        assert self.child is not None
+        self.child.stop()
+        self._set_state(RunState(**{**self.state.__dict__, "state": STOPPING}))
+        self.results.log_view.note("stop asked: the run ends at its next step", "warning")
+
+    def action_export(self) -> None:
+        values = self.form.values()
+        if values is None:
+            self.notify("Fix the marked fields first.", severity="error")
+            self.form.focus_first_error()
+            return
+        path = _free_path(Path.cwd() / f"pttui_{self.lab.name}.py")
+        try:
+            path.write_text(self.lab.code(values), encoding="utf-8")
+        except OSError as exc:
+            self.notify(f"Could not write {path}: {exc}", severity="error")
+            return
+        self.notify(f"Wrote {path}  (python {path.name} runs it)", title="Exported")
+        self.results.log_view.note(f"exported the script to {path}")
+
+    def action_toggle_form(self) -> None:
+        side = self.query_one("#side")
+        side.display = not side.display
+
+    def action_back(self) -> None:
+        """Esc in a field leaves the field (so r and s are keys again); elsewhere, back to topics."""
+        focused = self.focused
+        if focused is not None and self.form in focused.ancestors:
+            self.results.query_one("ContentTabs").focus()
+            return
+        self.app.pop_screen()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "run":
+            self.action_run()
+        elif event.button.id == "stop":
+            self.action_stop()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.action_run()
+
+    # -- the run -----------------------------------------------------------------------
+    def drain(self) -> None:
+        """Take what the child said since the last tick and show it (runs at 10 Hz)."""
+        if self.child is None:
+            return
+        items = self.child.drain()
+        if not items:
+            return
+        state = self.state
+        events: list[ev.Event] = []
+        log = self.results.log_view
+        exit_item: Exit | None = None
+        for item in items:
+            if isinstance(item, ev.Event):
+                events.append(item)
+                state = state.update(item)
+                if item.kind in ("done", "error"):
+                    self.final = item
+            elif isinstance(item, Line):
+                log.note(item.text, "warning" if item.stream == "stderr" else "info")
+            elif isinstance(item, Exit):
+                exit_item = item
+        if state.state == STARTING or (self.state.state == STOPPING and state.active):
+            state = RunState(**{**state.__dict__, "state": self.state.state})
+        self.results.apply(events)
+        self._set_state(state)
+        if exit_item is not None:
+            self._finished(exit_item)
+
+    def _finished(self, item: Exit) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        final, state = self.final, self.state
+        log = self.results.log_view
+        if isinstance(final, ev.Error):
+            if final.field and self.form.blame(final.field, final.message.split(": ", 1)[-1]):
+                self.form.focus_first_error()
+            self.notify(final.message, title=f"{self.lab.name} failed", severity="error", timeout=8)
+        elif isinstance(final, ev.Done):
+            how = "stopped" if final.stopped else "done"
+            self.notify(f"{self.lab.name} {how} in {final.t:.1f} s", title="Run " + how)
+        else:  # no last word: killed, or crashed before it could report
+            rc = item.returncode
+            why = f"killed by signal {-rc}" if rc < 0 else f"exited with code {rc}"
+            tail = item.stderr_tail.strip().splitlines()[-1:] if item.stderr_tail.strip() else []
+            message = f"The engine {why}" + (f": {tail[0]}" if tail else "")
+            log.note(message, "error")
+            self.notify(message, title=f"{self.lab.name} failed", severity="error", timeout=8)
+            state = RunState(**{**state.__dict__, "state": FAILED, "message": message})
+        self._set_state(state)
+        self.child = None
+        self._show_results()
+
+    def _show_results(self) -> None:
+        """A topic that draws no curves: leave the empty Chart for the tab that has its results."""
+        results = self.results
+        if results.tabs.active == "chart":
+            best = results.tab_with_results()
+            if best:
+                results.show_tab(best)
+
+    # -- past runs -----------------------------------------------------------------------
+    def show_past_run(self, events: list[ev.Event], params: dict[str, Any], label: str) -> None:
+        """Show a recorded run in the tabs, its values in the form; r runs it again."""
+        if self.running:
+            self.notify("Stop the current run first.", severity="warning")
+            return
+        known = {p.name for p in self.lab.params}
+        self.form.set_values({k: v for k, v in params.items() if k in known})
+        self.results.new_run(keep_previous=True)
+        self.results.log_view.note(f"past run {label}")
+        state = RunState()
+        for event in events:
+            state = state.update(event)
+        self.results.apply(events)
+        self._set_state(RunState(**{**state.__dict__, "message": f"past run {label}"}))
+        self._show_results()
+
+    # -- the code tab follows the form ----------------------------------------------------
+    def on_param_form_changed(self, event: ParamForm.Changed) -> None:
+        self.query_one(StatusLine).device_hint = self._device()
+        if self._code_timer is not None:
+            self._code_timer.stop()
+        self._code_timer = self.set_timer(0.15, self._update_code)
+
+    def _update_code(self) -> None:
+        from tui.widgets.code_view import CodeView
+
+        view = self.query_one(CodeView)
+        values = self.form.values()
+        if values is None:
+            view.show_error("Fix the marked fields to see the code for them.")
+            return
+        try:
+            view.show_code(self.lab.code(values), note="# the plain PyTorch for these values: e exports it")
+        except Exception as exc:  # a lab's code() must never take the screen down
+            view.show_error(f"code() failed: {type(exc).__name__}: {exc}")
+
+
+def _free_path(path: Path) -> Path:
+    n = 2
+    candidate = path
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
+        n += 1
+    return candidate

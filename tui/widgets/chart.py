@@ -1,0 +1,156 @@
+"""The Chart tab: live loss (EMA + min/max band), accuracy below, the previous run dimmed.
+
+Step and epoch events go into a bounded `ChartData`. A redraw freezes it into a snapshot and
+hands that to one render thread, which builds the Rich Text and posts it back in one
+message; the UI thread only swaps the text in. The prototype measured UI lag p99 at 20-27 ms
+with the plot built on the UI thread (~13 ms a redraw), 7 ms with it built off the thread.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from rich.style import Style
+from rich.text import Text
+from textual.color import Color
+from textual.message import Message
+from textual.widget import Widget
+
+from engine import events as ev
+from tui import plot_render
+from tui.chart_data import ChartData
+
+
+class _RenderThread(threading.Thread):
+    """Renders the latest job only: if redraws come faster than it draws, older jobs are dropped."""
+
+    def __init__(self, chart: LossChart):
+        super().__init__(name="pttui-chart", daemon=True)
+        self.chart = chart
+        self._job = None
+        self._cond = threading.Condition()
+        self._closed = False
+
+    def submit(self, job) -> None:
+        with self._cond:
+            self._job = job
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def run(self) -> None:
+        while True:
+            with self._cond:
+                while self._job is None and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                job, self._job = self._job, None
+            key, snapshot, width, height, palette = job
+            text = plot_render.render(snapshot, width, height, palette)
+            self.chart.post_message(LossChart.Drawn(key, text))  # thread-safe; once per redraw
+
+
+class LossChart(Widget):
+    DEFAULT_CSS = """
+    LossChart {
+        height: 1fr;
+        padding: 0 1;
+    }
+    """
+
+    class Drawn(Message):
+        def __init__(self, key: tuple, text: Text):
+            super().__init__()
+            self.key = key
+            self.text = text
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.data = ChartData()
+        self._text: Text | None = None
+        self._wanted: tuple | None = None  # the key of the last redraw asked for
+        self._drawn: tuple | None = None  # the key of the text on show
+        self._thread: _RenderThread | None = None
+        self.redraws = 0
+        self.ran = False  # a run has started here: the empty chart then says why it is empty
+
+    # -- feeding ---------------------------------------------------------------------
+    def add(self, event: ev.Event) -> bool:
+        return self.data.add(event)
+
+    def new_run(self, keep_previous: bool = True) -> None:
+        self.ran = True
+        self.data.new_run(keep_previous)
+        self.redraw()
+
+    @property
+    def settled(self) -> bool:
+        """True when the text on show is the latest data (tests and screenshots wait for it)."""
+        return self._wanted is None or self._drawn == self._wanted
+
+    # -- drawing ---------------------------------------------------------------------
+    def redraw(self) -> None:
+        """Ask for a redraw if anything changed; cheap to call on every drain tick."""
+        width, height = self.content_size.width, self.content_size.height
+        if width <= 0 or height <= 0:
+            return
+        key = (self.data.version, width, height, self.app.theme)
+        if key == self._wanted:
+            return
+        self._wanted = key
+        snapshot = self.data.snapshot()
+        if snapshot.empty:
+            self._text, self._drawn = None, key
+            self.refresh()
+            return
+        if self._thread is None:
+            self._thread = _RenderThread(self)
+            self._thread.start()
+        self._thread.submit((key, snapshot, width, height, self._palette()))
+
+    def on_loss_chart_drawn(self, message: Drawn) -> None:
+        message.stop()
+        self._text, self._drawn = message.text, message.key
+        self.redraws += 1
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self.data.resize(max(2 * self.content_size.width, 16))
+        self.redraw()
+
+    def on_show(self) -> None:
+        self.redraw()
+
+    def on_unmount(self) -> None:
+        if self._thread is not None:
+            self._thread.close()
+
+    def render(self) -> Text:
+        if self._text is not None:
+            return self._text
+        if self.ran:
+            return Text(
+                "No curves yet: this topic reports in the Summary, Tables and Graph tabs.", style="dim"
+            )
+        return Text(
+            "No run yet.\n\nPress r to run this topic: the loss appears here live, the "
+            "accuracy below it, and the last run stays dimmed for comparison.",
+            style="dim",
+        )
+
+    def _palette(self) -> plot_render.Palette:
+        v = self.app.theme_variables
+        background = self.background_colors[1]
+        lines = [Color.parse(v[f"text-{k}"]) for k in ("primary", "warning", "success", "error", "accent")]
+        text = Color.parse(v["foreground"])
+        return plot_render.Palette(
+            lines=tuple(Style(color=c.rich_color) for c in lines),
+            bands=tuple(Style(bgcolor=background.blend(c, 0.16).rich_color) for c in lines),
+            muted=Style(color=background.blend(text, 0.38).rich_color),
+            axis=Style(color=background.blend(text, 0.6).rich_color),
+            title=Style(bold=True, color=text.rich_color),
+        )

@@ -1,0 +1,85 @@
+"""The Graph tab: tree events (an autograd graph, a model's modules) as one Textual Tree.
+
+Each tree event becomes a top-level node, replaced when the same title comes again. Nodes
+are {"label", "detail", "children", "id", "ref"}: `detail` is shown dimmed after the label;
+a node with `ref` points at a node shown elsewhere (autograd graphs share nodes), so it is
+drawn as a link instead of a second copy. Big trees open only their first levels.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.binding import BindingType
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from engine import events as ev
+
+OPEN_ALL_BELOW = 60  # nodes; a bigger tree opens two levels and the rest stays collapsed
+MAX_NODES = 5000  # beyond this a tree is cut, with a note: a Tree of 100k nodes is no help
+
+
+class GraphPane(Tree):
+    DEFAULT_CSS = """
+    GraphPane { height: 1fr; padding: 0 1; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [("j", "cursor_down", "Down"), ("k", "cursor_up", "Up")]
+
+    def __init__(self, **kw):
+        super().__init__("graphs", **kw)
+        self.show_root = False
+        self.guide_depth = 3
+        self._by_title: dict[str, TreeNode] = {}
+        self.clear_graphs()
+
+    def clear_graphs(self) -> None:
+        self.clear()
+        self._by_title.clear()
+        self.root.add_leaf(Text("Graphs appear here: the autograd graph, a model's modules.", style="dim"))
+
+    @property
+    def has_content(self) -> bool:
+        return bool(self._by_title)
+
+    def add_tree(self, event: ev.Tree) -> None:
+        if not self._by_title:
+            self.root.remove_children()
+        old = self._by_title.pop(event.title, None)
+        if old is not None:
+            old.remove()
+        total = count_nodes(event.root)
+        top = self.root.add(Text(event.title, style="bold"), expand=True)
+        self._by_title[event.title] = top
+        budget = [MAX_NODES]
+        self._add(top, event.root, depth=0, open_all=total <= OPEN_ALL_BELOW, budget=budget)
+        if budget[0] <= 0:
+            top.add_leaf(Text(f"… cut at {MAX_NODES:,} of {total:,} nodes", style="italic dim"))
+
+    def _add(self, parent: TreeNode, node: dict[str, Any], depth: int, open_all: bool, budget: list) -> None:
+        budget[0] -= 1
+        label = Text(str(node.get("label", "?")))
+        if node.get("detail"):
+            label.append(f"  {node['detail']}", style="dim")
+        if node.get("ref") is not None:
+            label.append(f"  → see {node['ref']}", style="italic dim")
+        children = node.get("children") or []
+        if not children or budget[0] <= 0:
+            parent.add_leaf(label, data=node.get("id"))
+            return
+        branch = parent.add(label, data=node.get("id"), expand=open_all or depth < 2)
+        for child in children:
+            if budget[0] <= 0:
+                break
+            self._add(branch, child, depth + 1, open_all, budget)
+
+
+def count_nodes(node: dict[str, Any]) -> int:
+    stack, n = [node], 0
+    while stack:
+        item = stack.pop()
+        n += 1
+        stack.extend(item.get("children") or [])
+    return n

@@ -1,0 +1,75 @@
+"""The Log tab: every event in words (steps only as a count: they are on the Chart),
+warnings and errors highlighted, plus whatever the engine wrote on stderr.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from rich.text import Text
+from textual.widgets import RichLog
+
+from engine import events as ev
+from tui.widgets.summary import fmt_value
+
+_LEVEL_STYLE = {"warning": "bold yellow", "error": "bold red"}
+
+
+class LogView(RichLog):
+    DEFAULT_CSS = """
+    LogView { height: 1fr; padding: 0 1; background: $surface; }
+    """
+
+    def __init__(self, **kw):
+        super().__init__(max_lines=5000, wrap=True, markup=False, highlight=False, **kw)
+        self.history: deque[str] = deque(maxlen=5000)  # the plain text, for tests and copying
+        self._steps = 0
+
+    def note(self, message: str, level: str = "info", when: float | None = None) -> None:
+        line = Text()
+        if when is not None:
+            line.append(f"{when:8.2f}s ", style="dim")
+        style = _LEVEL_STYLE.get(level)
+        if style:
+            line.append(f"{level}: ", style=style)
+        line.append(message, style=style.replace("bold ", "") if style else "")
+        self.write(line)
+        self.history.append(line.plain)
+
+    def add_event(self, event: ev.Event) -> None:
+        """One line per event (a step only counts: a line per step would bury everything)."""
+        if isinstance(event, ev.Step):
+            self._steps += 1
+            return
+        t = event.t
+        if isinstance(event, ev.Start):
+            self._steps = 0
+            self.note(f"start {event.topic} on {event.device}, torch {event.torch}", when=t)
+            shown = ", ".join(f"{k}={v}" for k, v in event.params.items())
+            self.note(f"  params: {shown}")
+        elif isinstance(event, ev.Epoch):
+            figures = "  ".join(f"{k} {fmt_value(v)}" for k, v in event.metrics.items())
+            who = "" if event.series == "train" else f"[{event.series}] "
+            rank = "" if event.rank is None else f"rank {event.rank} "
+            self.note(f"{rank}{who}epoch {event.epoch + 1}/{event.epochs}  {figures}", when=t)
+        elif isinstance(event, ev.Table):
+            self.note(f"table: {event.title} ({len(event.rows)} rows, see Tables)", when=t)
+        elif isinstance(event, ev.Tree):
+            self.note(f"tree: {event.title} (see Graph)", when=t)
+        elif isinstance(event, ev.Text):
+            if event.pane == "log":
+                self.note(f"{event.title}: {event.body}" if event.title else event.body, event.level, when=t)
+            else:
+                self.note(f"{event.pane}: {event.title} (see {event.pane.capitalize()})", when=t)
+        elif isinstance(event, ev.Done):
+            how = "stopped" if event.stopped else "done"
+            self.note(
+                f"{how} after {self._steps:,} steps in {t:.2f} s", "warning" if event.stopped else "info", t
+            )
+            for k, v in event.result.items():
+                self.note(f"  {k}: {fmt_value(v)}")
+        elif isinstance(event, ev.Error):
+            where = f" (parameter {event.field})" if event.field else ""
+            self.note(f"{event.message}{where}", "error", when=t)
+            if event.detail:
+                self.write(Text(event.detail.rstrip(), style="dim"))

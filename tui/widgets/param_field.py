@@ -1,0 +1,129 @@
+"""One parameter in the form: its name, an editor that fits its kind, and an inline error.
+
+The editor comes from the `Param` declaration alone (choice -> Select, bool -> Checkbox,
+everything else -> Input), and every edit is checked with `Param.parse`, the same function
+the command line uses, so the form can never accept what `pttui run` would refuse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.suggester import SuggestFromList
+from textual.widget import Widget
+from textual.widgets import Checkbox, Input, Label, Select, Static
+
+from engine.params import Param, ParamError
+
+_DEVICES = ["auto", "cpu", "cuda", "cuda:0", "cuda:1", "mps"]
+
+
+class ParamField(Vertical):
+    DEFAULT_CSS = """
+    ParamField {
+        height: auto;
+        & > Horizontal { height: auto; }
+        & .name { width: 15; padding: 0 1 0 0; color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis; }
+        &:focus-within .name { color: $text; text-style: bold; }
+        & Input, & Select, & Checkbox { width: 1fr; }
+        & .error { color: $text-error; display: none; padding: 0 0 0 2; }
+        &.-invalid .error { display: block; }
+        &.-invalid Input { color: $text-error; }
+    }
+    """
+
+    class Edited(Message):
+        """The field's value changed (valid or not)."""
+
+        def __init__(self, field: ParamField):
+            super().__init__()
+            self.field = field
+
+    def __init__(self, param: Param, value: Any = None, blink: bool = True):
+        super().__init__(id=f"param-{param.name}")
+        self.param = param
+        self._initial = param.default if value is None else value
+        self._blink = blink
+        self.error: str | None = None
+        self.value: Any = self._initial
+
+    def compose(self) -> ComposeResult:
+        p = self.param
+        tip = f"{p.help}\n{p.allowed()}; default {p.to_text(p.default) or 'none'}"
+        with Horizontal():
+            yield Label(p.name.replace("_", " "), classes="name")
+            yield self._editor(tip)
+        yield Static("", classes="error")
+
+    def _editor(self, tip: str) -> Widget:
+        p, text = self.param, self.param.to_text(self._initial)
+        if p.kind == "choice":
+            editor: Widget = Select(
+                [(c, c) for c in p.choices], value=text, allow_blank=False, compact=True, id="editor"
+            )
+        elif p.kind == "bool":
+            # "on"/"off" in words: the box alone differs only by colour, lost under NO_COLOR
+            editor = Checkbox(_on_off(self._initial), bool(self._initial), compact=True, id="editor")
+        else:
+            suggester = SuggestFromList(_DEVICES) if p.kind == "device" else None
+            editor = Input(text, compact=True, suggester=suggester, select_on_focus=False, id="editor")
+            editor.cursor_blink = self._blink
+        editor.tooltip = tip
+        return editor
+
+    @property
+    def editor(self) -> Widget:
+        return self.query_one("#editor")
+
+    def raw(self) -> Any:
+        editor = self.editor
+        if isinstance(editor, Checkbox):
+            return editor.value
+        return editor.value  # Input text or the Select's choice
+
+    def check(self) -> str | None:
+        """Parse the editor's value; keep the value or show the error next to the field."""
+        try:
+            self.value = self.param.parse(self.raw())
+            self.show_error(None)
+        except ParamError as exc:
+            self.show_error(f"expected {exc.allowed}")
+        return self.error
+
+    def show_error(self, message: str | None) -> None:
+        self.error = message
+        self.set_class(message is not None, "-invalid")
+        self.query_one(".error", Static).update(f"✘ {message}" if message else "")
+
+    def set_value(self, value: Any) -> None:
+        editor = self.editor
+        if isinstance(editor, Checkbox):
+            editor.value = bool(value)
+        elif isinstance(editor, Select):
+            editor.value = self.param.to_text(value)
+        else:
+            assert isinstance(editor, Input)
+            editor.value = self.param.to_text(value)
+        self.check()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self._edited(event)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        self._edited(event)
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        event.checkbox.label = _on_off(event.value)
+        self._edited(event)
+
+    def _edited(self, event: Message) -> None:
+        event.stop()
+        self.check()
+        self.post_message(self.Edited(self))
+
+
+def _on_off(value: Any) -> str:
+    return "on" if value else "off"

@@ -1,0 +1,106 @@
+"""The parameter form of a topic, built from its lab's `params` (there is no second list).
+
+It keeps every field's parsed value and error, posts `Changed` after each edit (the Code
+tab follows it), and shows the focused field's help below the fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.events import DescendantFocus
+from textual.message import Message
+from textual.widgets import Static
+
+from engine.params import Param
+from tui.widgets.param_field import ParamField
+
+
+class ParamForm(Vertical):
+    DEFAULT_CSS = """
+    ParamForm {
+        height: 1fr;
+        & > VerticalScroll { height: 1fr; scrollbar-size-vertical: 1; }
+        & > #help { height: auto; max-height: 5; color: $text-muted; border-top: hkey $panel-lighten-2; }
+    }
+    """
+
+    class Changed(Message):
+        def __init__(self, form: ParamForm):
+            super().__init__()
+            self.form = form
+
+    def __init__(self, params: tuple[Param, ...], values: dict[str, Any] | None = None, blink: bool = True):
+        super().__init__()
+        self.params = params
+        self._values = dict(values or {})
+        self._blink = blink
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            for p in self.params:
+                yield ParamField(p, self._values.get(p.name), blink=self._blink)
+        yield Static(self._help_text(self.params[0]) if self.params else "", id="help")
+
+    @property
+    def fields(self) -> list[ParamField]:
+        return list(self.query(ParamField))
+
+    def field(self, name: str) -> ParamField:
+        return self.query_one(f"#param-{name}", ParamField)
+
+    @property
+    def errors(self) -> dict[str, str]:
+        return {f.param.name: f.error for f in self.fields if f.error}
+
+    def values(self) -> dict[str, Any] | None:
+        """The parsed values, or None while any field is invalid."""
+        fields = self.fields
+        for f in fields:
+            f.check()
+        if any(f.error for f in fields):
+            return None
+        return {f.param.name: f.value for f in fields}
+
+    def set_values(self, values: dict[str, Any]) -> None:
+        for f in self.fields:
+            if f.param.name in values:
+                f.set_value(values[f.param.name])
+        self.post_message(self.Changed(self))
+
+    def blame(self, name: str, message: str) -> bool:
+        """Show an error the engine found at run time next to its field; False if no such field."""
+        try:
+            field = self.field(name)
+        except Exception:
+            return False
+        field.show_error(message)
+        return True
+
+    def focus_first_error(self) -> None:
+        for f in self.fields:
+            if f.error:
+                f.editor.focus()
+                f.scroll_visible()
+                return
+
+    def on_param_field_edited(self, event: ParamField.Edited) -> None:
+        event.stop()
+        self.post_message(self.Changed(self))
+
+    def on_descendant_focus(self, event: DescendantFocus) -> None:
+        for node in event.widget.ancestors_with_self:
+            if isinstance(node, ParamField):
+                self.query_one("#help", Static).update(self._help_text(node.param))
+                return
+
+    @staticmethod
+    def _help_text(p: Param) -> Text:
+        text = Text()
+        text.append(p.name.replace("_", " "), style="bold")
+        text.append(f": {p.help}. ")
+        text.append(f"{p.allowed()}; default {p.to_text(p.default) or 'none'}", style="italic")
+        return text

@@ -1,0 +1,113 @@
+"""The result tabs, and the one place that routes events to panes, by kind only.
+
+step/epoch -> Chart, text -> Summary/Code/Log by its `pane`, tree -> Graph, table -> Tables,
+and every event -> Log. No lab is named here: a new lab needs no UI code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import TabbedContent, TabPane
+
+from engine import events as ev
+from tui.widgets.chart import LossChart
+from tui.widgets.code_view import CodeView
+from tui.widgets.graph import GraphPane
+from tui.widgets.log_view import LogView
+from tui.widgets.summary import SummaryPane
+from tui.widgets.tables import TablesPane
+
+TABS = ("chart", "summary", "graph", "tables", "code", "log")
+
+
+class ResultTabs(Vertical):
+    DEFAULT_CSS = """
+    ResultTabs {
+        height: 1fr;
+        & > TabbedContent { height: 1fr; }
+        & ContentSwitcher { height: 1fr; }
+        & TabPane { padding: 0; height: 1fr; }
+    }
+    """
+
+    def __init__(self, intro: str = "", **kw):
+        super().__init__(**kw)
+        self.intro = intro
+
+    def compose(self) -> ComposeResult:
+        with TabbedContent(id="tabs"):
+            with TabPane("Chart", id="chart"):
+                yield LossChart()
+            with TabPane("Summary", id="summary"):
+                yield SummaryPane(self.intro)
+            with TabPane("Graph", id="graph"):
+                yield GraphPane()
+            with TabPane("Tables", id="tables"):
+                yield TablesPane()
+            with TabPane("Code", id="code"):
+                yield CodeView()
+            with TabPane("Log", id="log"):
+                yield LogView()
+
+    @property
+    def tabs(self) -> TabbedContent:
+        return self.query_one(TabbedContent)
+
+    def show_tab(self, name: str) -> None:
+        self.tabs.active = name
+
+    @property
+    def chart(self) -> LossChart:
+        return self.query_one(LossChart)
+
+    @property
+    def log_view(self) -> LogView:
+        return self.query_one(LogView)
+
+    def tab_with_results(self) -> str | None:
+        """Where this run's results are, when the chart is empty: Summary, Tables or Graph."""
+        if not self.chart.data.snapshot().empty:
+            return None
+        if self.query_one(SummaryPane).has_content:
+            return "summary"
+        if self.query_one(TablesPane).tables:
+            return "tables"
+        if self.query_one(GraphPane).has_content:
+            return "graph"
+        return None
+
+    def new_run(self, keep_previous: bool = True) -> None:
+        """Clear the panes for a new run; the chart keeps this run dimmed, the log keeps history."""
+        self.chart.new_run(keep_previous)
+        self.query_one(SummaryPane).clear()
+        self.query_one(GraphPane).clear_graphs()
+        self.query_one(TablesPane).clear()
+        self.query_one(CodeView).clear_extras()
+
+    def apply(self, events: Iterable[ev.Event]) -> int:
+        """Route a batch of events; the chart redraws once per batch, not once per step."""
+        chart, log = self.chart, self.log_view
+        charted = 0
+        for event in events:
+            kind = event.kind
+            if kind in ("step", "epoch"):
+                charted += chart.add(event)
+            elif kind == "table":
+                self.query_one(TablesPane).add_table(event)  # type: ignore[arg-type]
+            elif kind == "tree":
+                self.query_one(GraphPane).add_tree(event)  # type: ignore[arg-type]
+            elif kind == "text":
+                pane = getattr(event, "pane", "log")
+                if pane == "summary":
+                    self.query_one(SummaryPane).add_text(event)  # type: ignore[arg-type]
+                elif pane == "code":
+                    self.query_one(CodeView).add_text(event)  # type: ignore[arg-type]
+            elif kind == "done":
+                self.query_one(SummaryPane).add_result(event)  # type: ignore[arg-type]
+            log.add_event(event)
+        if charted:
+            chart.redraw()
+        return charted

@@ -1,0 +1,112 @@
+"""The status line: device, torch version, run state, step/epoch, samples/s, ETA, progress.
+
+It draws from a `RunState` and fits what it can into the width, most important first, so
+at 80 columns the state and progress stay while the less urgent figures drop out.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from tui.run_state import DONE, FAILED, IDLE, RUNNING, STOPPED, STOPPING, RunState, fmt_seconds
+
+_STATE_STYLE = {
+    RUNNING: "bold $success",
+    STOPPING: "bold $warning",
+    DONE: "bold $success",
+    STOPPED: "bold $warning",
+    FAILED: "bold $error",
+}
+_MARK = {RUNNING: "▶", STOPPING: "■", DONE: "✔", STOPPED: "■", FAILED: "✘", IDLE: "○"}
+
+
+@cache
+def installed_torch() -> str:
+    """torch's version from its package metadata: known before a run, without importing it."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+class StatusLine(Widget):
+    DEFAULT_CSS = """
+    StatusLine {
+        height: 1;
+        background: $panel;
+        color: $foreground;
+        padding: 0 1;
+    }
+    """
+
+    state: reactive[RunState] = reactive(RunState, always_update=False)
+    device_hint: reactive[str] = reactive("")  # the form's device value, until a run reports its own
+
+    def render(self) -> Text:
+        s = self.state
+        width = max(self.size.width, 20)
+        parts: list[tuple[int, Text]] = []  # (priority: lower stays longer, text)
+        mark = _MARK.get(s.state, "•")
+        label = s.state if not s.message or s.state != "idle" else s.message
+        state = Text(f"{mark} {label}", style=self._style(s.state))
+        parts.append((0, state))
+        parts.append((3, Text(s.device or self.device_hint or "cpu?", style="bold")))
+        parts.append((5, Text(f"torch {s.torch or installed_torch()}")))
+        if s.epochs:
+            parts.append((1, Text(f"epoch {s.epoch}/{s.epochs}")))
+        if s.step:
+            parts.append((2, Text(f"step {s.step:,}")))
+        if s.samples_per_s:
+            parts.append((4, Text(f"{s.samples_per_s:,.0f} samples/s")))
+        if s.eta_s is not None:
+            parts.append((2, Text(f"ETA {fmt_seconds(s.eta_s)}")))
+        elif s.seconds is not None and s.state != RUNNING:
+            parts.append((2, Text(f"{s.seconds:.1f} s")))
+        bar = self._bar(s.progress)
+        keep = self._fit(parts, width - (len(bar) + 1 if bar else 0))
+        line = Text(" │ ", style="dim").join(keep)
+        if bar:
+            line.append(" " * max(width - line.cell_len - len(bar), 1))
+            line.append_text(bar)
+        if s.state == FAILED and s.message:
+            line.truncate(width, overflow="ellipsis")
+        return line
+
+    def _style(self, state: str) -> str:
+        style = _STATE_STYLE.get(state, "bold")
+        if "$" not in style:
+            return style
+        name = style.split("$")[1]
+        color = self.app.theme_variables.get(f"text-{name}") or self.app.theme_variables.get(name, "")
+        return style.replace(f"${name}", color)
+
+    @staticmethod
+    def _fit(parts: list[tuple[int, Text]], width: int) -> list[Text]:
+        """Drop the least important parts until the rest fit, keeping their order."""
+        chosen = list(parts)
+        while chosen:
+            total = sum(t.cell_len for _, t in chosen) + 3 * (len(chosen) - 1)
+            if total <= width:
+                break
+            worst = max(range(len(chosen)), key=lambda i: (chosen[i][0], i))
+            if chosen[worst][0] == 0:
+                break
+            chosen.pop(worst)
+        return [t for _, t in chosen]
+
+    def _bar(self, progress: float | None) -> Text:
+        if progress is None:
+            return Text()
+        cells = 12
+        filled = round(progress * cells)
+        bar = Text()
+        bar.append("█" * filled, style=self._style(RUNNING).replace("bold ", ""))
+        bar.append("░" * (cells - filled), style="dim")
+        bar.append(f" {progress * 100:3.0f}%")
+        return bar
