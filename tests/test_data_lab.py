@@ -52,7 +52,7 @@ def test_drop_last_drops_the_short_batch():
 
 
 def test_pin_memory_without_cuda_says_so_once():
-    final, sink = run_lab("data", **{**TINY, "pin_memory": True})
+    final, sink = run_lab("data", **{**TINY, "pin_memory": True, "device": "cpu"})
     assert isinstance(final, ev.Done)
     notes = [t for t in sink.of("text") if "pin_memory" in t.body]
     assert len(notes) == 1 and "no effect here" in notes[0].body

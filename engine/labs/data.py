@@ -204,7 +204,11 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
         dataset = CostlySamples(dataset, values["sample_cost_us"])
     pin = values["pin_memory"] and cuda
     if values["pin_memory"] and not cuda:
-        ctx.text("pin_memory", "pin_memory has no effect here: there is no CUDA device to copy batches to.")
+        ctx.text(
+            "pin_memory",
+            "pin_memory has no effect here: the batches stay on the CPU (pinned memory only speeds "
+            "up copies to a CUDA GPU).",
+        )
     workers, bs = values["num_workers"], values["batch_size"]
     ctx.text(
         "data set",
