@@ -104,6 +104,7 @@ class Snapshot:
     previous_metric: tuple[Curve, ...] = ()
     x_label: str = "step"
     metric_label: str = "val accuracy"
+    x_total: float = 0.0  # the steps the run will take, when it said: the x axis spans them all
 
     @property
     def empty(self) -> bool:
@@ -126,6 +127,7 @@ class ChartData:
     version: int = 0  # bumped on every change, so the widget redraws only when needed
     _last_x: dict[str, float] = field(default_factory=dict)
     _stepped: set[str] = field(default_factory=set)
+    _x_total: float = 0.0
 
     def add(self, event: ev.Event) -> bool:
         """Take a step or epoch event; returns True when the chart changed."""
@@ -136,6 +138,8 @@ class ChartData:
             self._last_x[name] = event.step
         elif isinstance(event, ev.Epoch):
             name = curve_name(event.series, event.rank)
+            if event.steps_total:
+                self._x_total = max(self._x_total, float(event.steps_total))
             # Per-epoch figures sit at the step the epoch ended on; a lab without step
             # events gets an epoch axis and its train loss plotted per epoch instead.
             x = self._last_x.get(name, event.epoch + 1) if name in self._stepped else event.epoch + 1
@@ -178,6 +182,7 @@ class ChartData:
         self.metric.clear()
         self._last_x.clear()
         self._stepped.clear()
+        self._x_total = 0.0
         self.version += 1
 
     def snapshot(self) -> Snapshot:
@@ -188,6 +193,7 @@ class ChartData:
             previous_loss=prev.loss if prev else (),
             previous_metric=prev.metric if prev else (),
             x_label="step" if self._stepped or not self.loss else "epoch",
+            x_total=self._x_total if self._stepped else 0.0,
         )
 
     @property

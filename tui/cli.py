@@ -68,6 +68,10 @@ def cmd_run(argv: list[str]) -> int:
 
 
 def cmd_bench(argv: list[str]) -> int:
+    if "--ui" in argv:  # the app's own figures: training under a live UI, UI lag, first frame
+        from tui.bench_ui import main as ui_main
+
+        return ui_main([a for a in argv if a != "--ui"])
     from engine.bench import main
 
     return main(argv)

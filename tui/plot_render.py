@@ -60,7 +60,9 @@ def render(snapshot: Snapshot, width: int, height: int, palette: Palette) -> Tex
         for c in (*snapshot.loss, *snapshot.metric, *snapshot.previous_loss, *snapshot.previous_metric)
         for x in (c.xs[:1] + c.xs[-1:])
     ]
-    x_range = (min(xs), max(xs)) if xs else (0.0, 1.0)
+    # From 0, where training began, to the run's last step when it said how many it will take,
+    # so the curve grows across the chart instead of the axis rescaling under it.
+    x_range = (min(0.0, *xs), max(*xs, snapshot.x_total)) if xs else (0.0, 1.0)
     lines: list[Text] = []
     for title, curves, previous, h in panels:
         lines.extend(_panel(title, curves, previous, snapshot.x_label, width, h, palette, x_range))

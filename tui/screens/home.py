@@ -16,7 +16,6 @@ from tui.widgets.topic_list import TopicList
 
 class HomeScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "open", "Open", show=True, priority=False),
         Binding("h", "app.runs", "Past runs", tooltip="Runs kept on disk: open one to see its results"),
     ]
 
@@ -35,11 +34,6 @@ class HomeScreen(Screen):
         topics = self.query_one(TopicList)
         topics.highlighted = 0 if topics.option_count else None
         topics.focus()
-
-    def action_open(self) -> None:
-        name = self.query_one(TopicList).highlighted_topic
-        if name:
-            self.app.open_topic(name)  # type: ignore[attr-defined]
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

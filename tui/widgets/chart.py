@@ -76,6 +76,7 @@ class LossChart(Widget):
         self._drawn: tuple | None = None  # the key of the text on show
         self._thread: _RenderThread | None = None
         self.redraws = 0
+        self._restyles = 0
         self.ran = False  # a run has started here: the empty chart then says why it is empty
 
     # -- feeding ---------------------------------------------------------------------
@@ -98,7 +99,7 @@ class LossChart(Widget):
         width, height = self.content_size.width, self.content_size.height
         if width <= 0 or height <= 0:
             return
-        key = (self.data.version, width, height, self.app.theme)
+        key = (self.data.version, width, height, self.app.theme, self._restyles)
         if key == self._wanted:
             return
         self._wanted = key
@@ -125,6 +126,14 @@ class LossChart(Widget):
     def on_show(self) -> None:
         self.redraw()
 
+    def on_mount(self) -> None:
+        # The palette comes from the theme: a new theme means a new drawing, same data.
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.call_after_refresh(self._restyle))
+
+    def _restyle(self) -> None:
+        self._restyles += 1
+        self.redraw()
+
     def on_unmount(self) -> None:
         if self._thread is not None:
             self._thread.close()
@@ -137,8 +146,9 @@ class LossChart(Widget):
                 "No curves yet: this topic reports in the Summary, Tables and Graph tabs.", style="dim"
             )
         return Text(
-            "No run yet.\n\nPress r to run this topic: the loss appears here live, the "
-            "accuracy below it, and the last run stays dimmed for comparison.",
+            "No run yet. Press r to run this topic.\n\nA topic that trains draws its loss here "
+            "live, the accuracy below it, and keeps the last run dimmed for comparison. "
+            "Tables, graphs and summaries land in their own tabs.",
             style="dim",
         )
 

@@ -33,6 +33,14 @@ class CodeView(ScrollableContainer):
         yield Static("", id="note")
         yield Static("", id="script")
 
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.call_after_refresh(self._restyle))
+
+    def _restyle(self) -> None:
+        """Dark and light themes want different syntax colours: redraw the script."""
+        if self.code:
+            self.query_one("#script", Static).update(self._syntax(self.code))
+
     def show_code(self, code: str, note: str = "") -> None:
         self.query_one("#note", Static).update(Text(note, style="italic"))
         if code != self.code:

@@ -40,7 +40,7 @@ class ParamForm(Vertical):
         self._blink = blink
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
+        with VerticalScroll(can_focus=False):  # Tab goes field to field, not via the container
             for p in self.params:
                 yield ParamField(p, self._values.get(p.name), blink=self._blink)
         yield Static(self._help_text(self.params[0]) if self.params else "", id="help")

@@ -56,7 +56,8 @@ class StatusLine(Widget):
         label = s.state if not s.message or s.state != "idle" else s.message
         state = Text(f"{mark} {label}", style=self._style(s.state))
         parts.append((0, state))
-        parts.append((3, Text(s.device or self.device_hint or "cpu?", style="bold")))
+        if s.device or self.device_hint:
+            parts.append((3, Text(s.device or self.device_hint, style="bold")))
         parts.append((5, Text(f"torch {s.torch or installed_torch()}")))
         if s.epochs:
             parts.append((1, Text(f"epoch {s.epoch}/{s.epochs}")))

@@ -22,6 +22,7 @@ class TopicList(OptionList):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "cursor_down", "Down", group=_MOVE),
         Binding("k", "cursor_up", "Up", group=_MOVE),
+        Binding("enter", "select", "Open"),
     ]
 
     DEFAULT_CSS = """

@@ -1,0 +1,220 @@
+"""`pttui bench --ui`: what the app costs a training run, and how responsive it stays.
+
+The app runs headless (a real App, real screens, the Chart tab live) and trains `training`
+in its engine child process. Interleaved with it, in each round: the bare hand-written loop
+(engine.bench.bare_loop) in a fresh process, and the same engine child with no UI reading it.
+All three start cold, so first-step costs hit each alike; the figure that matters is the
+median of the per-round ratios. While the app's run trains, an asyncio task sleeps 10 ms
+again and again and records how late each wake-up is: the UI event loop's lag.
+
+Goals on the 2-core dev machine: training ratio >= 0.95 of the bare loop, lag p99 <= 16 ms
+(one frame at 60 Hz), first frame <= 0.15 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+from engine.bench import CONFIG
+
+TICK_S = 0.010
+SIZE = (120, 40)
+
+_BARE = """
+import json, sys, time
+from engine.bench import bare_loop
+from engine.labs import get_lab
+from engine.params import validate
+from engine import data
+values = validate(get_lab("training").params, json.loads(sys.argv[1]))
+seconds = bare_loop(values)
+rows = len(data.load(data.DataSpec(values["dataset"], values["size"], values["noise"], values["seed"])).x_train)
+print(json.dumps({"seconds": seconds, "rows": rows}))
+"""
+
+
+def _values(epochs: int, threads: int) -> dict[str, Any]:
+    from engine.labs import get_lab
+    from engine.params import validate
+
+    raw = {**CONFIG, "epochs": epochs, "device": "cpu", "threads": threads}
+    return validate(get_lab("training").params, raw)
+
+
+def bare(values: dict[str, Any]) -> tuple[float, int]:
+    """The bare loop, cold, in a fresh process: (seconds, training rows)."""
+    out = subprocess.run(
+        [sys.executable, "-c", _BARE, json.dumps(values)], capture_output=True, text=True, check=True
+    )
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    return figures["seconds"], figures["rows"]
+
+
+def headless(values: dict[str, Any]) -> float:
+    """The engine child with nobody drawing: seconds of training, from its done event."""
+    from engine import events as ev
+    from engine.labs import get_lab
+    from tui.child import Child, Exit, flags
+
+    child = Child("training", [*flags(get_lab("training").params, values), "--no-record"]).start()
+    done = None
+    while True:
+        for item in child.drain():
+            if isinstance(item, ev.Done):
+                done = item
+            if isinstance(item, Exit):
+                if done is None:
+                    raise RuntimeError(f"the headless run failed: {item.stderr_tail}")
+                return float(done.result["seconds"])
+        time.sleep(0.1)  # the same 10 Hz the app drains at
+
+
+async def _app_run(values: dict[str, Any]) -> dict[str, Any]:
+    """The app, headless, training with its chart live; returns seconds, lag and first frame."""
+    from tui.app import PlaygroundApp
+
+    app = PlaygroundApp()
+    lags: list[tuple[float, float]] = []  # (when, how late)
+
+    async def ticker() -> None:
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(TICK_S)
+            now = time.perf_counter()
+            lags.append((now, now - start - TICK_S))
+
+    async with app.run_test(headless=True, size=SIZE) as pilot:
+        screen = app.open_topic("training")
+        await pilot.pause()
+        screen.form.set_values({**values, "epochs": values["epochs"]})
+        await pilot.pause(0.2)
+        tick = asyncio.get_running_loop().create_task(ticker())
+        screen.action_run()
+        first_step = None
+        while screen.child is not None:
+            if first_step is None and screen.state.step > 0:
+                first_step = time.perf_counter()
+            await asyncio.sleep(0.05)
+        ended = time.perf_counter()
+        tick.cancel()
+        final = screen.final
+        redraws = screen.results.chart.redraws
+    if final is None or final.kind != "done":
+        raise RuntimeError(f"the app's run failed: {getattr(final, 'message', final)}")
+    window = [lag for when, lag in lags if first_step is not None and first_step <= when <= ended]
+    return {
+        "seconds": float(final.result["seconds"]),
+        "lags": window,
+        "first_frame_s": app.first_frame_s,
+        "chart_redraws": redraws,
+    }
+
+
+def process_first_frame(topic: str | None = None) -> float:
+    """From starting `python -m tui.bench_ui --first-frame` to its first frame, headless."""
+    env = {**os.environ, "PTTUI_BENCH_T0": repr(time.time())}
+    argv = [sys.executable, "-m", "tui.bench_ui", "--first-frame"] + ([topic] if topic else [])
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, env=env)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _first_frame_child(topic: str | None) -> None:
+    t0 = float(os.environ["PTTUI_BENCH_T0"])
+    from tui.app import PlaygroundApp
+
+    class FirstFrame(PlaygroundApp):
+        def on_ready(self) -> None:  # Textual calls each class's handler: this one exits
+            self.exit(time.time() - t0)
+
+    result = FirstFrame(topic).run(headless=True, size=SIZE)
+    print(result)
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(q * len(ordered)), len(ordered) - 1)] if ordered else float("nan")
+
+
+def measure(rounds: int, epochs: int, threads: int) -> dict[str, Any]:
+    values = _values(epochs, threads)
+    bare_s, headless_s, app_s, lags, frames, redraws = [], [], [], [], [], []
+    rows = 0
+    for _ in range(rounds):
+        seconds, rows = bare(values)
+        bare_s.append(seconds)
+        headless_s.append(headless(values))
+        result = asyncio.run(_app_run(values))
+        app_s.append(result["seconds"])
+        lags.extend(result["lags"])
+        frames.append(result["first_frame_s"])
+        redraws.append(result["chart_redraws"])
+    process_frames = [process_first_frame() for _ in range(3)]
+    samples = epochs * rows
+    ms = [lag * 1000 for lag in lags]
+    return {
+        "app_vs_bare": round(statistics.median(b / a for b, a in zip(bare_s, app_s, strict=True)), 4),
+        "app_vs_headless": round(statistics.median(h / a for h, a in zip(headless_s, app_s, strict=True)), 4),
+        "bare_samples_per_s": round(samples / statistics.median(bare_s), 1),
+        "headless_samples_per_s": round(samples / statistics.median(headless_s), 1),
+        "app_samples_per_s": round(samples / statistics.median(app_s), 1),
+        "lag_ms": {
+            "p50": round(_pct(ms, 0.50), 2),
+            "p99": round(_pct(ms, 0.99), 2),
+            "max": round(max(ms, default=float("nan")), 2),
+            "ticks": len(ms),
+        },
+        "first_frame_s": round(statistics.median(frames), 4),
+        "process_first_frame_s": round(statistics.median(process_frames), 4),
+        "chart_redraws_per_run": statistics.median(redraws),
+        "rounds": rounds,
+        "config": {**CONFIG, "epochs": epochs, "threads": threads, "size": f"{SIZE[0]}x{SIZE[1]}"},
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="pttui bench --ui",
+        description="Measure the app: training samples/s with the app drawing vs the bare loop and "
+        "the headless engine, UI event-loop lag (a 10 ms timer) and time to first frame.",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--epochs", type=int, default=CONFIG["epochs"], help="epochs per run")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads in the runs (0: default)")
+    parser.add_argument("--quick", action="store_true", help="one round of 10 epochs")
+    parser.add_argument("--first-frame", nargs="?", const="", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.first_frame is not None:
+        _first_frame_child(args.first_frame or None)
+        return 0
+    if args.rounds < 1 or args.epochs < 1:
+        parser.error("--rounds and --epochs must be at least 1")
+    rounds, epochs = (1, 10) if args.quick else (args.rounds, args.epochs)
+    report = measure(rounds, epochs, args.threads)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    lag = report["lag_ms"]
+    print(
+        f"training with the app drawing: {report['app_samples_per_s']:,.0f} samples/s; bare loop "
+        f"{report['bare_samples_per_s']:,.0f} (app_vs_bare {report['app_vs_bare']:.3f}); headless "
+        f"engine {report['headless_samples_per_s']:,.0f} (app_vs_headless {report['app_vs_headless']:.3f})\n"
+        f"UI lag of a 10 ms timer: p50 {lag['p50']} ms, p99 {lag['p99']} ms, max {lag['max']} ms "
+        f"({lag['ticks']} ticks)\n"
+        f"first frame: {report['first_frame_s'] * 1000:.0f} ms in-process, "
+        f"{report['process_first_frame_s'] * 1000:.0f} ms from a fresh `python -m tui`",
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

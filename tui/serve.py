@@ -1,0 +1,76 @@
+"""`pttui serve`: the app in a browser, through textual-serve.
+
+Each browser tab starts its own `python -m tui [TOPIC]` process. textual-serve has no
+authentication, and the app runs code on the server (every run is a PyTorch process), so it
+binds to loopback unless told otherwise, and says so loudly when told otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import shlex
+import sys
+
+LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pttui serve",
+        description="Serve the pttui app in a web browser (textual-serve). Loopback only by default.",
+        epilog="textual-serve has no authentication: anyone who can reach the port can run code here. "
+        "To use it from another machine, prefer an SSH tunnel: ssh -L 8000:127.0.0.1:8000 HOST",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--topic", default=None, help="open the app on this topic")
+    parser.add_argument("--public-url", default=None, help="the URL browsers use, behind a proxy")
+    return parser
+
+
+def command(topic: str | None = None) -> str:
+    """The command textual-serve runs for each browser session: this Python, this app."""
+    parts = [sys.executable, "-m", "tui"] + ([topic] if topic else [])
+    return shlex.join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not 0 < args.port < 65536:
+        print(f"pttui serve: --port {args.port} is not a port (1-65535)", file=sys.stderr)
+        return 2
+    if args.topic is not None:
+        from engine.labs import all_labs
+
+        if args.topic not in all_labs():
+            print(
+                f"pttui serve: unknown topic {args.topic!r}; one of: {', '.join(all_labs())}", file=sys.stderr
+            )
+            return 2
+    if not is_loopback(args.host):
+        print(
+            f"pttui serve: WARNING: binding to {args.host}: textual-serve has no authentication, so "
+            "anyone who can reach this port can run code on this machine as you. Prefer the "
+            "default 127.0.0.1 with an SSH tunnel.",
+            file=sys.stderr,
+        )
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        print("pttui serve needs textual-serve: pip install 'pttui[serve]'", file=sys.stderr)
+        return 2
+    server = Server(
+        command(args.topic), host=args.host, port=args.port, title="pttui", public_url=args.public_url
+    )
+    server.serve()
+    return 0
