@@ -35,6 +35,7 @@ from engine import events as ev
 from engine.params import ParamError
 
 GRACE_S = 5.0  # past the process-group timeout: time for ranks to report and tear down
+STARTUP_S = 120.0  # how long a rank waits for the others to start (importing torch)
 SYNC_EVERY = 4  # steps between the all-reduces that agree on a stop (every rank stops at one step)
 TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
@@ -144,18 +145,30 @@ def run_rank(spec: RankSpec, ctx, requested: threading.Event) -> dict[str, Any]:
     if spec.device_kind == "cuda":
         torch.cuda.set_device(spec.local_rank)
     timeout = datetime.timedelta(seconds=spec.timeout)
-    started = time.perf_counter()
     if spec.host is not None:
-        store = dist.TCPStore(spec.host, spec.port, spec.world_size, False, timeout=timeout)
+        # Ranks finish importing torch seconds apart on a busy machine: meet first with a
+        # patient timeout (a rank that died meanwhile is the parent's to catch), so the short
+        # `timeout` only ever measures the ranks' work, never their start-up.
+        patient = datetime.timedelta(seconds=max(STARTUP_S, spec.timeout))
+        store = dist.TCPStore(spec.host, spec.port, spec.world_size, False, timeout=patient)
+        if store.add("pttui/arrived", 1) == spec.world_size:
+            store.set("pttui/all-here", "1")
+        store.wait(["pttui/all-here"])
+        store.set_timeout(timeout)
+        started = time.perf_counter()
         dist.init_process_group(
             spec.backend, store=store, rank=spec.rank, world_size=spec.world_size, timeout=timeout
         )
     else:
+        started = time.perf_counter()
         dist.init_process_group(spec.backend, init_method="env://", timeout=timeout)
     init_ms = (time.perf_counter() - started) * 1000
     values = spec.values
     healthy = False
     r = model = None
+    # What exists now (torch's modules, mostly) is no garbage: keep it out of the collection
+    # at teardown, which otherwise takes 0.1-0.5 s on a small machine.
+    gc.freeze()
     try:
         r = recipe.prepare(values, device)
         dataset = TensorDataset(r.x_train, r.y_train)
@@ -202,6 +215,7 @@ def run_rank(spec: RankSpec, ctx, requested: threading.Event) -> dict[str, Any]:
             if healthy:
                 dist.barrier()
         dist.destroy_process_group()
+        gc.unfreeze()
     hashes = [m["hash"] for m in everyone]
     slowest = max(m["seconds"] for m in everyone)
     samples = sum(m["samples"] for m in everyone)
@@ -213,8 +227,7 @@ def run_rank(spec: RankSpec, ctx, requested: threading.Event) -> dict[str, Any]:
         "samples_per_s": samples / slowest if slowest > 0 else 0.0,
         "steps": state.step,
         "epochs_done": state.epoch,
-        # The last rank to arrive waits for nobody: its time is what init itself costs.
-        "init_ms": min(m["init_ms"] for m in everyone),
+        "init_ms": max(m["init_ms"] for m in everyone),
         "ranks": everyone,
     }
 
@@ -268,6 +281,10 @@ class _RankHooks:
 # ----- the parent: start ranks, forward their events, end them all -----
 
 
+class StoppedEarly(Exception):
+    """A stop came while the ranks were still starting: they were ended, nothing to report."""
+
+
 class RankFailed(RuntimeError):
     def __init__(self, rank: int, message: str):
         self.rank = rank
@@ -281,6 +298,9 @@ class _Rank:
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     tail: deque = field(default_factory=lambda: deque(maxlen=20))
+    stepped: bool = False  # it has trained (a stop then ends it cleanly at an agreed step)
+    failed_at: float | None = None  # when the parent saw it fail
+    ended_by_parent: bool = False  # terminated in teardown: a consequence, not a cause
     readers: list[threading.Thread] = field(default_factory=list)
 
 
@@ -320,6 +340,8 @@ def launch(ctx, base: RankSpec, world_size: int, forward: bool = True, port: int
         _end_all(ranks)
         del store
     failed = [rk for rk in ranks if rk.proc.returncode != 0 or rk.result is None]
+    if failed and ctx.stopped and all(rk.ended_by_parent for rk in failed):
+        raise StoppedEarly("stopped before the ranks finished; no figures to report")
     if failed:
         raise _failure(failed, ranks)
     return [rk.result for rk in ranks]
@@ -361,6 +383,10 @@ def _read_events(ctx, rank: _Rank, forward: bool) -> None:
             rank.result = msg["result"]
         elif msg.get("k") == "error":
             rank.error = msg
+        elif msg.get("k") == "ev" and msg["e"]["event"] == "step":
+            rank.stepped = True
+            if forward:
+                ctx.emit(dataclasses.replace(ev.from_dict(msg["e"]), t=ctx.now()))
         elif msg.get("k") == "ev" and (forward or msg["e"].get("level") == "warning"):
             event = ev.from_dict(msg["e"])
             ctx.emit(dataclasses.replace(event, t=ctx.now()))
@@ -379,14 +405,19 @@ def _watch(ctx, ranks: list[_Rank], timeout: float) -> None:
     """Wait for every rank; on a stop or a failure, give the rest timeout + GRACE_S, then kill."""
     deadline = None
     stop_sent = False
-    while any(rk.proc.poll() is None for rk in ranks):
+    while [rk.proc.poll() for rk in ranks].count(None):  # poll every rank: it sets returncode
         if ctx.stopped and not stop_sent:
             stop_sent = True
+            if not any(rk.stepped for rk in ranks):
+                return  # still starting: nothing to keep, so no need to wait for a clean stop
             _tell(ranks, "stop")
             deadline = time.monotonic() + timeout + GRACE_S
-        if deadline is None and any(rk.proc.returncode not in (None, 0) for rk in ranks):
-            _tell(ranks, "stop")  # survivors blocked in a collective end by the group's timeout
-            deadline = time.monotonic() + timeout + GRACE_S
+        for rk in ranks:
+            if rk.failed_at is None and rk.proc.returncode not in (None, 0):
+                rk.failed_at = time.monotonic()
+                if deadline is None:  # survivors in a collective end by the group's timeout
+                    _tell(ranks, "stop")
+                    deadline = rk.failed_at + timeout + GRACE_S
         if deadline is not None and time.monotonic() > deadline:
             return  # _end_all kills what is left
         time.sleep(0.05)
@@ -403,6 +434,7 @@ def _end_all(ranks: list[_Rank]) -> None:
     """Terminate, then kill, whatever still runs; close the pipes; join the readers."""
     for rk in ranks:
         if rk.proc.poll() is None:
+            rk.ended_by_parent = True
             rk.proc.terminate()
     for rk in ranks:
         try:
@@ -421,12 +453,14 @@ def _end_all(ranks: list[_Rank]) -> None:
 
 
 def _failure(failed: list[_Rank], ranks: list[_Rank]) -> Exception:
-    """Blame the rank that failed first: one killed by a signal, else one with its own error."""
+    """Blame the rank that failed on its own: one killed by a signal, else one with its own
+    error (not a lost peer), else the first one seen to fail."""
 
-    def first_cause(rk: _Rank) -> tuple[int, int]:
+    def first_cause(rk: _Rank) -> tuple[bool, int, float, int]:
         code = rk.proc.returncode or 0
         peer_error = rk.error is not None and _is_peer_error(rk.error.get("message", ""))
-        return (0 if code < 0 else 1 if not peer_error else 2, rk.rank)
+        kind = 0 if code < 0 else 1 if not peer_error else 2
+        return (rk.ended_by_parent, kind, rk.failed_at or float("inf"), rk.rank)
 
     culprit = min(failed, key=first_cause)
     err = culprit.error or {}
@@ -439,7 +473,7 @@ def _failure(failed: list[_Rank], ranks: list[_Rank]) -> Exception:
     others = [rk.rank for rk in ranks if rk is not culprit]
     message = f"rank {culprit.rank} {what}" + (f": {detail}" if detail else "")
     if others:
-        message += f"; ended ranks {', '.join(map(str, others))} too"
+        message += f"; {'rank' if len(others) == 1 else 'ranks'} {', '.join(map(str, others))} ended too"
     return RankFailed(culprit.rank, message)
 
 

@@ -79,7 +79,11 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
         ctx.warn(f"{world} ranks x {threads} threads on {cores} cores: the ranks share cores")
     base = dd.RankSpec(dict(values), 0, world, 0, backend, kind, values["timeout"], threads, host="127.0.0.1")
     started = time.perf_counter()
-    results = dd.launch(ctx, base, world, port=values["port"])
+    try:
+        results = dd.launch(ctx, base, world, port=values["port"])
+    except dd.StoppedEarly as stop:
+        ctx.text("stopped", str(stop))
+        return {"world_size": world, "backend": backend, "device": device, "launcher": "pttui", "steps": 0}
     seconds = time.perf_counter() - started
     first = results[0]
     # Each rank hashed its own parameters; rank 0 also gathered every rank's hash.
@@ -91,8 +95,12 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     sps_1 = first["samples_per_s"] if world == 1 else None
     if world > 1 and values["baseline"] and not ctx.stopped:
         ctx.text("baseline", f"training again with world size 1 ({threads} threads) to measure scaling")
-        solo = dd.launch(ctx, dataclasses.replace(base, world_size=1), 1, forward=False)
-        sps_1 = solo[0]["samples_per_s"]
+        try:
+            sps_1 = dd.launch(ctx, dataclasses.replace(base, world_size=1), 1, forward=False)[0][
+                "samples_per_s"
+            ]
+        except dd.StoppedEarly:
+            sps_1 = None
     _scaling(result, sps_1, world)
 
     run_dp, why = dd.dataparallel_plan(kind, available.cuda_count)
@@ -157,7 +165,7 @@ def _result(first, values, world, backend, device, launcher, threads) -> dict[st
 
 def _scaling(result: dict[str, Any], sps_1: float | None, world: int) -> None:
     """Efficiency: samples/s at N ranks over N times samples/s at one rank (1.0 is perfect)."""
-    result["samples_per_s_1"] = sps_1
+    result["samples_per_s_1"] = sps_1 or None  # 0.0: stopped within its first epoch
     result["scaling_efficiency"] = result["samples_per_s"] / (world * sps_1) if sps_1 else None
 
 
@@ -191,7 +199,7 @@ def _report(ctx, result: dict[str, Any], ranks: list[dict[str, Any]], world: int
         "ranks",
         ["rank", "steps", "samples/s", "init ms", "parameter hash"],
         rows,
-        note="init ms: init_process_group, which waits for the slowest rank to start",
+        note="init ms: init_process_group (launched by pttui: once every rank has started)",
     )
     scaling = [["1", result["samples_per_s_1"], 1.0 if result["samples_per_s_1"] else None]]
     scaling.append([str(world), result["samples_per_s"], result["scaling_efficiency"]])
