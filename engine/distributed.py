@@ -211,10 +211,14 @@ def run_rank(spec: RankSpec, ctx, requested: threading.Event) -> dict[str, Any]:
         # rank sometimes aborted at exit ("terminate called without an active exception").
         del model, r
         gc.collect()
-        with contextlib.suppress(Exception):
+        try:
             if healthy:
-                dist.barrier()
-        dist.destroy_process_group()
+                dist.barrier()  # no rank tears its group down while another still uses it
+            dist.destroy_process_group()
+        except Exception:
+            if healthy:
+                raise
+            # else the error that brought us here says more than this one
         gc.unfreeze()
     hashes = [m["hash"] for m in everyone]
     slowest = max(m["seconds"] for m in everyone)
@@ -245,7 +249,7 @@ class _RankHooks:
         self.device = device
         self.samples = 0.0
         self.seconds = 0.0
-        self.first_epoch_seconds = (0.0, 0.0)
+        self.first_epoch = (0.0, 0.0)
 
     def on_epoch_start(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
@@ -268,14 +272,14 @@ class _RankHooks:
         # The first epoch pays for warm-up (DDP's buckets, allocator, caches): time the rest.
         samples = metrics["samples_per_s"] * metrics["seconds"]
         if epoch == 0:
-            self.first_epoch_seconds = (samples, metrics["seconds"])
+            self.first_epoch = (samples, metrics["seconds"])
         else:
             self.samples += samples
             self.seconds += metrics["seconds"]
 
     def finish(self) -> None:
         if self.seconds == 0.0:  # a single epoch: it is all there is
-            self.samples, self.seconds = self.first_epoch_seconds
+            self.samples, self.seconds = self.first_epoch
 
 
 # ----- the parent: start ranks, forward their events, end them all -----
@@ -383,13 +387,12 @@ def _read_events(ctx, rank: _Rank, forward: bool) -> None:
             rank.result = msg["result"]
         elif msg.get("k") == "error":
             rank.error = msg
-        elif msg.get("k") == "ev" and msg["e"]["event"] == "step":
-            rank.stepped = True
-            if forward:
-                ctx.emit(dataclasses.replace(ev.from_dict(msg["e"]), t=ctx.now()))
-        elif msg.get("k") == "ev" and (forward or msg["e"].get("level") == "warning"):
+        elif msg.get("k") == "ev":
             event = ev.from_dict(msg["e"])
-            ctx.emit(dataclasses.replace(event, t=ctx.now()))
+            rank.stepped = rank.stepped or event.kind == "step"
+            # A quiet launch (the baseline) still passes its warnings on.
+            if forward or getattr(event, "level", "") == "warning":
+                ctx.emit(dataclasses.replace(event, t=ctx.now()))  # stamped with the parent's clock
 
 
 def _read_output(ctx, rank: _Rank, forward: bool) -> None:
@@ -446,7 +449,7 @@ def _end_all(ranks: list[_Rank]) -> None:
         with contextlib.suppress(OSError, ValueError):
             rk.proc.stdin.close()
         for t in rk.readers:
-            t.join(2)
+            t.join(5)  # the rank has exited: what is left in its pipes is read in no time
         for stream in (rk.proc.stdout, rk.proc.stderr):
             with contextlib.suppress(OSError, ValueError):
                 stream.close()
@@ -485,7 +488,7 @@ def _is_peer_error(message: str) -> bool:
 # ----- `python -m engine.distributed`: one rank started by `launch` -----
 
 
-def _worker() -> int:
+def _worker() -> None:
     # fd 1 carries events only: keep it for them, and point fd 1 (Python's and C++'s prints)
     # at stderr, which the parent shows as text.
     out = os.fdopen(os.dup(1), "w", buffering=1)
@@ -534,7 +537,7 @@ def _worker() -> int:
 
 
 def _stdin_watch(requested: threading.Event, timeout: float) -> None:
-    """ "stop" from the parent, or EOF (the parent is gone): stop; past the grace, exit anyway."""
+    """Stop on "stop" from the parent, or at EOF (the parent is gone); past the grace, exit."""
     for line in sys.stdin:
         if line.strip() == "stop":
             requested.set()

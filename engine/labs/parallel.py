@@ -62,7 +62,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
         raise ParamError(
             "device", values["device"], "auto, cpu or cuda: each rank takes the GPU of its own rank"
         )
-    kind = device
+    kind = device  # "cpu", "cuda" or "mps": each rank picks its own GPU
     backend = dd.choose_backend(values["backend"], kind)
     if values["model"] == "cnn" and values["dataset"] != "digits":
         raise ParamError("model", "cnn", "mlp or simplenet for 2-D data; cnn needs --dataset digits")
@@ -96,9 +96,8 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     if world > 1 and values["baseline"] and not ctx.stopped:
         ctx.text("baseline", f"training again with world size 1 ({threads} threads) to measure scaling")
         try:
-            sps_1 = dd.launch(ctx, dataclasses.replace(base, world_size=1), 1, forward=False)[0][
-                "samples_per_s"
-            ]
+            solo = dd.launch(ctx, dataclasses.replace(base, world_size=1), 1, forward=False)
+            sps_1 = solo[0]["samples_per_s"]
         except dd.StoppedEarly:
             sps_1 = None
     _scaling(result, sps_1, world)
@@ -202,7 +201,8 @@ def _report(ctx, result: dict[str, Any], ranks: list[dict[str, Any]], world: int
         note="init ms: init_process_group (launched by pttui: once every rank has started)",
     )
     scaling = [["1", result["samples_per_s_1"], 1.0 if result["samples_per_s_1"] else None]]
-    scaling.append([str(world), result["samples_per_s"], result["scaling_efficiency"]])
+    if world > 1:
+        scaling.append([str(world), result["samples_per_s"], result["scaling_efficiency"]])
     ctx.table(
         "scaling",
         ["world size", "samples/s", "efficiency"],
@@ -212,10 +212,11 @@ def _report(ctx, result: dict[str, Any], ranks: list[dict[str, Any]], world: int
     same = "yes" if result["params_identical"] else "NO"
     eff = result["scaling_efficiency"]
     lines = [
-        f"{world} ranks, {result['backend']} on {result['device']}, launched by {result['launcher']}",
+        f"{world} rank{'s' if world > 1 else ''}, {result['backend']} on {result['device']}, "
+        f"launched by {result['launcher']}",
         f"parameters bitwise identical on every rank: {same}",
         f"samples/s: {result['samples_per_s']:,.0f} at world size {world}"
-        + (f", {result['samples_per_s_1']:,.0f} at 1" if result["samples_per_s_1"] else ""),
+        + (f", {result['samples_per_s_1']:,.0f} at 1" if result["samples_per_s_1"] and world > 1 else ""),
         f"scaling efficiency: {eff:.2f}" if eff is not None else "scaling efficiency: not measured",
         result["dataparallel"],
     ]
