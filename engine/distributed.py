@@ -191,8 +191,7 @@ def run_rank(spec: RankSpec, ctx, requested: threading.Event) -> dict[str, Any]:
             device,
             hooks=hooks,
             state=state,
-            series=f"rank{spec.rank}",
-            rank=spec.rank,
+            rank=spec.rank,  # the chart draws one curve per rank ("train r0", "train r1")
         )
         hooks.finish()
         flat = torch.cat([p.detach().flatten() for p in model.parameters()]).cpu()

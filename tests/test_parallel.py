@@ -181,7 +181,7 @@ def test_two_ranks_end_with_identical_parameters(tiny):
     steps = sink.of("step")
     for rank in (0, 1):
         mine = [s for s in steps if s.rank == rank]
-        assert {s.series for s in mine} == {f"rank{rank}"}
+        assert {s.series for s in mine} == {"train"}  # the rank tells the curves apart
         assert [s.step for s in mine] == list(range(1, result["steps"] + 1))
     assert {(e.rank, e.epoch) for e in sink.of("epoch")} == {(r, e) for r in (0, 1) for e in (0, 1)}
     assert {t.title for t in sink.of("table")} == {"ranks", "scaling"}
@@ -408,3 +408,34 @@ def test_exported_script_prints_the_engines_losses(tmp_path, tiny):
         assert abs(ta - tb) <= 1e-6 and abs(va - vb) <= 1e-6, key
     assert "params identical on every rank: True" in out.stdout
     assert "DataParallel not run" in out.stdout
+
+
+@pytest.mark.slow
+def test_in_the_app_one_curve_per_rank_then_stop_leaves_nothing():
+    import asyncio
+
+    from tui.app import PlaygroundApp
+
+    async def drive():
+        app = PlaygroundApp("parallel")
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = app.screen
+            screen.form.set_values({**TINY, "epochs": 5000})
+            await pilot.press("r")
+            deadline = time.monotonic() + 60
+            names: set[str] = set()
+            while not {"train r0", "train r1"} <= names and time.monotonic() < deadline:
+                await pilot.pause(0.1)
+                names = {c.name for c in screen.results.chart.data.snapshot().loss}
+            assert {"train r0", "train r1"} <= names, names
+            engine = screen.child.pid
+            ranks = ranks_of(engine)
+            assert sorted(ranks) == [0, 1]
+            await pilot.press("s")
+            while screen.child is not None and time.monotonic() < deadline:
+                await pilot.pause(0.1)
+            assert screen.state.state == "stopped"
+            return ranks
+
+    ranks = asyncio.run(drive())
+    assert wait_gone(ranks.values(), 5), "a rank outlived the stop"
