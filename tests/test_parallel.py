@@ -129,6 +129,20 @@ def test_code_is_torch_free_and_shows_dataparallel():
     assert "DistributedSampler(" in out.stdout and "torchrun --standalone" in out.stdout
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {},
+        {"threads": 2, "device": "cpu", "backend": "gloo"},
+        {"device": "cuda", "backend": "nccl", "model": "cnn", "optimizer": "sgd"},
+        {"dataset": "spiral", "model": "simplenet", "optimizer": "adamw", "world_size": 4},
+    ],
+)
+def test_code_compiles_for_these_values(raw):
+    lab = get_lab("parallel")
+    compile(lab.code(validate(lab.params, raw)), "parallel.py", "exec")
+
+
 def test_bad_values_fail_before_any_rank_starts():
     final, _ = run_lab("parallel", backend="nccl", device="cpu", **TINY)
     assert isinstance(final, ev.Error) and final.field == "backend"

@@ -228,7 +228,11 @@ def code(values: dict[str, Any]) -> str:
     world, seed, bs, timeout = values["world_size"], values["seed"], values["batch_size"], values["timeout"]
     use_cuda = {"cpu": "False", "auto": "torch.cuda.is_available()"}.get(values["device"], "True")
     backend = {"gloo": '"gloo"', "nccl": '"nccl"'}.get(values["backend"], '"nccl" if USE_CUDA else "gloo"')
-    threads = values["threads"] or "max(1, (os.cpu_count() or 1) // local_world)  # the cores shared evenly"
+    threads = (
+        f"torch.set_num_threads({values['threads']})"
+        if values["threads"]
+        else "torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))  # cores shared evenly"
+    )
     data = "\n".join("    " + line for line in data_lines(values))
     return f'''"""parallel: the plain PyTorch that pttui runs for these values.
 
@@ -262,7 +266,7 @@ BACKEND = {backend}
 
 def train(rank, world_size, local_rank):
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world_size))
-    torch.set_num_threads({threads})
+    {threads}
     if USE_CUDA:
         torch.cuda.set_device(local_rank)
     device = f"cuda:{{local_rank}}" if USE_CUDA else "cpu"
