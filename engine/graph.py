@@ -179,78 +179,53 @@ def to_tree(graph: Graph, max_nodes: int = 400, max_depth: int = 40) -> dict[str
     """
     by_id = graph.by_id()
     drawn: dict[str, str] = {}  # node id -> id of the dict that shows it (collapsed runs)
-    count = 0
-    cut = 0
-
-    def make(node: Node) -> dict[str, Any]:
-        return {"label": node.label, "detail": node.detail, "id": node.id, "kind": node.kind, "children": []}
-
-    top: list[dict[str, Any]] = []
+    count = cut = 0
+    results = []
     for root_id in graph.roots:
         root = by_id[root_id]
         # Show the grad_fn at the top, as the classic printouts do; the tensor is in its detail.
         fn_kids = [c for c in root.children if by_id[c].kind == "fn"]
         start = by_id[fn_kids[0]] if len(fn_kids) == 1 and len(root.children) == 1 else root
-        if start is not root:
-            drawn[root.id] = start.id
-        top.append({"node": start, "name": root.label, "shape": root.detail})
-
-    results = []
-    for item in top:
-        start = item["node"]
-        rdict = make(start)
-        if start.kind == "fn":
-            rdict["detail"] = f"→ {item['name']} {item['shape']}"
-        results.append(rdict)
-        if start.id in drawn and drawn[start.id] != start.id:
-            rdict.update(ref=drawn[start.id], children=[])
-            continue
-        drawn[start.id] = start.id
-        count += 1
-        stack = [(c, rdict["children"], 1) for c in reversed(start.children)]
+        holder: list[dict[str, Any]] = []
+        stack = [(start.id, holder, 0)]
         more_added: set[int] = set()
         while stack:
             cid, siblings, depth = stack.pop()
             node = by_id[cid]
             if cid in drawn:
-                siblings.append(
-                    {
-                        "label": node.label,
-                        "detail": "drawn above",
-                        "id": node.id,
-                        "kind": node.kind,
-                        "ref": drawn[cid],
-                        "children": [],
-                    }
-                )
+                ref = {"label": node.label, "detail": "drawn above", "id": node.id, "kind": node.kind}
+                siblings.append({**ref, "ref": drawn[cid], "children": []})
                 count += 1
                 continue
             if count >= max_nodes or depth > max_depth:
                 cut += 1
                 if id(siblings) not in more_added:
                     more_added.add(id(siblings))
-                    siblings.append(
-                        {"label": "…", "detail": "more not shown here", "kind": "more", "children": []}
-                    )
+                    siblings.append({"label": "…", "detail": "more not shown here", "kind": "more", "children": []})
                 continue
-            d = make(node)
+            d = {"label": node.label, "detail": node.detail, "id": node.id, "kind": node.kind, "children": []}
             drawn[cid] = cid
             count += 1
             # Collapse a chain of same-class nodes with a single input (y = y * 2 in a loop).
-            run = node
-            length = 1
+            run, length = node, 1
             while len(run.children) == 1:
                 nxt = by_id[run.children[0]]
                 if nxt.label != node.label or nxt.kind != node.kind or nxt.id in drawn:
                     break
-                run = nxt
+                run, length = nxt, length + 1
                 drawn[run.id] = cid
-                length += 1
             if length > 1:
                 d["detail"] = f"× {length:,} in a chain (collapsed) {node.detail}".strip()
                 d["collapsed"] = length
             siblings.append(d)
             stack.extend((c, d["children"], depth + 1) for c in reversed(run.children))
+        top = holder[0]
+        if start is not root:
+            drawn.setdefault(root.id, start.id)
+            chain = f"× {top['collapsed']:,} in a chain (collapsed), " if "collapsed" in top else ""
+            if "ref" not in top:
+                top["detail"] = f"{chain}→ {root.label} {root.detail}"
+        results.append(top)
     tree = results[0] if len(results) == 1 else {"label": "outputs", "kind": "root", "children": results}
     total = len(graph.nodes)
     tree["nodes"] = total

@@ -531,9 +531,12 @@ class Evaluator:
             raise TooLarge(f"`{text}`: .tolist() is limited to {MAX_SEQUENCE:,} numbers")
         elementwise = fn.name in _ELEMENTWISE if elementwise is None else elementwise
         builtin = fn.owner is None and fn.namespace is None and fn.name in BUILTINS
-        inputs = [v for v in _flatten([fn.owner, *args, *kwargs.values()]) if _is_tensor(v)]
+        from_list = fn.name in ("tensor", "as_tensor", "new_tensor") and args
+        # A nested list for torch.tensor can hold 10 million numbers: it is sized, not walked.
+        walked = [fn.owner, *kwargs.values()] if from_list else [fn.owner, *args, *kwargs.values()]
+        inputs = [v for v in _flatten(walked) if _is_tensor(v)]
         charge_after = False
-        if fn.name in ("tensor", "as_tensor", "new_tensor") and args:
+        if from_list:
             # The size is in the nested list itself; no meta run (it would walk every number).
             n = _count_numbers(args[0])
             if n > MAX_LIST_NUMBERS:
@@ -712,10 +715,17 @@ def _bound(name: str, inputs: list[Any]) -> int:
     return n * 8 * ndim  # nonzero, argwhere, where(cond): one int64 index per dimension
 
 
-def _flatten(values: list[Any]) -> list[Any]:
-    out, stack = [], list(reversed(values))
+def _flatten(values: list[Any], budget: int = MAX_SEQUENCE) -> list[Any]:
+    """Everything inside nested lists/tuples, walking at most `budget` items."""
+    out, stack, walked = [], list(reversed(values)), 0
     while stack:
         v = stack.pop()
+        walked += 1
+        if walked > budget:
+            raise TooLarge(
+                f"arguments with more than {budget:,} items in Python lists; make large tensors "
+                "with torch functions (torch.zeros, torch.arange, ...) or pass the list to torch.tensor"
+            )
         if isinstance(v, (list, tuple)):
             stack.extend(reversed(v))
         elif v is not None:
@@ -765,9 +775,12 @@ def first_line(exc: BaseException) -> str:
 
 def _explain(text: str, exc: BaseException, args: list[Any], kwargs: dict[str, Any]) -> str:
     """The error with the shapes involved, e.g. for a broadcast that fails."""
-    shapes = [
-        _shape_words(tuple(v.shape), v.dtype) for v in _flatten([*args, *kwargs.values()]) if _is_tensor(v)
-    ]
+    try:
+        shapes = [
+            _shape_words(tuple(v.shape), v.dtype) for v in _flatten([*args, *kwargs.values()]) if _is_tensor(v)
+        ]
+    except TooLarge:
+        shapes = []
     with_shapes = f" (tensors: {'; '.join(shapes)})" if shapes else ""
     kind = "" if isinstance(exc, RuntimeError) else f"{type(exc).__name__}: "
     return f"in `{text}`{with_shapes}: {kind}{first_line(exc)}"
