@@ -135,7 +135,7 @@ async def test_run_training_shows_points_and_the_done_state():
         snap = chart.data.snapshot()
         assert snap.loss and len(snap.loss[0].xs) > 3 and snap.metric  # loss and accuracy curves
         await wait_for(pilot, lambda: chart.settled, 5, "the chart to draw")
-        assert any("\u2801" <= ch <= "\u28ff" for ch in chart.render().plain)
+        assert any("\u2801" <= ch <= "\u28ff" for ch in chart.drawing)
         assert screen.state.epoch == 3 and screen.state.device == "cpu"
         assert screen.query_one(SummaryPane).has_content
         assert screen.query_one("StatusLine").render().plain.startswith("✔ done")

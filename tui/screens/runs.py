@@ -6,6 +6,7 @@ its values in the form, so `r` runs it again and the chart compares the two.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -47,7 +48,7 @@ class RunsScreen(Screen):
         table.add_columns("when", "topic", "status", "final figures", "changed params")
         for info in self.infos:
             table.add_row(
-                run_store._when(info.started),
+                _when(info.started),
                 info.topic,
                 info.status,
                 run_store.final_figures(info),
@@ -73,3 +74,11 @@ class RunsScreen(Screen):
         if not self.infos or table.cursor_row is None or table.cursor_row >= len(self.infos):
             return
         self.app.open_run(self.infos[table.cursor_row])  # type: ignore[attr-defined]
+
+
+def _when(started: str) -> str:
+    """The start time in local time, to the second, as people read it."""
+    try:
+        return datetime.fromisoformat(started).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return started

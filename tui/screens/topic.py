@@ -7,6 +7,7 @@ fast the lab emits. The same tabs show a past run read from disk.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -113,7 +114,7 @@ class TopicScreen(Screen):
         if self.running:
             self.notify("This topic is already running: s stops it.", severity="warning")
             return
-        busy = self.app.running_topic() if hasattr(self.app, "running_topic") else None
+        busy = self.app.running_topic()  # type: ignore[attr-defined]
         if busy:
             self.notify(f"{busy} is still running: stop it first (s on its screen).", severity="warning")
             return
@@ -134,7 +135,7 @@ class TopicScreen(Screen):
             return
         assert self.child is not None
         self.child.stop()
-        self._set_state(RunState(**{**self.state.__dict__, "state": STOPPING}))
+        self._set_state(replace(self.state, state=STOPPING))
         self.results.log_view.note("stop asked: the run ends at its next step", "warning")
 
     def action_export(self) -> None:
@@ -195,8 +196,8 @@ class TopicScreen(Screen):
                 log.note(item.text, "warning" if item.stream == "stderr" else "info")
             elif isinstance(item, Exit):
                 exit_item = item
-        if state.state == STARTING or (self.state.state == STOPPING and state.active):
-            state = RunState(**{**state.__dict__, "state": self.state.state})
+        if self.state.state == STOPPING and state.active:  # a late step must not undo "stopping"
+            state = replace(state, state=STOPPING)
         self.results.apply(events)
         self._set_state(state)
         if exit_item is not None:
@@ -222,7 +223,7 @@ class TopicScreen(Screen):
             message = f"The engine {why}" + (f": {tail[0]}" if tail else "")
             log.note(message, "error")
             self.notify(message, title=f"{self.lab.name} failed", severity="error", timeout=8)
-            state = RunState(**{**state.__dict__, "state": FAILED, "message": message})
+            state = replace(state, state=FAILED, message=message)
         self._set_state(state)
         self.child = None
         self._show_results()
@@ -249,7 +250,7 @@ class TopicScreen(Screen):
         for event in events:
             state = state.update(event)
         self.results.apply(events)
-        self._set_state(RunState(**{**state.__dict__, "message": f"past run {label}"}))
+        self._set_state(replace(state, message=f"past run {label}"))
         self._show_results()
 
     # -- the code tab follows the form ----------------------------------------------------

@@ -1,19 +1,24 @@
 """The Chart tab: live loss (EMA + min/max band), accuracy below, the previous run dimmed.
 
 Step and epoch events go into a bounded `ChartData`. A redraw freezes it into a snapshot and
-hands that to one render thread, which builds the Rich Text and posts it back in one
-message; the UI thread only swaps the text in. The prototype measured UI lag p99 at 20-27 ms
-with the plot built on the UI thread (~13 ms a redraw), 7 ms with it built off the thread.
+hands that to one render thread, which draws it and turns it into finished lines (Strips) and
+posts them back in one message; the UI thread only swaps them in and hands them to the
+compositor line by line. The prototype measured UI lag p99 at 20-27 ms with the plot built on
+the UI thread (~13 ms a redraw), 7 ms off it; here, profiling showed Textual turning a
+chart-sized Rich Text into lines cost more than drawing it, so that happens off-thread too.
 """
 
 from __future__ import annotations
 
+import io
 import threading
 
+from rich.console import Console
 from rich.style import Style
 from rich.text import Text
 from textual.color import Color
 from textual.message import Message
+from textual.strip import Strip
 from textual.widget import Widget
 
 from engine import events as ev
@@ -49,9 +54,29 @@ class _RenderThread(threading.Thread):
                 if self._closed:
                     return
                 job, self._job = self._job, None
-            key, snapshot, width, height, palette = job
+            key, snapshot, width, height, palette, base = job
             text = plot_render.render(snapshot, width, height, palette)
-            self.chart.post_message(LossChart.Drawn(key, text))  # thread-safe; once per redraw
+            strips = to_strips(text, width, base, self._console)
+            self.chart.post_message(LossChart.Drawn(key, strips))  # thread-safe; once per redraw
+
+    @property
+    def _console(self) -> Console:
+        console = getattr(self, "_own_console", None)
+        if console is None:  # this thread's own: Rich consoles are not shared between threads
+            console = self._own_console = _console()
+        return console
+
+
+def _console() -> Console:
+    return Console(
+        file=io.StringIO(), width=400, color_system="truecolor", force_terminal=True, legacy_windows=False
+    )
+
+
+def to_strips(text: Text, width: int, base: Style, console: Console) -> list[Strip]:
+    """Lines of `width` cells on the widget's own colours: what render_line hands out."""
+    lines = console.render_lines(text, console.options.update(width=width, height=None), pad=True)
+    return [Strip(line, width).apply_style(base) for line in lines]
 
 
 class LossChart(Widget):
@@ -63,15 +88,15 @@ class LossChart(Widget):
     """
 
     class Drawn(Message):
-        def __init__(self, key: tuple, text: Text):
+        def __init__(self, key: tuple, strips: list[Strip]):
             super().__init__()
             self.key = key
-            self.text = text
+            self.strips = strips
 
     def __init__(self, **kw):
         super().__init__(**kw)
         self.data = ChartData()
-        self._text: Text | None = None
+        self._strips: list[Strip] | None = None  # the drawing on show, one Strip per line
         self._wanted: tuple | None = None  # the key of the last redraw asked for
         self._drawn: tuple | None = None  # the key of the text on show
         self._thread: _RenderThread | None = None
@@ -105,17 +130,17 @@ class LossChart(Widget):
         self._wanted = key
         snapshot = self.data.snapshot()
         if snapshot.empty:
-            self._text, self._drawn = None, key
+            self._strips, self._drawn = None, key
             self.refresh()
             return
         if self._thread is None:
             self._thread = _RenderThread(self)
             self._thread.start()
-        self._thread.submit((key, snapshot, width, height, self._palette()))
+        self._thread.submit((key, snapshot, width, height, self._palette(), self.rich_style))
 
     def on_loss_chart_drawn(self, message: Drawn) -> None:
         message.stop()
-        self._text, self._drawn = message.text, message.key
+        self._strips, self._drawn = message.strips, message.key
         self.redraws += 1
         self.refresh()
 
@@ -138,9 +163,21 @@ class LossChart(Widget):
         if self._thread is not None:
             self._thread.close()
 
+    @property
+    def drawing(self) -> str:
+        """The chart on show as plain text ("" before the first drawing): for tests."""
+        return "\n".join(strip.text for strip in self._strips or ())
+
+    def render_line(self, y: int) -> Strip:
+        strips = self._strips
+        if strips is None:  # nothing drawn: the words below, through Textual's usual path
+            return super().render_line(y)
+        width = self.content_size.width
+        if y < len(strips) and strips[y].cell_length == width:
+            return strips[y]
+        return Strip.blank(width, self.rich_style)  # a resize is being redrawn: blank, not torn
+
     def render(self) -> Text:
-        if self._text is not None:
-            return self._text
         if self.ran:
             return Text(
                 "No curves yet: this topic reports in the Summary, Tables and Graph tabs.", style="dim"

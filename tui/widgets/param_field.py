@@ -79,10 +79,8 @@ class ParamField(Vertical):
         return self.query_one("#editor")
 
     def raw(self) -> Any:
-        editor = self.editor
-        if isinstance(editor, Checkbox):
-            return editor.value
-        return editor.value  # Input text or the Select's choice
+        """The editor's value as it stands: a bool, the Select's choice or the Input's text."""
+        return self.editor.value  # type: ignore[attr-defined]
 
     def check(self) -> str | None:
         """Parse the editor's value; keep the value or show the error next to the field."""

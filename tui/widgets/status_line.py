@@ -53,9 +53,11 @@ class StatusLine(Widget):
         width = max(self.size.width, 20)
         parts: list[tuple[int, Text]] = []  # (priority: lower stays longer, text)
         mark = _MARK.get(s.state, "•")
-        label = s.state if not s.message or s.state != "idle" else s.message
-        state = Text(f"{mark} {label}", style=self._style(s.state))
-        parts.append((0, state))
+        parts.append((0, Text(f"{mark} {s.state}", style=self._style(s.state))))
+        if s.message:  # what failed, or which past run is on show
+            message = Text(s.message, style="italic")
+            message.truncate(max(width - 40, 16), overflow="ellipsis")
+            parts.append((1, message))
         if s.device or self.device_hint:
             parts.append((3, Text(s.device or self.device_hint, style="bold")))
         parts.append((5, Text(f"torch {s.torch or installed_torch()}")))
@@ -75,8 +77,7 @@ class StatusLine(Widget):
         if bar:
             line.append(" " * max(width - line.cell_len - len(bar), 1))
             line.append_text(bar)
-        if s.state == FAILED and s.message:
-            line.truncate(width, overflow="ellipsis")
+        line.truncate(width, overflow="ellipsis")
         return line
 
     def _style(self, state: str) -> str:
