@@ -132,8 +132,8 @@ def execute(lab: Lab, values: dict[str, Any], args: argparse.Namespace) -> int:
 
 def _recorder(lab: Lab, values: dict[str, Any], args: argparse.Namespace):
     """The run recorder (see engine.runs); None to keep no record, or where none can be kept."""
-    if args.no_record:
-        return None
+    if args.no_record or os.environ.get("RANK", "0") != "0":
+        return None  # under torchrun, rank 0 keeps the one record of the run
     from engine.runs import RunRecorder
 
     return RunRecorder.create(lab.name, values, args.runs_dir)

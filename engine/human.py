@@ -84,7 +84,10 @@ class HumanSink(Sink):
             m = event.metrics
             self.progress.update(self.task, rate=fmt(m.get("samples_per_s", 0.0)))
             shown = "  ".join(f"{k} {fmt(v)}" for k, v in m.items() if k not in ("seconds", "samples_per_s"))
-            tag = f"[{event.series}] " if event.series != "train" else ""
+            names = [event.series] if event.series != "train" else []
+            if event.rank is not None:
+                names.append(f"rank {event.rank}")
+            tag = f"\\[{', '.join(names)}] " if names else ""  # escaped: not rich markup
             self.progress.console.print(f"{tag}epoch {event.epoch + 1}/{event.epochs}  {shown}")
         elif isinstance(event, ev.Table):
             self._stop_bar()
