@@ -201,7 +201,9 @@ def to_tree(graph: Graph, max_nodes: int = 400, max_depth: int = 40) -> dict[str
                 cut += 1
                 if id(siblings) not in more_added:
                     more_added.add(id(siblings))
-                    siblings.append({"label": "…", "detail": "more not shown here", "kind": "more", "children": []})
+                    siblings.append(
+                        {"label": "…", "detail": "more not shown here", "kind": "more", "children": []}
+                    )
                 continue
             d = {"label": node.label, "detail": node.detail, "id": node.id, "kind": node.kind, "children": []}
             drawn[cid] = cid

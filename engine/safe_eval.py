@@ -21,7 +21,7 @@ import ast
 import operator
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from engine.params import ParamError
 
@@ -55,7 +55,13 @@ def param_error(field_name: str, value: Any, message: str) -> ParamError:
 
 # --- the allow-lists ---------------------------------------------------------------------
 
-_TORCH_FUNCS = """
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+_TORCH_FUNCS = _words(
+    """
 tensor as_tensor zeros ones empty full zeros_like ones_like empty_like full_like rand randn randint
 rand_like randn_like randint_like randperm arange linspace logspace eye complex polar
 cat concat concatenate stack hstack vstack dstack column_stack reshape flatten unflatten squeeze
@@ -77,18 +83,24 @@ matmul mm bmm mv dot vdot inner einsum tensordot addmm addmv baddbmm det logdet 
 cross cholesky real imag angle conj view_as_real view_as_complex
 is_tensor is_floating_point is_complex numel result_type promote_types can_cast get_default_dtype
 broadcast_shapes device Size
-""".split()
-_TORCH_VALUES = """
+"""
+)
+_TORCH_VALUES = _words(
+    """
 float32 float64 float16 bfloat16 half float double int8 int16 int32 int64 uint8 bool complex64
 complex128 cfloat cdouble long int short pi e inf nan strided
-""".split()
-_LINALG = """
+"""
+)
+_LINALG = _words(
+    """
 norm vector_norm matrix_norm det slogdet inv pinv solve eig eigvals eigh eigvalsh svd svdvals qr lu
 matrix_rank cholesky cross matmul multi_dot matrix_power lstsq vecdot
-""".split()
-_FFT = "fft ifft rfft irfft fft2 ifft2 fftn ifftn fftfreq rfftfreq fftshift ifftshift".split()
-_SPECIAL = "expit logit erf erfc softmax log_softmax xlogy gammaln sinc entr".split()
-_FUNCTIONAL = """
+"""
+)
+_FFT = _words("fft ifft rfft irfft fft2 ifft2 fftn ifftn fftfreq rfftfreq fftshift ifftshift")
+_SPECIAL = _words("expit logit erf erfc softmax log_softmax xlogy gammaln sinc entr")
+_FUNCTIONAL = _words(
+    """
 relu relu6 leaky_relu elu selu celu gelu silu mish softplus softsign sigmoid tanh hardtanh
 hardsigmoid hardswish logsigmoid softmax log_softmax softmin normalize linear bilinear conv1d conv2d
 conv3d conv_transpose1d conv_transpose2d max_pool1d max_pool2d avg_pool1d avg_pool2d
@@ -96,26 +108,47 @@ adaptive_avg_pool1d adaptive_avg_pool2d adaptive_max_pool2d pad one_hot embeddin
 layer_norm group_norm mse_loss l1_loss smooth_l1_loss huber_loss cross_entropy nll_loss
 binary_cross_entropy binary_cross_entropy_with_logits kl_div cosine_similarity pairwise_distance
 interpolate unfold fold pixel_shuffle glu
-""".split()
-_TENSOR_METHODS_EXTRA = """
+"""
+)
+_TENSOR_METHODS_EXTRA = _words(
+    """
 view view_as reshape_as expand expand_as repeat contiguous detach to type_as float double half
 bfloat16 int long short bool byte char cfloat cdouble cpu cuda item tolist size dim ndimension
 nelement element_size stride storage_offset is_contiguous is_signed requires_grad_ retain_grad
 backward zero_ fill_ copy_ normal_ uniform_ bernoulli exponential_ masked_fill index_fill scatter
 scatter_add index_add index_copy new_tensor new_zeros new_ones new_empty new_full addcmul addcdiv
 clamp_min clamp_max fill_diagonal_ unfold sum_to_size
-""".split()
-_TENSOR_PROPERTIES = """
+"""
+)
+_TENSOR_PROPERTIES = _words(
+    """
 shape dtype device ndim T mT H mH grad requires_grad is_leaf data real imag layout is_cuda
 itemsize nbytes
-""".split()
+"""
+)
 _OTHER_ATTRS = {
     "dtype": {"is_floating_point", "is_complex", "is_signed", "itemsize"},
     "device": {"type", "index"},
 }
-BUILTINS = {"abs": abs, "len": len, "float": float, "int": int, "bool": bool, "round": round, "complex": complex}
+BUILTINS = {
+    "abs": abs,
+    "len": len,
+    "float": float,
+    "int": int,
+    "bool": bool,
+    "round": round,
+    "complex": complex,
+}
 # Return values that size themselves from the values: run only when their inputs bound them.
-_BOUNDED_BY_INPUT = {"nonzero", "argwhere", "masked_select", "unique", "unique_consecutive", "getitem", "where"}
+_BOUNDED_BY_INPUT = {
+    "nonzero",
+    "argwhere",
+    "masked_select",
+    "unique",
+    "unique_consecutive",
+    "getitem",
+    "where",
+}
 # Calls that make no new tensor (or are accounted separately): no meta pre-check.
 _NO_META = {"item", "tolist", "size", "dim", "ndimension", "numel", "nelement", "element_size", "stride"}
 _NO_META |= {"storage_offset", "is_contiguous", "is_signed", "is_floating_point", "is_complex", "is_tensor"}
@@ -124,7 +157,8 @@ _NO_META |= {"get_default_dtype", "broadcast_shapes", "device", "Size"}
 # Ops whose result is at most a few bytes per input element (math, reductions, reshapes,
 # cat/stack, dtype and device moves): with small inputs they need no meta run.
 _BOUNDED_BY_INPUT_SIZE = set(
-    """abs absolute neg negative exp exp2 expm1 log log2 log10 log1p sqrt rsqrt sin cos tan asin
+    _words(
+        """abs absolute neg negative exp exp2 expm1 log log2 log10 log1p sqrt rsqrt sin cos tan asin
     acos atan sinh cosh tanh asinh acosh atanh sigmoid relu softmax log_softmax clamp clip floor
     ceil round trunc frac sign sgn reciprocal square erf erfc erfinv lgamma digamma logit
     nan_to_num deg2rad rad2deg isnan isinf isfinite logical_not bitwise_not real imag angle conj
@@ -138,15 +172,18 @@ _BOUNDED_BY_INPUT_SIZE = set(
     split tensor_split chunk unbind gather take masked_fill
     cat concat concatenate stack hstack vstack dstack column_stack
     to float double half bfloat16 int long short bool byte char cfloat cdouble cpu cuda type_as
-    zeros_like ones_like empty_like full_like rand_like randn_like randint_like""".split()
+    zeros_like ones_like empty_like full_like rand_like randn_like randint_like"""
+    )
 )
 _BOUNDED_BY_INPUT_SIZE |= {n + "_" for n in _BOUNDED_BY_INPUT_SIZE}
 # Functions whose tensor arguments broadcast against each other (shown in the tensors lab).
 _ELEMENTWISE = set(
-    """add sub subtract mul multiply div divide true_divide floor_divide remainder fmod pow
+    _words(
+        """add sub subtract mul multiply div divide true_divide floor_divide remainder fmod pow
     float_power atan2 arctan2 lerp hypot maximum minimum fmax fmin logaddexp xlogy heaviside where
     eq ne lt le gt ge greater less logical_and logical_or logical_xor bitwise_and bitwise_or
-    bitwise_xor clamp clip isclose masked_fill addcmul addcdiv broadcast_tensors""".split()
+    bitwise_xor clamp clip isclose masked_fill addcmul addcdiv broadcast_tensors"""
+    )
 )
 
 
@@ -205,7 +242,19 @@ def _all_attribute_names() -> set[str]:
     for attrs in _OTHER_ATTRS.values():
         names |= attrs
     names |= {n + "_" for n in names}  # in-place variants; checked against Tensor at run time
-    names |= {"values", "indices", "eigenvalues", "eigenvectors", "U", "S", "Vh", "Q", "R", "sign", "logabsdet"}
+    names |= {
+        "values",
+        "indices",
+        "eigenvalues",
+        "eigenvectors",
+        "U",
+        "S",
+        "Vh",
+        "Q",
+        "R",
+        "sign",
+        "logabsdet",
+    }
     names |= {"solution", "mean", "std", "var", "P", "L"}
     return names
 
@@ -303,7 +352,7 @@ class Evaluator:
         ast.boolop,
         ast.cmpop,
     )
-    _REFUSED_WORDS = {
+    _REFUSED_WORDS: ClassVar[dict[type, str]] = {
         ast.Lambda: "lambdas",
         ast.ListComp: "comprehensions",
         ast.SetComp: "comprehensions",
@@ -451,7 +500,9 @@ class Evaluator:
         elif isinstance(node.func, ast.Name) and node.func.id in BUILTINS:
             fn = _Fn(node.func.id, BUILTINS[node.func.id])
         else:
-            raise Refused(f"`{self._segment(node.func)}` cannot be called; call torch functions or tensor methods")
+            raise Refused(
+                f"`{self._segment(node.func)}` cannot be called; call torch functions or tensor methods"
+            )
         if not isinstance(fn, _Fn):
             raise Refused(f"`{self._segment(node.func)}` is not a function")
         args = [self._eval(a) for a in node.args]
@@ -468,7 +519,7 @@ class Evaluator:
         except Exception as exc:
             raise ExpressionError(f"in `{self._segment(node)}`: {first_line(exc)}") from None
 
-    _BINOPS = {
+    _BINOPS: ClassVar[dict[type, Any]] = {
         ast.Add: operator.add,
         ast.Sub: operator.sub,
         ast.Mult: operator.mul,
@@ -481,8 +532,13 @@ class Evaluator:
         ast.BitOr: operator.or_,
         ast.BitXor: operator.xor,
     }
-    _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Invert: operator.invert, ast.Not: operator.not_}
-    _COMPARE = {
+    _UNARY: ClassVar[dict[type, Any]] = {
+        ast.USub: operator.neg,
+        ast.UAdd: operator.pos,
+        ast.Invert: operator.invert,
+        ast.Not: operator.not_,
+    }
+    _COMPARE: ClassVar[dict[type, Any]] = {
         ast.Eq: operator.eq,
         ast.NotEq: operator.ne,
         ast.Lt: operator.lt,
@@ -525,7 +581,9 @@ class Evaluator:
 
     # -- the guarded call --
 
-    def _apply(self, fn: _Fn, args: list[Any], kwargs: dict[str, Any], node: ast.AST, elementwise=None) -> Any:
+    def _apply(
+        self, fn: _Fn, args: list[Any], kwargs: dict[str, Any], node: ast.AST, elementwise=None
+    ) -> Any:
         text = self._segment(node)
         if fn.name == "tolist" and fn.owner is not None and fn.owner.numel() > MAX_SEQUENCE:
             raise TooLarge(f"`{text}`: .tolist() is limited to {MAX_SEQUENCE:,} numbers")
@@ -749,14 +807,14 @@ def _check_python(op, operands: list[Any], text: str) -> None:
     if len(operands) != 2:
         return
     a, b = operands
-    if op in (operator.mul, operator.add):
+    sequences = (list, tuple, str)
+    if op is operator.mul:
         for seq, n in ((a, b), (b, a)):
-            if isinstance(seq, (list, tuple, str)) and isinstance(n, int):
-                if op is operator.mul and len(seq) * max(n, 0) > MAX_SEQUENCE:
-                    raise TooLarge(f"`{text}` would make {len(seq) * n:,} items; at most {MAX_SEQUENCE:,}")
-        if op is operator.add and isinstance(a, (list, tuple, str)) and isinstance(b, type(a)):
-            if len(a) + len(b) > MAX_SEQUENCE:
-                raise TooLarge(f"`{text}` would make {len(a) + len(b):,} items; at most {MAX_SEQUENCE:,}")
+            if isinstance(seq, sequences) and isinstance(n, int) and len(seq) * max(n, 0) > MAX_SEQUENCE:
+                raise TooLarge(f"`{text}` would make {len(seq) * n:,} items; at most {MAX_SEQUENCE:,}")
+    grows = op is operator.add and isinstance(a, sequences) and isinstance(b, type(a))
+    if grows and len(a) + len(b) > MAX_SEQUENCE:
+        raise TooLarge(f"`{text}` would make {len(a) + len(b):,} items; at most {MAX_SEQUENCE:,}")
     if op is operator.mod and isinstance(a, str):
         raise Refused("% formatting of strings is not allowed")
     ints = all(isinstance(v, int) and not isinstance(v, bool) for v in operands)
@@ -777,7 +835,9 @@ def _explain(text: str, exc: BaseException, args: list[Any], kwargs: dict[str, A
     """The error with the shapes involved, e.g. for a broadcast that fails."""
     try:
         shapes = [
-            _shape_words(tuple(v.shape), v.dtype) for v in _flatten([*args, *kwargs.values()]) if _is_tensor(v)
+            _shape_words(tuple(v.shape), v.dtype)
+            for v in _flatten([*args, *kwargs.values()])
+            if _is_tensor(v)
         ]
     except TooLarge:
         shapes = []

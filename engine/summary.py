@@ -196,7 +196,10 @@ def torchsummary_report(model, shapes, device: str, total: int, layers: list[Lay
     """torchsummary's printed table (captured) and a one-line problem, or "" when it is right."""
     kind = str(device).split(":")[0]
     if kind not in ("cpu", "cuda"):
-        return "", f"torchsummary runs only on cpu or cuda, not {kind}: the totals come from model.parameters()"
+        return (
+            "",
+            f"torchsummary runs only on cpu or cuda, not {kind}: the totals come from model.parameters()",
+        )
     try:
         from torchsummary import summary as ts_summary
     except ImportError:
@@ -219,7 +222,10 @@ def torchsummary_report(model, shapes, device: str, total: int, layers: list[Lay
             reason = "it does not cope with several inputs"
         else:
             reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-        return "", f"torchsummary cannot summarise this model ({reason}); the totals come from model.parameters()"
+        return (
+            "",
+            f"torchsummary cannot summarise this model ({reason}); the totals come from model.parameters()",
+        )
     text = out.getvalue()
     match = re.search(r"Total params: ([\d,]+)", text)
     counted = int(match.group(1).replace(",", "")) if match else None

@@ -59,9 +59,7 @@ def load(spec: str) -> tuple[Any, str]:
         found = [
             k
             for k, v in vars(module).items()
-            if not k.startswith("_")
-            and callable(v)
-            and getattr(v, "__module__", None) == module_name
+            if not k.startswith("_") and callable(v) and getattr(v, "__module__", None) == module_name
         ]
         raise ParamError(FIELD, spec, f"a name defined in {file.name}: {', '.join(found) or 'none found'}")
     if not callable(target):

@@ -106,7 +106,9 @@ def test_node_set_is_torchvizs(case, show_saved):
     # A saved output (exp's result, ...) is a fresh Python object at each access, so those are
     # compared by number; every other node (grad_fns, leaves, outputs, bases) by identity.
     assert len(g.nodes) == len(expected)
-    assert {k for k, n in g.nodes.items() if n.kind != "saved"} == {k for k, v in expected.items() if v != "saved"}
+    assert {k for k, n in g.nodes.items() if n.kind != "saved"} == {
+        k for k, v in expected.items() if v != "saved"
+    }
     if show_saved and case == "matmul":  # tanh saved its result: a tensor of its own
         assert any(n.kind == "saved" for n in g.nodes.values())
     if case == "custom function":  # ctx.save_for_backward(x) is drawn always, as x itself
@@ -174,7 +176,7 @@ def test_a_node_reached_twice_is_drawn_once_then_referred_to():
 
 
 def test_show_saved_adds_the_saved_tensors():
-    final, sink = run_lab("autograd", expr="x.exp().sum()", show_saved=True)
+    _final, sink = run_lab("autograd", expr="x.exp().sum()", show_saved=True)
     exp = sink.of("tree")[0].root["children"][0]
     assert exp["label"] == "ExpBackward0"
     assert [c["label"] for c in exp["children"]] == ["AccumulateGrad", "saved result"]
@@ -298,7 +300,7 @@ def test_cli_json_with_dot(tmp_path):
     proc = pttui("run", "autograd", "--json", "--no-record", "--dot", str(tmp_path / "g.dot"))
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert [e["event"] for e in events][0] == "start" and events[-1]["event"] == "done"
+    assert next(e["event"] for e in events) == "start" and events[-1]["event"] == "done"
     assert events[-1]["result"]["grads"] == {"x": [2.0, 2.0, 2.0]}
     assert any(e["event"] == "tree" for e in events)
     assert (tmp_path / "g.dot").read_text().startswith("digraph")

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from engine import events as ev
 from engine.labs import get_lab
 from engine.params import ParamError, validate
-from engine.safe_eval import Evaluator, ExpressionError, Refused, TooLarge
+from engine.safe_eval import Evaluator, ExpressionError, Refused
 
 
 def test_default_expression():
@@ -32,7 +32,7 @@ def test_default_expression():
     r = final.result
     assert (r["shape"], r["dtype"], r["device"]) == ([3], "torch.float32", "cpu")
     assert r["strides"] == [1] and r["contiguous"] and r["bytes"] == 12
-    values = [t for t in sink.of("text") if t.title == "values"][0]
+    values = next(t for t in sink.of("text") if t.title == "values")
     assert "5., 7., 9." in values.body and values.pane == "summary"
     anatomy = dict((row[0], row[1]) for row in sink.of("table")[0].rows)
     assert anatomy["shape"] == "(3,)" and anatomy["numel"] == 3
@@ -44,7 +44,7 @@ def test_broadcasting_is_explained():
     assert final.result["broadcasts"] == [
         {"op": "torch.ones(3, 1) * torch.arange(4)", "shapes": [[3, 1], [4]], "result": [3, 4]}
     ]
-    table = [t for t in sink.of("table") if t.title == "broadcasting"][0]
+    table = next(t for t in sink.of("table") if t.title == "broadcasting")
     assert table.rows[0][2] == "(3, 1) & (1, 4)"  # lined up from the right
 
 
@@ -62,7 +62,7 @@ def test_conversion_before_after_and_cost():
     conv = r["conversion"]
     assert conv["copied"] and conv["seconds"] >= 0
     assert conv["max_change"] == pytest.approx(300 - 44, abs=1e-3)  # 300 wraps to 44 in int8
-    table = [t for t in sink.of("table") if t.title.startswith("conversion")][0]
+    table = next(t for t in sink.of("table") if t.title.startswith("conversion"))
     rows = {row[0]: row[1:] for row in table.rows}
     assert rows["bytes"] == [12, 3] and rows["dtype"] == ["torch.float32", "torch.int8"]
 
@@ -86,7 +86,7 @@ def test_missing_device_lists_what_is_here():
 
 
 def test_non_tensor_results_are_shown():
-    final, sink = run_lab("tensors", expr="torch.ones(2, 3).shape[1] * 2")
+    final, _sink = run_lab("tensors", expr="torch.ones(2, 3).shape[1] * 2")
     assert final.result["value"] == "6" and final.result["shape"] is None
 
 
@@ -103,7 +103,7 @@ DANGEROUS = [
     f"getattr(torch, 'save')(torch.ones(1), '{MARKER}')",
     "torch.ones(1).type('os.system')",
     "(f := torch.ones)(3)",
-    f"f'{{open(\"{MARKER}\", \"w\")}}'",
+    f'f\'{{open("{MARKER}", "w")}}\'',
     "torch._C",
     "torch.ops.aten.add(torch.ones(1), 1)",
     "torch.hub.load('a', 'b')",
@@ -236,7 +236,7 @@ def test_script_prints_what_the_lab_found(tmp_path):
     assert "dtype torch.float64" in out.stdout and final.result["dtype"] == "torch.float64"
     # The same seed, so the same random values in the script as in the lab.
     numbers = lambda text: [round(float(v), 3) for v in re.findall(r"-?\d+\.\d+", text)]  # noqa: E731
-    shown = [t.body for t in sink.of("text") if t.title == "values"][0]
+    shown = next(t.body for t in sink.of("text") if t.title == "values")
     assert numbers(out.stdout.split("shape")[0]) == numbers(shown) and len(numbers(shown)) == 2
 
 

@@ -30,11 +30,15 @@ LEAVES = Param(
     "the leaf tensors: `name = value`, one per line or separated by ';' (value: a list or a torch expression)",
     max_len=2000,
 )
-REQUIRES_GRAD = Param("requires_grad", "bool", True, "make the leaves require grad (autograd records their graph)")
+REQUIRES_GRAD = Param(
+    "requires_grad", "bool", True, "make the leaves require grad (autograd records their graph)"
+)
 SHOW_SAVED = Param(
     "show_saved", "bool", False, "also show the tensors each backward node saved (torchviz's show_saved)"
 )
-DOT = Param("dot", "path", "", "write the graph as Graphviz DOT to this file (no Graphviz needed to write it)")
+DOT = Param(
+    "dot", "path", "", "write the graph as Graphviz DOT to this file (no Graphviz needed to write it)"
+)
 PARAMS = (EXPR, LEAVES, REQUIRES_GRAD, SHOW_SAVED, DOT, MAX_MB, common.SEED)
 _RESERVED = {"torch", "F", "out", "abs", "len", "float", "int", "bool", "round", "complex"}
 
@@ -53,7 +57,9 @@ def parse_leaves(text: str) -> list[tuple[str, str, bool]]:
         raise param_error("leaves", text, f"{rule} ({getattr(exc, 'msg', exc)})") from None
     leaves = []
     for stmt in tree.body:
-        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
+        if not (
+            isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+        ):
             raise param_error("leaves", text, f"{rule}; `{ast.unparse(stmt)[:60]}` is not one")
         name = stmt.targets[0].id
         if name.startswith("_") or name in _RESERVED:
@@ -128,7 +134,9 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     rows = []
     for name, leaf in leaves.items():
         grad = leaf.grad
-        grads[name] = None if grad is None else (grad.tolist() if grad.numel() <= 10_000 else "too large to list")
+        grads[name] = (
+            None if grad is None else (grad.tolist() if grad.numel() <= 10_000 else "too large to list")
+        )
         shown = "None (out does not use it)" if grad is None else _short(grad)
         rows.append([name, str(tuple(leaf.shape)), _short(leaf.detach()), shown])
     ctx.table("gradients", ["leaf", "shape", "value", "grad"], rows)
@@ -178,7 +186,9 @@ def _check_output(out, leaves: dict[str, Any], values: dict[str, Any]) -> None:
     if out.requires_grad:
         return
     if not leaves:
-        raise param_error("leaves", values["leaves"], "no leaf is given: name at least one, e.g. x = [1.0, 2.0]")
+        raise param_error(
+            "leaves", values["leaves"], "no leaf is given: name at least one, e.g. x = [1.0, 2.0]"
+        )
     if not values["requires_grad"]:
         raise param_error(
             "requires_grad", False, "no leaf requires grad, so autograd recorded no graph: set it to true"
@@ -205,7 +215,8 @@ def _write_dot(g, path: str, title: str) -> str:
     try:
         return graph.write_dot(g, path, title)
     except OSError as exc:
-        raise param_error("dot", path, f"cannot write there ({exc.strerror or exc}); give a writable file path")
+        message = f"cannot write there ({exc.strerror or exc}); give a writable file path"
+        raise param_error("dot", path, message) from None
 
 
 def _short(t) -> str:

@@ -23,7 +23,9 @@ MODEL = Param(
     ("dynamic", "loop"),
 )
 USE_SECOND = Param("use_second_layer", "bool", True, "DynamicModel: run linear2 in this call")
-REPEAT = Param("repeat", "int", 3, "loop model: how many times the layer runs in this call", low=0, high=20_000)
+REPEAT = Param(
+    "repeat", "int", 3, "loop model: how many times the layer runs in this call", low=0, high=20_000
+)
 BATCH = Param("batch", "int", 2, "rows in the random input", low=1, high=4096)
 PARAMS = (MODEL, USE_SECOND, REPEAT, BATCH, DOT, common.SEED)
 
@@ -63,7 +65,9 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     out = _call(model, x, values, choice)
     loss = out.sum()
     if not loss.requires_grad:  # repeat=0: the input came straight back
-        ctx.text("graph", "nothing ran that has parameters (repeat=0): no graph was recorded", level="warning")
+        ctx.text(
+            "graph", "nothing ran that has parameters (repeat=0): no graph was recorded", level="warning"
+        )
         return {"nodes": 0, "grad_params": [], "no_grad_params": list(dict(model.named_parameters()))}
     g = graph.walk(loss, names, output_name="loss")
     ctx.tree(f"graph of model(x, {_describe(choice)}).sum()", graph.to_tree(g))

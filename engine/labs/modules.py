@@ -86,6 +86,8 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
 
     from engine import devices, summary
 
+    if values["model"] == "custom" and not values["model_spec"]:
+        raise ParamError("model_spec", "", "FILE.py:NAME for the custom model")
     shapes = summary.parse_shapes(input_text(values))
     device = devices.resolve(values["device"])
     ctx.start(device)

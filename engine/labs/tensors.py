@@ -40,7 +40,9 @@ EXPR = Param(
     "a tensor expression: torch functions, tensor methods, numbers, lists, arithmetic, indexing",
     max_len=2000,
 )
-DTYPE = Param("dtype", "choice", "keep", "convert the result to this dtype with .to() (keep: no change)", DTYPES)
+DTYPE = Param(
+    "dtype", "choice", "keep", "convert the result to this dtype with .to() (keep: no change)", DTYPES
+)
 TARGET = Param(
     "device",
     "str",
@@ -81,7 +83,13 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
         _show_broadcasts(ctx, evaluator.broadcasts)
     if not isinstance(result, torch.Tensor):
         ctx.text("result", f"{result!r}  (a Python {type(result).__name__}, not a tensor)", pane="summary")
-        return {"type": type(result).__name__, "value": repr(result), "shape": None, "dtype": None, "device": None}
+        return {
+            "type": type(result).__name__,
+            "value": repr(result),
+            "shape": None,
+            "dtype": None,
+            "device": None,
+        }
 
     ctx.table("tensor", ["property", "value"], _anatomy(result))
     ctx.text("values", _preview(result), pane="summary")

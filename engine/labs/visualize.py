@@ -123,7 +123,11 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     ctx.table("totals (from model.parameters())", ["", "value"], s.totals_rows())
 
     # 3. A short training run, written for TensorBoard when it is installed.
-    logdir = Path(values["logdir"]).expanduser() if values["logdir"] else default_logdir(name, ctx.extras.get("runs_dir"))
+    logdir = (
+        Path(values["logdir"]).expanduser()
+        if values["logdir"]
+        else default_logdir(name, ctx.extras.get("runs_dir"))
+    )
     writer, problem = tensorboard_writer(logdir)
     if problem:
         ctx.text("tensorboard", problem, level="warning")
