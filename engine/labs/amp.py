@@ -294,14 +294,15 @@ class ScalerWatch:
 def _report_scaler(ctx, watch, inject_step: int, steps: int) -> None:
     rows, before = [], watch.initial
     for step, scale in enumerate(watch.scales, start=1):
-        if step == 1 or scale != before or step == len(watch.scales):
-            what = (
-                "start"
-                if step == 1
-                else ("skipped: inf/nan gradients, scale halved" if scale < before else "")
-            )
-            if scale > before:
-                what = "grew: 2000 steps without inf"
+        if scale < before:
+            what = "skipped: inf/nan gradients, scale halved"
+        elif scale > before:
+            what = f"grew: {watch.scaler.get_growth_interval()} steps without inf"
+        elif step in (1, len(watch.scales)):
+            what = "first step" if step == 1 else "last step"
+        else:
+            what = ""
+        if what:
             rows.append([step, scale, what])
         before = scale
     ctx.table("GradScaler scale over time", ["step", "scale after update()", "what happened"], rows)
