@@ -176,6 +176,8 @@ _BOUNDED_BY_INPUT_SIZE = set(
     )
 )
 _BOUNDED_BY_INPUT_SIZE |= {n + "_" for n in _BOUNDED_BY_INPUT_SIZE}
+# Their memory is not initialized: it would show whatever the process held there before.
+_UNINITIALIZED = {"empty", "empty_like", "new_empty"}
 # Functions whose tensor arguments broadcast against each other (shown in the tensors lab).
 _ELEMENTWISE = set(
     _words(
@@ -490,7 +492,8 @@ class Evaluator:
             return getattr(owner, attr)
         if isinstance(owner, torch.Size) and attr == "numel":
             return _Fn(attr, owner.numel)
-        if type(owner).__module__ == "torch.return_types" and hasattr(owner, attr):
+        named = type(owner).__module__ == "torch.return_types" and hasattr(owner, attr)
+        if named and not callable(getattr(owner, attr)):
             return getattr(owner, attr)  # named results: .values, .indices, .eigenvalues, ...
         raise Refused(f"{where}: .{attr} is not allowed on a {type(owner).__name__}")
 
@@ -616,6 +619,14 @@ class Evaluator:
             raise ExpressionError(_explain(text, exc, args, kwargs)) from None
         if charge_after:
             self.allocated += _new_bytes(result, inputs)
+        if fn.name in _UNINITIALIZED:
+            _fill_uninitialized(result)
+            note = (
+                f"{fn.name} returns uninitialized memory; here it is filled with NaN (or the largest "
+                "integer), as torch.use_deterministic_algorithms(True) does, so no leftover memory is shown"
+            )
+            if note not in self.warnings:
+                self.warnings.append(note)
         if elementwise:
             self._note_broadcast(text, [*args, *kwargs.values()], result)
         return result
@@ -721,6 +732,19 @@ def _to_meta(value: Any, memo: dict[int, Any]) -> Any:
     if isinstance(value, slice):
         return slice(*(_to_meta(v, memo) for v in (value.start, value.stop, value.step)))
     return value
+
+
+def _fill_uninitialized(t) -> None:
+    """What torch.utils.deterministic.fill_uninitialized_memory puts there: NaN or the max int."""
+    import torch
+
+    with torch.no_grad():
+        if t.is_floating_point() or t.is_complex():
+            t.fill_(float("nan"))
+        elif t.dtype == torch.bool:
+            t.fill_(True)
+        else:
+            t.fill_(torch.iinfo(t.dtype).max)
 
 
 def _cheap_bound(name: str, inputs: list[Any], elementwise: bool) -> int | None:

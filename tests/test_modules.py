@@ -246,3 +246,33 @@ def test_lstm_script_reports_torchsummary_failure(tmp_path):
     assert out.returncode == 0, out.stderr
     assert f"total params {count(BUILT['lstm']()):,}" in out.stdout
     assert "torchsummary cannot summarise this model" in out.stdout
+
+
+def test_torchsummary_gets_the_models_device(monkeypatch):
+    # torchsummary defaults to device="cuda"; on a CPU box it silently falls back, so record
+    # what the lab passes (the real function still runs).
+    import torchsummary
+
+    real, seen = torchsummary.summary, []
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs.get("device"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torchsummary, "summary", recording)
+    final, _ = run_lab("modules", device="cpu")
+    assert seen == ["cpu"] and final.result["torchsummary"] == "ok"
+
+
+def test_devices_torchsummary_cannot_use_are_named():
+    from engine import summary
+
+    text, problem = summary.torchsummary_report(models.SimpleNet(), [(1, 784)], "mps", 7_850, [])
+    assert text == "" and "only on cpu or cuda, not mps" in problem
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_cuda():
+    final, _ = run_lab("modules", model="cnn", device="cuda")
+    assert final.result["device"] == "cuda" and final.result["torchsummary"] == "ok"
+    assert final.result["total_params"] == count(BUILT["cnn"]())

@@ -251,3 +251,19 @@ def test_cli_json():
     bad = pttui("run", "tensors", "--json", "--no-record", "--expr", "__import__('os')")
     assert bad.returncode == 2 and "not allowed" in bad.stderr
     assert not Path(MARKER).exists()
+
+
+def test_empty_shows_no_leftover_memory():
+    _, sink = run_lab("tensors", expr="torch.empty(4) + 0", dtype="keep")
+    values = next(t.body for t in sink.of("text") if t.title == "values")
+    assert values.count("nan") == 4
+    assert any("uninitialized" in t.body for t in sink.of("text") if t.level == "warning")
+    assert Evaluator().evaluate("torch.empty(2, dtype=torch.int32)").tolist() == [2**31 - 1] * 2
+
+
+def test_warnings_become_log_lines_not_output(capfd):
+    final, sink = run_lab("tensors", expr="torch.tensor([1 + 2j])", dtype="float32")
+    assert isinstance(final, ev.Done) and final.result["dtype"] == "torch.float32"
+    assert any("imaginary part" in t.body for t in sink.of("text") if t.level == "warning")
+    captured = capfd.readouterr()
+    assert captured.out == "" and captured.err == ""

@@ -81,6 +81,13 @@ def _has_float(node_text: str) -> bool:
 
 
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
+    from engine.labs.tensors import reported_warnings
+
+    with reported_warnings(ctx):
+        return _run(values, ctx)
+
+
+def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
 
     from engine import graph, safe_eval

@@ -49,6 +49,13 @@ def _describe(choice: dict[str, Any]) -> str:
 
 
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
+    from engine.labs.tensors import reported_warnings
+
+    with reported_warnings(ctx):
+        return _run(values, ctx)
+
+
+def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
 
     from engine import graph, models

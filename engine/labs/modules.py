@@ -82,6 +82,13 @@ def input_text(values: dict[str, Any]) -> str:
 
 
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
+    from engine.labs.tensors import reported_warnings
+
+    with reported_warnings(ctx):
+        return _run(values, ctx)
+
+
+def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
 
     from engine import devices, summary
@@ -166,8 +173,11 @@ def code(values: dict[str, Any]) -> str:
         shapes = [(1, 784)]
     sizes = [tuple(s[1:]) for s in shapes]
     size_arg = repr(sizes[0]) if len(sizes) == 1 else repr(sizes)
-    if name == "custom":
-        path, _, attr = values["model_spec"].rpartition(":")
+    path, _, attr = values["model_spec"].rpartition(":")
+    if name == "custom" and not (path and attr.isidentifier()):
+        definitions = ""
+        make = 'raise SystemExit("the custom model needs --model-spec FILE.py:NAME")'
+    elif name == "custom":
         definitions = ""
         make = (
             "import importlib.util\n\n"

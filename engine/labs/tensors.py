@@ -8,8 +8,10 @@ anatomy, how the shapes in an operation broadcast, and what a `.to(dtype, device
 from __future__ import annotations
 
 import ast
+import contextlib
 import re
 import time
+import warnings
 from typing import Any
 
 from engine import common
@@ -63,6 +65,11 @@ PARAMS = (EXPR, DTYPE, TARGET, MAX_MB, common.SEED)
 
 
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
+    with reported_warnings(ctx):
+        return _run(values, ctx)
+
+
+def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
 
     from engine import devices, safe_eval
@@ -100,6 +107,22 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
         out["conversion"] = conversion
         ctx.text("values after .to()", _preview(converted), pane="summary")
     return out
+
+
+@contextlib.contextmanager
+def reported_warnings(ctx):
+    """Warnings raised inside become log lines: nothing a lab does may print to the screen."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            seen = set()
+            for w in caught:
+                line = f"{w.category.__name__}: {w.message}"
+                if line not in seen:
+                    seen.add(line)
+                    ctx.warn(line)
 
 
 def _facts(t) -> dict[str, Any]:

@@ -86,6 +86,13 @@ def tensorboard_writer(logdir: Path):
 
 
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
+    from engine.labs.tensors import reported_warnings
+
+    with reported_warnings(ctx):
+        return _run(values, ctx)
+
+
+def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import contextlib
     import io
     import warnings
