@@ -144,3 +144,30 @@ def test_exported_script_prints_the_engines_losses(tmp_path, extra):
         ta, va = engine[(series, int(epoch) - 1)]
         assert abs(ta - float(train_loss)) <= 1e-6 and abs(va - float(val_loss)) <= 1e-6
     assert "torch.amp.GradScaler" in script.read_text() and "samples/s" in out.stdout
+
+
+def test_speed_words_say_plainly_when_slower():
+    # engine.timing is shared by the three speed labs; its words are what a person reads.
+    from engine.timing import speed_words, summarize
+
+    assert speed_words(1.37) == "1.37x faster"
+    assert speed_words(0.69) == "slower: 0.69x"
+    assert speed_words(1.01) == "about the same (1.01x)"
+    t = summarize([9.0, 1.0, 3.0, 2.0], warmup=1)  # the warm-up (9.0) is dropped
+    assert t.seconds == (1.0, 3.0, 2.0) and t.median == 2.0
+    assert summarize([5.0], warmup=1).median == 5.0  # nothing else timed: it counts
+
+
+def test_code_views_need_no_torch():
+    # The app builds its code view on every edit and never imports torch.
+    probe = (
+        "import sys\n"
+        "from engine.labs import get_lab\n"
+        "from engine.params import validate\n"
+        "for name in ('data', 'amp', 'quantization'):\n"
+        "    lab = get_lab(name)\n"
+        "    assert 'import torch' in lab.code(validate(lab.params, {}))\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
