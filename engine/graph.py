@@ -135,7 +135,7 @@ def walk(output, names: dict[str, Any] | None = None, show_saved: bool = False, 
         if id(t) in graph.nodes:
             node = graph.nodes[id(t)]
         else:
-            node = tensor_node(t, kind, output_name if kind == "output" else "")
+            node = tensor_node(t, kind, (param_map.get(id(t)) or output_name) if kind == "output" else "")
             if t.grad_fn is not None:
                 root = add(t.grad_fn, "fn", type(t.grad_fn).__name__, _fn_detail(t.grad_fn))
                 graph.edges.append((root.id, node.id, ""))

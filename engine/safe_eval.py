@@ -6,13 +6,15 @@ with `ast` and the whole tree is checked before anything runs: only numbers, sho
 lists, tuples, arithmetic, comparisons, indexing and slicing, the names we hand in, and calls
 to allow-listed torch functions and tensor methods. Imports, lambdas, comprehensions,
 assignments, underscore/dunder attributes and any other name are refused, and nothing
-executes. A function can only be called, never passed around as a value.
+executes. A function can only be called, never passed around as a value. `torch.empty`'s
+uninitialized memory is filled (NaN) so that no leftover process memory is ever shown.
 
-Memory: every torch call, operator and index is first run on the `meta` device, which
-computes the result's shape and dtype without allocating it; a result that would take the
-expression over the limit (default 1 GiB, all results together) is refused before it is
-allocated. Ops whose result size depends on the values (nonzero, unique, boolean masks)
-run only when their inputs bound them; Python-level ints and lists are bounded too.
+Memory: a call whose result could pass the limit (default 1 GiB, all results together) is
+first run on the `meta` device, which computes the result's shape and dtype without
+allocating it, and refused if too large. Small inputs to an op whose result they bound
+(math, reductions, reshapes) skip that step: its first use costs ~1.5 s of imports. Ops
+whose result size depends on the values (nonzero, unique, boolean masks) run only when
+their inputs bound them; Python ints and lists are bounded too.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import ast
 import operator
 import warnings
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, ClassVar
 
 from engine.params import ParamError
@@ -140,15 +143,7 @@ BUILTINS = {
     "complex": complex,
 }
 # Return values that size themselves from the values: run only when their inputs bound them.
-_BOUNDED_BY_INPUT = {
-    "nonzero",
-    "argwhere",
-    "masked_select",
-    "unique",
-    "unique_consecutive",
-    "getitem",
-    "where",
-}
+_BOUNDED_BY_INPUT = set(_words("nonzero argwhere masked_select unique unique_consecutive getitem where"))
 # Calls that make no new tensor (or are accounted separately): no meta pre-check.
 _NO_META = {"item", "tolist", "size", "dim", "ndimension", "numel", "nelement", "element_size", "stride"}
 _NO_META |= {"storage_offset", "is_contiguous", "is_signed", "is_floating_point", "is_complex", "is_tensor"}
@@ -227,6 +222,7 @@ def _namespaces() -> dict[str, Namespace]:
 NAMESPACES = _namespaces()
 
 
+@cache
 def _tensor_methods() -> set[str]:
     import torch
 
@@ -237,6 +233,7 @@ def _tensor_methods() -> set[str]:
     return names | inplace
 
 
+@cache
 def _all_attribute_names() -> set[str]:
     names: set[str] = set(_TENSOR_PROPERTIES) | set(_TENSOR_METHODS_EXTRA)
     for ns in _walk_namespaces():
@@ -244,20 +241,8 @@ def _all_attribute_names() -> set[str]:
     for attrs in _OTHER_ATTRS.values():
         names |= attrs
     names |= {n + "_" for n in names}  # in-place variants; checked against Tensor at run time
-    names |= {
-        "values",
-        "indices",
-        "eigenvalues",
-        "eigenvectors",
-        "U",
-        "S",
-        "Vh",
-        "Q",
-        "R",
-        "sign",
-        "logabsdet",
-    }
-    names |= {"solution", "mean", "std", "var", "P", "L"}
+    # Fields of torch.return_types results (torch.max(x, 0).indices, torch.linalg.svd(a).S, ...).
+    names |= set(_words("values indices eigenvalues eigenvectors U S Vh Q R sign logabsdet solution P L"))
     return names
 
 
@@ -305,7 +290,7 @@ class Evaluator:
     text: str = ""
 
     def __post_init__(self) -> None:
-        self.scope = {**NAMESPACES, **BUILTINS, **self.names}
+        self.scope = {**self.names, **NAMESPACES, **BUILTINS}  # given names never shadow torch
         self.methods = _tensor_methods()
         self.attribute_names = _all_attribute_names()
 
