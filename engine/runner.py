@@ -40,7 +40,8 @@ class Runner:
         for sink in list(self.sinks):
             try:
                 sink.on_event(event)
-            except BrokenPipeError:  # the reader went away (`| head`): nobody is watching, stop
+            except (BrokenPipeError, SystemExit):
+                # The reader went away (`| head`; rich turns that into SystemExit): stop the run.
                 self.sinks.remove(sink)
                 self.stop()
             except Exception as exc:  # a broken sink (full disk, ...) is dropped; the run goes on
@@ -78,7 +79,7 @@ class Runner:
             final: ev.Event = ev.Done(ctx.now(), dict(result or {}), ctx.stopped)
         except ParamError as exc:
             final = ev.Error(ctx.now(), str(exc), exc.field)
-        except Exception as exc:  # any failure of a lab becomes an event, never a traceback
+        except (Exception, SystemExit) as exc:  # any failure of a lab becomes an event, never a traceback
             final = ev.Error(ctx.now(), f"{type(exc).__name__}: {exc}", None, traceback.format_exc())
         self.last = final
         try:
@@ -87,6 +88,6 @@ class Runner:
             for sink in self.sinks:
                 try:
                     sink.close()
-                except Exception:  # a sink that fails to close must not hide the run's outcome
-                    traceback.print_exc()
+                except (Exception, SystemExit):  # a sink that fails to close must not hide the outcome
+                    pass
             self._finished.set()

@@ -134,3 +134,18 @@ def test_export_script_writes_a_file(tmp_path):
     out = pttui("run", "training", "--export-script", str(target), "--epochs", "1")
     assert out.returncode == 0
     assert "optimizer.step()" in target.read_text()
+
+
+@pytest.mark.parametrize("mode", [[], ["--json"]], ids=["human", "json"])
+def test_a_reader_that_leaves_early_ends_the_run(mode):
+    """`pttui run training | head -1` must end, not hang, whichever printer runs."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui", "run", "training", "--epochs", "10000", "--no-record", *mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    proc.stdout.readline()
+    proc.stdout.close()
+    assert proc.wait(timeout=60) in (0, 130)

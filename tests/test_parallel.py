@@ -201,7 +201,7 @@ def test_two_ranks_end_with_identical_parameters(tiny):
     assert {t.title for t in sink.of("table")} == {"ranks", "scaling"}
     assert any("DataParallel not run" in t.body for t in sink.of("text"))
     assert not [t for t in sink.of("text") if t.title.startswith("rank ")], "ranks printed something"
-    assert children(os.getpid()) == {}
+    assert ranks_of(os.getpid()) == {}  # other tests may leave their own helpers (a forkserver)
 
 
 @pytest.mark.slow
@@ -227,7 +227,7 @@ def test_a_killed_rank_ends_the_run_and_is_named():
     assert isinstance(final, ev.Error), final
     assert "rank 1 killed by SIGKILL; rank 0 ended too" in final.message, final.message
     assert ended < timeout + dd.GRACE_S + 3
-    assert children(os.getpid()) == {}
+    assert ranks_of(os.getpid()) == {}  # other tests may leave their own helpers (a forkserver)
 
 
 @pytest.mark.slow
@@ -245,7 +245,7 @@ def test_a_rank_dead_before_the_rendezvous_ends_the_run_within_the_timeout():
     assert runner.join(timeout + dd.GRACE_S + 5), "the run did not end"
     assert isinstance(runner.last, ev.Error) and "rank 1 killed by SIGKILL" in runner.last.message
     assert time.monotonic() - killed < timeout + dd.GRACE_S + 3
-    assert children(os.getpid()) == {}
+    assert ranks_of(os.getpid()) == {}  # other tests may leave their own helpers (a forkserver)
 
 
 @pytest.mark.slow
@@ -262,7 +262,7 @@ def test_a_failing_rank_reports_its_own_error():
     assert re.match(
         r"rank [01] exited with code 1: RuntimeError: .*MPI.*; rank [01] ended too$", str(err.value)
     )
-    assert children(os.getpid()) == {}
+    assert ranks_of(os.getpid()) == {}  # other tests may leave their own helpers (a forkserver)
 
 
 @pytest.mark.slow
@@ -296,7 +296,7 @@ def test_stop_ends_every_rank_at_the_same_step():
     last = {r: max(s.step for s in sink.of("step") if s.rank == r) for r in (0, 1)}
     assert last[0] == last[1] == final.result["steps"] < 500 * 10
     assert final.result["samples_per_s_1"] is None  # no baseline after a stop
-    assert children(os.getpid()) == {}
+    assert ranks_of(os.getpid()) == {}  # other tests may leave their own helpers (a forkserver)
 
 
 def test_a_stop_while_the_ranks_start_ends_them_at_once():
@@ -309,7 +309,7 @@ def test_a_stop_while_the_ranks_start_ends_them_at_once():
     runner.stop()
     assert runner.join(5), "ranks that had not started training were not ended at once"
     assert isinstance(runner.last, ev.Done) and runner.last.stopped, runner.last
-    assert children(os.getpid()) == {}
+    assert ranks_of(os.getpid()) == {}  # other tests may leave their own helpers (a forkserver)
 
 
 def _engine(*flags: str, **kw) -> subprocess.Popen:
@@ -396,7 +396,7 @@ def test_many_runs_end_cleanly():
         final, sink = run_lab("parallel", **{**TINY, "epochs": 1, "seed": i})
         assert isinstance(final, ev.Done) and final.result["params_identical"], (i, final)
         assert not [t for t in sink.of("text") if t.title.startswith("rank ")], (i, sink.of("text"))
-    assert children(os.getpid()) == {}
+    assert ranks_of(os.getpid()) == {}  # other tests may leave their own helpers (a forkserver)
 
 
 @pytest.mark.slow
