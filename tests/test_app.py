@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import subprocess
 import sys
 import time
 
@@ -14,6 +15,7 @@ from textual.widgets import Input
 
 from engine.labs import all_labs
 from engine.params import defaults, validate
+from tests.conftest import ROOT
 from tui.app import PlaygroundApp
 from tui.child import live_children
 from tui.screens.home import HomeScreen
@@ -81,7 +83,6 @@ async def test_every_topic_opens_with_its_form_and_code():
             assert screen.form.errors == {}
             await wait_for(pilot, lambda s=screen: s.query_one(CodeView).code, 5, "code")
             assert screen.query_one(CodeView).code == lab.code(validate(lab.params, defaults(lab.params)))
-    assert "torch" not in sys.modules
 
 
 @sync
@@ -144,7 +145,43 @@ async def test_run_training_shows_points_and_the_done_state():
         await pilot.press("r")
         await wait_for(pilot, lambda: screen.state.state == "done" and screen.child is None, 90, "run 2")
         assert chart.data.snapshot().previous_loss
-    assert "torch" not in sys.modules  # the app ran two trainings without ever importing torch
+
+
+TORCH_FREE = """
+import asyncio, sys, time
+from engine.labs import all_labs
+from tui.app import PlaygroundApp
+
+async def main():
+    app = PlaygroundApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        for name in all_labs():
+            app.open_topic(name)
+            await pilot.pause()
+        screen = app.open_topic("training")
+        await pilot.pause()
+        screen.form.set_values({"dataset": "xor", "size": 200, "hidden": "8", "epochs": 2, "threads": 1})
+        screen.action_run()
+        deadline = time.monotonic() + 90
+        while (screen.child is not None or screen.state.state != "done") and time.monotonic() < deadline:
+            await pilot.pause(0.1)
+        print(screen.state.state, screen.results.chart.data.steps > 0, "torch" in sys.modules)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+def test_the_app_never_imports_torch():
+    """In a fresh process (pytest's own may hold torch): open every topic, train, no torch."""
+    out = subprocess.run(
+        [sys.executable, "-c", TORCH_FREE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert out.stdout.split() == ["done", "True", "False"], out.stdout + out.stderr[-2000:]
 
 
 @pytest.mark.slow

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
@@ -19,13 +20,15 @@ from engine.labs import all_labs, get_lab
 from tui.child import live_children
 from tui.commands import PlaygroundCommands
 from tui.screens.home import HomeScreen
-from tui.screens.topic import TopicScreen
+
+if TYPE_CHECKING:  # the topic screen (tabs, tables, trees, the chart) loads when first opened
+    from tui.screens.topic import TopicScreen
 
 QUIT_GRACE_S = 1.5  # SIGINT, then SIGKILL: the whole quit stays well under 3 s
 
 
 class PlaygroundApp(App[None]):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
     TITLE = "pttui"
     SUB_TITLE = "the PyTorch playground"
     COMMANDS = App.COMMANDS | {PlaygroundCommands}
@@ -57,6 +60,8 @@ class PlaygroundApp(App[None]):
     # -- navigation ------------------------------------------------------------------------
     def topic_screen(self, name: str) -> TopicScreen:
         """The topic's screen, made once and kept, so its run and results survive a switch."""
+        from tui.screens.topic import TopicScreen
+
         key = f"topic-{name}"
         if not self.is_screen_installed(key):
             self.install_screen(TopicScreen(get_lab(name)), key)
@@ -102,6 +107,8 @@ class PlaygroundApp(App[None]):
 
     def topic_action(self, action: str) -> None:
         """Run/stop/export from the palette: on the topic on show, else say how to get one."""
+        from tui.screens.topic import TopicScreen
+
         if isinstance(self.screen, TopicScreen):
             getattr(self.screen, f"action_{action}")()
         else:

@@ -3,7 +3,9 @@
 The app runs headless (a real App, real screens, the Chart tab live) and trains `training`
 in its engine child process. Interleaved with it, in each round: the bare hand-written loop
 (engine.bench.bare_loop) in a fresh process, and the same engine child with no UI reading it.
-All three start cold, so first-step costs hit each alike; the figure that matters is the
+Each is timed over its epochs after the first (train and validation), so start-up and
+first-step costs drop out alike: the bare loop as the time of N epochs minus the time of 1,
+the engine runs from their first to their last epoch event. The figure that matters is the
 median of the per-round ratios. While the app's run trains, an asyncio task sleeps 10 ms
 again and again and records how late each wake-up is: the UI event loop's lag.
 
@@ -27,6 +29,7 @@ from engine.bench import CONFIG
 
 TICK_S = 0.010
 SIZE = (120, 40)
+EPOCHS = 300  # ~5 s of training a run here: long enough for hundreds of redraws
 
 _BARE = """
 import json, sys, time
@@ -35,7 +38,9 @@ from engine.labs import get_lab
 from engine.params import validate
 from engine import data
 values = validate(get_lab("training").params, json.loads(sys.argv[1]))
-seconds = bare_loop(values)
+bare_loop({**values, "epochs": 2})  # warm-up: imports, allocator, the optimizer's first step
+one = bare_loop({**values, "epochs": 1})
+seconds = bare_loop(values) - one  # epochs 2..N, as the engine runs are timed
 rows = len(data.load(data.DataSpec(values["dataset"], values["size"], values["noise"], values["seed"])).x_train)
 print(json.dumps({"seconds": seconds, "rows": rows}))
 """
@@ -50,7 +55,7 @@ def _values(epochs: int, threads: int) -> dict[str, Any]:
 
 
 def bare(values: dict[str, Any]) -> tuple[float, int]:
-    """The bare loop, cold, in a fresh process: (seconds, training rows)."""
+    """The bare loop in a fresh process: (seconds for epochs 2..N, training rows)."""
     out = subprocess.run(
         [sys.executable, "-c", _BARE, json.dumps(values)], capture_output=True, text=True, check=True
     )
@@ -58,27 +63,41 @@ def bare(values: dict[str, Any]) -> tuple[float, int]:
     return figures["seconds"], figures["rows"]
 
 
+def _epoch_span(times: list[float]) -> float:
+    """Seconds from the first epoch's end to the last's: epochs 2..N on the child's clock."""
+    if len(times) < 2:
+        raise RuntimeError("the run reported fewer than 2 epochs")
+    return times[-1] - times[0]
+
+
 def headless(values: dict[str, Any]) -> float:
-    """The engine child with nobody drawing: seconds of training, from its done event."""
+    """The engine child with nobody drawing: seconds for epochs 2..N."""
     from engine import events as ev
     from engine.labs import get_lab
     from tui.child import Child, Exit, flags
 
     child = Child("training", [*flags(get_lab("training").params, values), "--no-record"]).start()
-    done = None
+    done, epochs = None, []
     while True:
         for item in child.drain():
+            if isinstance(item, ev.Epoch):
+                epochs.append(item.t)
             if isinstance(item, ev.Done):
                 done = item
             if isinstance(item, Exit):
                 if done is None:
                     raise RuntimeError(f"the headless run failed: {item.stderr_tail}")
-                return float(done.result["seconds"])
+                return _epoch_span(epochs)
         time.sleep(0.1)  # the same 10 Hz the app drains at
 
 
-async def _app_run(values: dict[str, Any]) -> dict[str, Any]:
-    """The app, headless, training with its chart live; returns seconds, lag and first frame."""
+async def _app_run(values: dict[str, Any], lag: bool) -> dict[str, Any]:
+    """The app, headless, training with its chart live: seconds, lag (if timed), first frame.
+
+    The 10 ms timer wakes the UI process 100 times a second, and each wake-up can preempt a
+    torch thread of the run beside it (measured: ~10-20% slower training with the timer on a
+    2-core machine), so the training speed comes from runs without it, the lag from runs with.
+    """
     from tui.app import PlaygroundApp
 
     app = PlaygroundApp()
@@ -94,9 +113,17 @@ async def _app_run(values: dict[str, Any]) -> dict[str, Any]:
     async with app.run_test(headless=True, size=SIZE) as pilot:
         screen = app.open_topic("training")
         await pilot.pause()
-        screen.form.set_values({**values, "epochs": values["epochs"]})
+        screen.form.set_values(values)
         await pilot.pause(0.2)
-        tick = asyncio.get_running_loop().create_task(ticker())
+        epochs: list[float] = []
+        apply = screen.results.apply
+
+        def spy(events):  # the epoch events' times, as the app receives them
+            epochs.extend(e.t for e in events if e.kind == "epoch")
+            return apply(events)
+
+        screen.results.apply = spy  # type: ignore[method-assign]
+        tick = asyncio.get_running_loop().create_task(ticker()) if lag else None
         screen.action_run()
         first_step = None
         while screen.child is not None:
@@ -104,14 +131,15 @@ async def _app_run(values: dict[str, Any]) -> dict[str, Any]:
                 first_step = time.perf_counter()
             await asyncio.sleep(0.05)
         ended = time.perf_counter()
-        tick.cancel()
+        if tick is not None:
+            tick.cancel()
         final = screen.final
         redraws = screen.results.chart.redraws
     if final is None or final.kind != "done":
         raise RuntimeError(f"the app's run failed: {getattr(final, 'message', final)}")
     window = [lag for when, lag in lags if first_step is not None and first_step <= when <= ended]
     return {
-        "seconds": float(final.result["seconds"]),
+        "seconds": _epoch_span(epochs),
         "lags": window,
         "first_frame_s": app.first_frame_s,
         "chart_redraws": redraws,
@@ -145,19 +173,21 @@ def _pct(values: list[float], q: float) -> float:
 
 def measure(rounds: int, epochs: int, threads: int) -> dict[str, Any]:
     values = _values(epochs, threads)
-    bare_s, headless_s, app_s, lags, frames, redraws = [], [], [], [], [], []
+    bare_s, headless_s, app_s, timed_s, lags, frames, redraws = [], [], [], [], [], [], []
     rows = 0
     for _ in range(rounds):
         seconds, rows = bare(values)
         bare_s.append(seconds)
         headless_s.append(headless(values))
-        result = asyncio.run(_app_run(values))
+        result = asyncio.run(_app_run(values, lag=False))
         app_s.append(result["seconds"])
-        lags.extend(result["lags"])
         frames.append(result["first_frame_s"])
         redraws.append(result["chart_redraws"])
+        timed = asyncio.run(_app_run(values, lag=True))
+        timed_s.append(timed["seconds"])
+        lags.extend(timed["lags"])
     process_frames = [process_first_frame() for _ in range(3)]
-    samples = epochs * rows
+    samples = (epochs - 1) * rows
     ms = [lag * 1000 for lag in lags]
     return {
         "app_vs_bare": round(statistics.median(b / a for b, a in zip(bare_s, app_s, strict=True)), 4),
@@ -165,6 +195,7 @@ def measure(rounds: int, epochs: int, threads: int) -> dict[str, Any]:
         "bare_samples_per_s": round(samples / statistics.median(bare_s), 1),
         "headless_samples_per_s": round(samples / statistics.median(headless_s), 1),
         "app_samples_per_s": round(samples / statistics.median(app_s), 1),
+        "app_with_lag_timer_samples_per_s": round(samples / statistics.median(timed_s), 1),
         "lag_ms": {
             "p50": round(_pct(ms, 0.50), 2),
             "p99": round(_pct(ms, 0.99), 2),
@@ -187,17 +218,17 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
-    parser.add_argument("--epochs", type=int, default=CONFIG["epochs"], help="epochs per run")
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help=f"epochs per run (default {EPOCHS})")
     parser.add_argument("--threads", type=int, default=0, help="torch threads in the runs (0: default)")
-    parser.add_argument("--quick", action="store_true", help="one round of 10 epochs")
+    parser.add_argument("--quick", action="store_true", help="one round of 60 epochs")
     parser.add_argument("--first-frame", nargs="?", const="", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.first_frame is not None:
         _first_frame_child(args.first_frame or None)
         return 0
-    if args.rounds < 1 or args.epochs < 1:
-        parser.error("--rounds and --epochs must be at least 1")
-    rounds, epochs = (1, 10) if args.quick else (args.rounds, args.epochs)
+    if args.rounds < 1 or args.epochs < 2:
+        parser.error("--rounds must be at least 1 and --epochs at least 2")
+    rounds, epochs = (1, 60) if args.quick else (args.rounds, args.epochs)
     report = measure(rounds, epochs, args.threads)
     if args.json:
         print(json.dumps(report))

@@ -63,10 +63,39 @@ def render(snapshot: Snapshot, width: int, height: int, palette: Palette) -> Tex
     # From 0, where training began, to the run's last step when it said how many it will take,
     # so the curve grows across the chart instead of the axis rescaling under it.
     x_range = (min(0.0, *xs), max(*xs, snapshot.x_total)) if xs else (0.0, 1.0)
+    # One width for the y labels of both plots, so their x axes line up column for column.
+    label_w = max(_label_width(curves, previous, h) for _, curves, previous, h in panels)
     lines: list[Text] = []
     for title, curves, previous, h in panels:
-        lines.extend(_panel(title, curves, previous, snapshot.x_label, width, h, palette, x_range))
+        lines.extend(_panel(title, curves, previous, snapshot.x_label, width, h, palette, x_range, label_w))
     return Text("\n").join(lines)
+
+
+def _y_range(curves: Sequence[Curve]) -> tuple[float, float]:
+    y_lo = min(min(c.lo) for c in curves)
+    y_hi = max(max(c.hi) for c in curves)
+    if y_hi - y_lo < 1e-12:
+        y_lo, y_hi = y_lo - 0.5, y_hi + 0.5
+    pad = (y_hi - y_lo) * 0.04
+    # Losses never go below 0 and accuracies never above 1: keep the padding inside that.
+    y_lo = max(y_lo - pad, 0.0) if y_lo >= 0 else y_lo - pad
+    y_hi = min(y_hi + pad, 1.0) if 0 <= y_hi <= 1 else y_hi + pad
+    return y_lo, y_hi
+
+
+def _y_labels(y_lo: float, y_hi: float, plot_h: int) -> dict[int, str]:
+    labels = {0: _fmt(y_hi), plot_h - 1: _fmt(y_lo)}
+    if plot_h >= 5:
+        labels[(plot_h - 1) // 2] = _fmt((y_hi + y_lo) / 2)
+    return labels
+
+
+def _label_width(curves: Sequence[Curve], previous: Sequence[Curve], height: int) -> int:
+    everything = [c for c in (*previous, *curves) if c.xs]
+    if not everything:
+        return 0
+    labels = _y_labels(*_y_range(everything), max(height - 2, 1))
+    return max(len(s) for s in labels.values()) + 1
 
 
 def _fmt(value: float) -> str:
@@ -87,28 +116,19 @@ def _panel(
     height: int,
     palette: Palette,
     x_range: tuple[float, float],
+    label_w: int,
 ) -> list[Text]:
     everything = [c for c in (*previous, *curves) if c.xs]
     plot_h = max(height - 2, 1)
     if not everything:
         blank = [Text(title, style=palette.title)]
         return blank + [Text("") for _ in range(height - 1)]
-    y_lo = min(min(c.lo) for c in everything)
-    y_hi = max(max(c.hi) for c in everything)
-    if y_hi - y_lo < 1e-12:
-        y_lo, y_hi = y_lo - 0.5, y_hi + 0.5
-    pad = (y_hi - y_lo) * 0.04
-    # Losses never go below 0 and accuracies never above 1: keep the padding inside that.
-    y_lo = max(y_lo - pad, 0.0) if y_lo >= 0 else y_lo - pad
-    y_hi = min(y_hi + pad, 1.0) if 0 <= y_hi <= 1 else y_hi + pad
+    y_lo, y_hi = _y_range(everything)
     x_lo, x_hi = x_range
     if x_hi - x_lo < 1e-12:
         x_hi = x_lo + 1
 
-    labels = {0: _fmt(y_hi), plot_h - 1: _fmt(y_lo)}
-    if plot_h >= 5:
-        labels[(plot_h - 1) // 2] = _fmt((y_hi + y_lo) / 2)
-    label_w = max(len(s) for s in labels.values()) + 1
+    labels = _y_labels(y_lo, y_hi, plot_h)
     plot_w = max(width - label_w - 1, 4)
     grid = _Grid(plot_w, plot_h, x_lo, x_hi, y_lo, y_hi)
 

@@ -60,6 +60,22 @@ class RunState:
             return replace(s, state=FAILED, seconds=event.t, message=event.message)
         return s
 
+    def update_all(self, events) -> RunState:
+        """The state after a batch: steps (most of any batch) fold without a copy each."""
+        state, step, t, first = self, self.step, self.t, self.t_first_step
+        for event in events:
+            if event.kind == "step":
+                step = max(step, event.step)  # type: ignore[attr-defined]
+                t = max(t, event.t)
+                if first is None:
+                    first = event.t
+            else:
+                state = replace(state, step=step, t=t, t_first_step=first).update(event)
+                step, t, first = state.step, state.t, state.t_first_step
+        if (step, t, first) != (state.step, state.t, state.t_first_step):
+            state = replace(state, step=step, t=t, t_first_step=first)
+        return state
+
     @property
     def active(self) -> bool:
         return self.state in (STARTING, RUNNING, STOPPING)

@@ -189,13 +189,13 @@ class TopicScreen(Screen):
         for item in items:
             if isinstance(item, ev.Event):
                 events.append(item)
-                state = state.update(item)
                 if item.kind in ("done", "error"):
                     self.final = item
             elif isinstance(item, Line):
                 log.note(item.text, "warning" if item.stream == "stderr" else "info")
             elif isinstance(item, Exit):
                 exit_item = item
+        state = state.update_all(events)
         if self.state.state == STOPPING and state.active:  # a late step must not undo "stopping"
             state = replace(state, state=STOPPING)
         self.results.apply(events)
@@ -246,9 +246,7 @@ class TopicScreen(Screen):
         self.form.set_values({k: v for k, v in params.items() if k in known})
         self.results.new_run(keep_previous=True)
         self.results.log_view.note(f"past run {label}")
-        state = RunState()
-        for event in events:
-            state = state.update(event)
+        state = RunState().update_all(events)
         self.results.apply(events)
         self._set_state(replace(state, message=f"past run {label}"))
         self._show_results()

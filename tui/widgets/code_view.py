@@ -28,6 +28,8 @@ class CodeView(ScrollableContainer):
     def __init__(self, **kw):
         super().__init__(**kw)
         self.code = ""
+        self._drawn = ""  # the code the script widget shows: highlighting waits until it is seen
+        self._seen = False
 
     def compose(self):
         yield Static("", id="note")
@@ -38,14 +40,27 @@ class CodeView(ScrollableContainer):
 
     def _restyle(self) -> None:
         """Dark and light themes want different syntax colours: redraw the script."""
-        if self.code:
-            self.query_one("#script", Static).update(self._syntax(self.code))
+        self._drawn = ""
+        self._draw()
 
     def show_code(self, code: str, note: str = "") -> None:
         self.query_one("#note", Static).update(Text(note, style="italic"))
-        if code != self.code:
-            self.code = code
-            self.query_one("#script", Static).update(self._syntax(code))
+        self.code = code
+        self._draw()
+
+    def on_show(self) -> None:
+        self._seen = True
+        self._draw()
+
+    def on_hide(self) -> None:
+        self._seen = False
+
+    def _draw(self) -> None:
+        """Highlight only while on show: a highlight costs 15-90 ms (the first imports
+        pygments' lexer), and the Code tab is hidden when a topic opens."""
+        if self.code != self._drawn and self._seen:
+            self._drawn = self.code
+            self.query_one("#script", Static).update(self._syntax(self.code))
 
     def show_error(self, message: str) -> None:
         self.query_one("#note", Static).update(Text(message, style="italic"))

@@ -12,6 +12,7 @@ from textual.widgets import RichLog
 from engine import events as ev
 from tui.widgets.summary import fmt_value
 
+FLUSH_S = 0.5
 _LEVEL_STYLE = {"warning": "bold yellow", "error": "bold red"}
 
 
@@ -24,6 +25,7 @@ class LogView(RichLog):
         super().__init__(max_lines=5000, wrap=True, markup=False, highlight=False, **kw)
         self.history: deque[str] = deque(maxlen=5000)  # the plain text, for tests and copying
         self._steps = 0
+        self._pending: list[Text] = []
 
     def note(self, message: str, level: str = "info", when: float | None = None) -> None:
         line = Text()
@@ -33,8 +35,24 @@ class LogView(RichLog):
         if style:
             line.append(f"{level}: ", style=style)
         line.append(message, style=style.replace("bold ", "") if style else "")
-        self.write(line)
+        self._add(line)
+
+    def _add(self, line: Text) -> None:
+        """Queue a line; what is queued goes out in one write at most every FLUSH_S.
+
+        Each RichLog write re-lays out the whole screen (its virtual size changes). Measured
+        with a fast run (an epoch line every 40 ms), a write per line made the visible Log tab
+        cost the app 20% of a core, taken from the training beside it.
+        """
         self.history.append(line.plain)
+        if not self._pending:
+            self.set_timer(FLUSH_S, self._flush)
+        self._pending.append(line)
+
+    def _flush(self) -> None:
+        if self._pending:
+            lines, self._pending = self._pending, []
+            self.write(Text("\n").join(lines))
 
     def add_event(self, event: ev.Event) -> None:
         """One line per event (a step only counts: a line per step would bury everything)."""
@@ -72,4 +90,4 @@ class LogView(RichLog):
             where = f" (parameter {event.field})" if event.field else ""
             self.note(f"{event.message}{where}", "error", when=t)
             if event.detail:
-                self.write(Text(event.detail.rstrip(), style="dim"))
+                self._add(Text(event.detail.rstrip(), style="dim"))
