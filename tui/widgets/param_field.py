@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
@@ -21,15 +20,20 @@ from engine.params import Param, ParamError
 _DEVICES = ["auto", "cpu", "cuda", "cuda:0", "cuda:1", "mps"]
 
 
-class ParamField(Vertical):
+class ParamField(Widget):
+    # A grid, not rows of containers: a topic's form is most of its screen's widgets, and
+    # every widget costs styling time when the screen opens.
     DEFAULT_CSS = """
     ParamField {
+        layout: grid;
+        grid-size: 2;
+        grid-columns: 15 1fr;
+        grid-rows: auto;
         height: auto;
-        & > Horizontal { height: auto; }
         & .name { width: 15; padding: 0 1 0 0; color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis; }
         &:focus-within .name { color: $text; text-style: bold; }
         & Input, & Select, & Checkbox { width: 1fr; }
-        & .error { color: $text-error; display: none; padding: 0 0 0 2; }
+        & .error { column-span: 2; color: $text-error; display: none; padding: 0 0 0 2; }
         &.-invalid .error { display: block; }
         &.-invalid Input { color: $text-error; }
     }
@@ -53,9 +57,8 @@ class ParamField(Vertical):
     def compose(self) -> ComposeResult:
         p = self.param
         tip = f"{p.help}\n{p.allowed()}; default {p.to_text(p.default) or 'none'}"
-        with Horizontal():
-            yield Label(p.name.replace("_", " "), classes="name")
-            yield self._editor(tip)
+        yield Label(p.name.replace("_", " "), classes="name")
+        yield self._editor(tip)
         yield Static("", classes="error")
 
     def _editor(self, tip: str) -> Widget:

@@ -68,15 +68,15 @@ class ResultTabs(Vertical):
         return self.query_one(LogView)
 
     def tab_with_results(self) -> str | None:
-        """Where this run's results are, when the chart is empty: Summary, Tables or Graph."""
+        """Where this run's results are, when the chart is empty: Graph, Tables or Summary."""
         if not self.chart.data.snapshot().empty:
             return None
-        if self.query_one(SummaryPane).has_content:
-            return "summary"
+        if self.query_one(GraphPane).has_content:  # a graph is the point of the topics that draw one
+            return "graph"
         if self.query_one(TablesPane).tables:
             return "tables"
-        if self.query_one(GraphPane).has_content:
-            return "graph"
+        if self.query_one(SummaryPane).has_content:
+            return "summary"
         return None
 
     def new_run(self, keep_previous: bool = True) -> None:
