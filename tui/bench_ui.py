@@ -22,6 +22,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -229,7 +230,10 @@ def main(argv: list[str]) -> int:
     if args.rounds < 1 or args.epochs < 2:
         parser.error("--rounds must be at least 1 and --epochs at least 2")
     rounds, epochs = (1, 60) if args.quick else (args.rounds, args.epochs)
-    report = measure(rounds, epochs, args.threads)
+    # The app records its runs like any other; these are not worth keeping.
+    with tempfile.TemporaryDirectory(prefix="pttui-bench-ui-") as runs:
+        os.environ["PTTUI_RUNS_DIR"] = runs
+        report = measure(rounds, epochs, args.threads)
     if args.json:
         print(json.dumps(report))
         return 0
