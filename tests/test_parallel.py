@@ -240,11 +240,15 @@ def test_a_rank_dead_before_the_rendezvous_ends_the_run_within_the_timeout():
     deadline = time.monotonic() + 30
     while 1 not in (found := ranks_of(os.getpid())) and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert 1 in found, f"rank 1 never started: {found}"
     os.kill(found[1], signal.SIGKILL)
     killed = time.monotonic()
     assert runner.join(timeout + dd.GRACE_S + 5), "the run did not end"
-    assert isinstance(runner.last, ev.Error) and "rank 1 killed by SIGKILL" in runner.last.message
-    assert time.monotonic() - killed < timeout + dd.GRACE_S + 3
+    took = time.monotonic() - killed
+    assert isinstance(runner.last, ev.Error) and "rank 1 killed by SIGKILL" in runner.last.message, (
+        runner.last
+    )
+    assert took < timeout + dd.GRACE_S + 3, (took, runner.last)
     assert ranks_of(os.getpid()) == {}  # other tests may leave their own helpers (a forkserver)
 
 
