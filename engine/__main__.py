@@ -6,13 +6,15 @@ starts as its child process.
 
 import sys
 
-from engine.headless import main
-
 
 def _main(argv: list[str]) -> int:
     if len(argv) < 2 or argv[0] != "run":
         print("usage: python -m engine run TOPIC [--param value ...] [--json]", file=sys.stderr)
         return 2
+    try:
+        from engine.headless import main
+    except KeyboardInterrupt:  # the app's stop can arrive while this process still imports
+        return 130
     return main(argv[1], argv[2:])
 
 

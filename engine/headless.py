@@ -58,6 +58,14 @@ def parse(lab: Lab, argv: list[str]) -> tuple[dict[str, Any], argparse.Namespace
 
 
 def main(topic: str, argv: list[str]) -> int:
+    try:
+        return _main(topic, argv)
+    except KeyboardInterrupt:  # Ctrl-C before the run began (torch still importing, say)
+        print("pttui run: interrupted before the run began", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(topic: str, argv: list[str]) -> int:
     from engine.labs import UnknownTopic, get_lab
 
     try:

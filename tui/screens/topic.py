@@ -21,7 +21,7 @@ from textual.widgets import Button, Footer, Header, Input
 from engine import events as ev
 from engine.lab import Lab
 from tui.child import Child, Exit, Line, flags
-from tui.run_state import FAILED, STARTING, STOPPING, RunState
+from tui.run_state import FAILED, STARTING, STOPPED, STOPPING, RunState
 from tui.widgets.param_form import ParamForm
 from tui.widgets.results import ResultTabs
 from tui.widgets.status_line import StatusLine
@@ -216,6 +216,11 @@ class TopicScreen(Screen):
         elif isinstance(final, ev.Done):
             how = "stopped" if final.stopped else "done"
             self.notify(f"{self.lab.name} {how} in {final.t:.1f} s", title="Run " + how)
+        elif item.returncode in (130, -2) and state.state == STOPPING:
+            # Stopped before the lab began (torch was still importing): nothing to report.
+            log.note("stopped before the run began")
+            self.notify(f"{self.lab.name} stopped before it began", title="Run stopped")
+            state = replace(state, state=STOPPED)
         else:  # no last word: killed, or crashed before it could report
             rc = item.returncode
             why = f"killed by signal {-rc}" if rc < 0 else f"exited with code {rc}"
