@@ -67,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from textual_serve.server import Server
     except ImportError:
-        print("pttui serve needs textual-serve (a dependency of pttui): pip install textual-serve", file=sys.stderr)
+        print(
+            "pttui serve needs textual-serve (a dependency of pttui): pip install textual-serve",
+            file=sys.stderr,
+        )
         return 2
     server = Server(
         command(args.topic), host=args.host, port=args.port, title="pttui", public_url=args.public_url
