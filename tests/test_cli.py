@@ -165,5 +165,7 @@ def test_interrupt_while_starting_is_a_stop_not_a_failure(after_s):
     time.sleep(after_s)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode in (0, 130), err  # 0 only if the run had already finished
+    # -2: the signal came before Python installed its handler (the app counts that as a stop
+    # too); 0 only if the run had already finished.
+    assert proc.returncode in (0, 130, -signal.SIGINT), err
     assert "Traceback" not in err
