@@ -38,7 +38,14 @@ AMP = Param(
     ("off", "bf16", "fp16"),
 )
 SEED = Param("seed", "int", 0, "random seed for data, weights and shuffling", low=0, high=2**31 - 1)
-THREADS = Param("threads", "int", 0, "CPU threads for torch (0: torch's default)", low=0, high=1024)
+THREADS = Param(
+    "threads",
+    "int",
+    0,
+    "CPU threads for torch (0: torch's default; in the app, one core less, left to the UI)",
+    low=0,
+    high=1024,
+)
 
 DATA_PARAMS = (DATASET, SIZE, NOISE)
 MODEL_PARAMS = (MODEL, HIDDEN, ACTIVATION)

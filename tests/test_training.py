@@ -97,3 +97,12 @@ def test_exported_script_prints_the_engines_losses(tmp_path, extra):
     assert len(printed) == len(engine_epochs) == values["epochs"]
     for (ta, va), (tb, vb) in zip(engine_epochs, printed, strict=True):
         assert abs(ta - tb) <= 1e-6 and abs(va - vb) <= 1e-6
+
+
+def test_threads_leave_a_core_to_the_app_only_when_asked():
+    from engine.devices import thread_count
+
+    assert thread_count(0, 8, leave_a_core=False) == 8
+    assert thread_count(0, 8, leave_a_core=True) == 7
+    assert thread_count(0, 1, leave_a_core=True) == 1
+    assert thread_count(3, 8, leave_a_core=True) == 3  # an explicit choice always wins

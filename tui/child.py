@@ -91,6 +91,7 @@ class Child:
         # The child must import this very checkout's engine, wherever the app was started from.
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         self.env["PYTHONPATH"] = os.pathsep.join(p for p in (root, self.env.get("PYTHONPATH", "")) if p)
+        self.env.setdefault("PTTUI_LEAVE_A_CORE", "1")  # see engine.devices.LEAVE_A_CORE_ENV
         self.env.pop("NO_COLOR", None)  # nothing the engine prints in JSON mode is coloured anyway
         self.queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
         self.proc: subprocess.Popen[bytes] | None = None
