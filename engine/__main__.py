@@ -1,6 +1,6 @@
-"""`python -m engine run TOPIC ...`: the headless runner without the `pttui` wrapper.
+"""`python -m pttui.engine run TOPIC ...`: the headless runner without the `pttui` wrapper.
 
-This is what torchrun launches (`torchrun ... -m engine run parallel`) and what the app
+This is what torchrun launches (`torchrun ... -m pttui.engine run parallel`) and what the app
 starts as its child process.
 """
 
@@ -9,10 +9,10 @@ import sys
 
 def _main(argv: list[str]) -> int:
     if len(argv) < 2 or argv[0] != "run":
-        print("usage: python -m engine run TOPIC [--param value ...] [--json]", file=sys.stderr)
+        print("usage: python -m pttui.engine run TOPIC [--param value ...] [--json]", file=sys.stderr)
         return 2
     try:
-        from engine.headless import main
+        from pttui.engine.headless import main
     except KeyboardInterrupt:  # the app's stop can arrive while this process still imports
         return 130
     return main(argv[1], argv[2:])

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from engine import bench_speed  # torch-free until a section runs
+from pttui.engine import bench_speed  # torch-free until a section runs
 
 CONFIG = {"dataset": "digits", "model": "mlp", "hidden": "128,64", "batch_size": 64, "epochs": 20}
 
@@ -33,7 +33,7 @@ def bare_loop(values: dict[str, Any]) -> float:
     import torch
     import torch.nn.functional as F
 
-    from engine import data, devices, models, train
+    from pttui.engine import data, devices, models, train
 
     started = time.perf_counter()
     devices.set_threads(values["threads"])
@@ -62,9 +62,9 @@ def bare_loop(values: dict[str, Any]) -> float:
 
 def engine_run(values: dict[str, Any]) -> float:
     """The same training through the training lab: runner, events and a JSON-lines sink."""
-    from engine.labs import get_lab
-    from engine.runner import Runner
-    from engine.sinks import JsonLinesSink
+    from pttui.engine.labs import get_lab
+    from pttui.engine.runner import Runner
+    from pttui.engine.sinks import JsonLinesSink
 
     with open(os.devnull, "w") as sink_file:
         started = time.perf_counter()
@@ -78,8 +78,8 @@ def engine_run(values: dict[str, Any]) -> float:
 def engine_vs_bare(rounds: int, epochs: int, threads: int) -> dict[str, Any]:
     import torch
 
-    from engine.labs import get_lab
-    from engine.params import validate
+    from pttui.engine.labs import get_lab
+    from pttui.engine.params import validate
 
     values = validate(
         get_lab("training").params, {**CONFIG, "epochs": epochs, "device": "cpu", "threads": threads}
@@ -127,7 +127,7 @@ def _on_fresh_thread(fn: Callable[[dict[str, Any]], float], values: dict[str, An
 
 
 def _train_rows(values: dict[str, Any]):
-    from engine import data
+    from pttui.engine import data
 
     return data.load(
         data.DataSpec(values["dataset"], values["size"], values["noise"], values["seed"])

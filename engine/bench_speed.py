@@ -2,7 +2,7 @@
 
 Each runs its lab through the runner, exactly as `pttui run` would, and returns a few rounded
 figures: the AMP speed-up, the int8 speed-ups and size ratio, the best num_workers. The labs
-measure alike (warm-up, then medians: see `engine.timing`), so these are the labs' own numbers.
+measure alike (warm-up, then medians: see `pttui.engine.timing`), so these are the labs' own numbers.
 `quick` makes each run shorter for a smoke test. Torch loads only when a function runs.
 """
 
@@ -12,9 +12,9 @@ from typing import Any
 
 
 def _run(topic: str, **params: Any) -> dict[str, Any]:
-    from engine.labs import get_lab
-    from engine.runner import Runner
-    from engine.sinks import CollectSink
+    from pttui.engine.labs import get_lab
+    from pttui.engine.runner import Runner
+    from pttui.engine.sinks import CollectSink
 
     final = Runner(get_lab(topic), params, [CollectSink()]).run()
     if final.kind != "done":

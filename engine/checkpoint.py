@@ -38,9 +38,9 @@ from typing import Any, BinaryIO
 
 import torch
 
-from engine.params import ParamError
-from engine.runs import pid_alive
-from engine.train import Hooks, TrainState
+from pttui.engine.params import ParamError
+from pttui.engine.runs import pid_alive
+from pttui.engine.train import Hooks, TrainState
 
 TEMP_SUFFIX = ".pttui-tmp"
 FORMAT = "pttui-training-checkpoint"
@@ -232,7 +232,7 @@ def _refusal(path: Path, error: str) -> str:
         found = re.findall(r"GLOBAL (\S+) was not an allowed global", error)
     if found:
         shown = ", ".join(found[:6]) + (f" and {len(found) - 6} more" if len(found) > 6 else "")
-        whole = any(g.startswith(("torch.nn.modules.", "engine.models.")) for g in found)
+        whole = any(g.startswith(("torch.nn.modules.", "pttui.engine.models.")) for g in found)
         what = (
             "a whole model saved with torch.save(model)"
             if whole

@@ -1,7 +1,7 @@
 """Writes the plain PyTorch training script equivalent to a training lab's values.
 
 The script copies the engine's data, model and evaluation definitions verbatim (see
-`engine.source`) and spells the loop out, so `python script.py` prints the engine's own
+`pttui.engine.source`) and spells the loop out, so `python script.py` prints the engine's own
 per-epoch losses. Torch-free: the app calls it for its code view on every edit.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.source import definition
+from pttui.engine.source import definition
 
 _DATA_FN = {
     "digits": "load_digits_arrays",

@@ -1,12 +1,12 @@
 """Parameters that several labs share (data, model, optimizer, device, ...), declared once.
 
 Labs compose their parameter tuples from these, so `--batch-size` means the same thing,
-with the same limits and help, in every topic. Torch-free on purpose (see engine.labs).
+with the same limits and help, in every topic. Torch-free on purpose (see pttui.engine.labs).
 """
 
 from __future__ import annotations
 
-from engine.params import Param
+from pttui.engine.params import Param
 
 DATASET_NAMES = ("digits", "spiral", "moons", "circles", "xor", "blobs")
 MODEL_NAMES = ("mlp", "simplenet", "cnn")

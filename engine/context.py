@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from engine import events as ev
+from pttui.engine import events as ev
 
 
 class Context:

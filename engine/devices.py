@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from engine.params import ParamError
+from pttui.engine.params import ParamError
 
 
 @dataclass(frozen=True)

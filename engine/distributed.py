@@ -2,7 +2,7 @@
 
 Parent side (`launch`): hosts the TCPStore itself on a free port (a prototype measured
 `init_process_group` at 2-13 ms this way, 7-750 ms with the ranks racing to host it), starts
-each rank as `python -m engine.distributed` with three pipes (stdin: its spec, then "stop";
+each rank as `python -m pttui.engine.distributed` with three pipes (stdin: its spec, then "stop";
 stdout: JSON lines of events and its result; stderr: anything else, shown as text events) and
 watches them. A dead rank ends the run within `timeout` + GRACE_S with a message naming it;
 a stop ends every rank; no rank outlives `launch`. Plain `subprocess` pipes, not
@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine import events as ev
-from engine.params import ParamError
+from pttui.engine import events as ev
+from pttui.engine.params import ParamError
 
 GRACE_S = 5.0  # past the process-group timeout: time for ranks to report and tear down
 STARTUP_S = 120.0  # how long a rank waits for the others to start (importing torch)
@@ -138,7 +138,7 @@ def run_rank(spec: RankSpec, ctx, requested: threading.Event) -> dict[str, Any]:
     from torch.nn.parallel import DistributedDataParallel
     from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, TensorDataset
 
-    from engine import recipe, train
+    from pttui.engine import recipe, train
 
     torch.set_num_threads(spec.threads)
     device = f"cuda:{spec.local_rank}" if spec.device_kind == "cuda" else "cpu"
@@ -238,7 +238,7 @@ def run_rank(spec: RankSpec, ctx, requested: threading.Event) -> dict[str, Any]:
 class _RankHooks:
     """Sets the sampler's epoch, agrees on stopping, and times the epochs after the first.
 
-    The shape of `engine.train.Hooks` without subclassing it: this module imports without torch.
+    The shape of `pttui.engine.train.Hooks` without subclassing it: this module imports without torch.
     """
 
     def __init__(self, sampler, requested: threading.Event, stopped: threading.Event, device: str):
@@ -351,13 +351,12 @@ def launch(ctx, base: RankSpec, world_size: int, forward: bool = True, port: int
 
 
 def _start(ctx, spec: RankSpec, forward: bool) -> _Rank:
-    root = str(Path(__file__).resolve().parent.parent)  # so `-m engine.distributed` resolves anywhere
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    env = dict(os.environ)
     for name in TORCHRUN_VARS:  # a rank started here is not a torchrun rank, whatever the parent is
         env.pop(name, None)
     env["OMP_NUM_THREADS"] = str(spec.threads)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.distributed", f"--rank={spec.rank}"],  # the flag is for `ps`
+        [sys.executable, "-m", "pttui.engine.distributed", f"--rank={spec.rank}"],  # the flag is for `ps`
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -484,7 +483,7 @@ def _is_peer_error(message: str) -> bool:
     return any(w.lower() in message.lower() for w in words)
 
 
-# ----- `python -m engine.distributed`: one rank started by `launch` -----
+# ----- `python -m pttui.engine.distributed`: one rank started by `launch` -----
 
 
 def _worker() -> None:
@@ -503,7 +502,7 @@ def _worker() -> None:
     signal.signal(signal.SIGINT, lambda *_: requested.set())  # Ctrl-C reaches the whole group
     threading.Thread(target=_stdin_watch, args=(requested, spec.timeout), daemon=True).start()
 
-    from engine.context import Context
+    from pttui.engine.context import Context
 
     ctx = Context("parallel", spec.values, lambda e: send({"k": "ev", "e": e.to_dict()}))
     import warnings

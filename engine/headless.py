@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.lab import Lab
-from engine.params import ParamError
+from pttui.engine.lab import Lab
+from pttui.engine.params import ParamError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_PARAMS, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -66,7 +66,7 @@ def main(topic: str, argv: list[str]) -> int:
 
 
 def _main(topic: str, argv: list[str]) -> int:
-    from engine.labs import UnknownTopic, get_lab
+    from pttui.engine.labs import UnknownTopic, get_lab
 
     try:
         lab = get_lab(topic)
@@ -75,7 +75,7 @@ def _main(topic: str, argv: list[str]) -> int:
         return EXIT_BAD_PARAMS
     raw, args = parse(lab, argv)
     try:
-        from engine.params import validate
+        from pttui.engine.params import validate
 
         values = validate(lab.params, raw)
     except ParamError as exc:
@@ -89,16 +89,16 @@ def _main(topic: str, argv: list[str]) -> int:
 
 
 def execute(lab: Lab, values: dict[str, Any], args: argparse.Namespace) -> int:
-    from engine import events as ev
-    from engine.runner import Runner
-    from engine.sinks import JsonLinesSink
+    from pttui.engine import events as ev
+    from pttui.engine.runner import Runner
+    from pttui.engine.sinks import JsonLinesSink
 
     sinks = []
     stdout = sys.stdout
     if args.json:
         sinks.append(JsonLinesSink(stdout))
     else:
-        from engine.human import HumanSink
+        from pttui.engine.human import HumanSink
 
         sinks.append(HumanSink())
     recorder = _recorder(lab, values, args)
@@ -139,9 +139,9 @@ def execute(lab: Lab, values: dict[str, Any], args: argparse.Namespace) -> int:
 
 
 def _recorder(lab: Lab, values: dict[str, Any], args: argparse.Namespace):
-    """The run recorder (see engine.runs); None to keep no record, or where none can be kept."""
+    """The run recorder (see pttui.engine.runs); None to keep no record, or where none can be kept."""
     if args.no_record or os.environ.get("RANK", "0") != "0":
         return None  # under torchrun, rank 0 keeps the one record of the run
-    from engine.runs import RunRecorder
+    from pttui.engine.runs import RunRecorder
 
     return RunRecorder.create(lab.name, values, args.runs_dir)

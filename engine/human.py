@@ -13,8 +13,8 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.tree import Tree
 
-from engine import events as ev
-from engine.sinks import Sink
+from pttui.engine import events as ev
+from pttui.engine.sinks import Sink
 
 
 def fmt(value: Any) -> str:

@@ -1,7 +1,7 @@
 """What a lab is: a topic's declaration (name, parameters) plus its `run` and `code`.
 
 A lab module defines `LAB = Lab(...)` at import time without importing torch; its `run`
-imports torch when it is called. The registry in `engine.labs` finds every `LAB`.
+imports torch when it is called. The registry in `pttui.engine.labs` finds every `LAB`.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.params import Param
+from pttui.engine.params import Param
 
 if TYPE_CHECKING:
-    from engine.context import Context
+    from pttui.engine.context import Context
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from engine import data, models, train
+from pttui.engine import data, models, train
 
 
 @dataclass
@@ -33,7 +33,7 @@ def data_spec(values: dict[str, Any]) -> data.DataSpec:
 
 def build_model(values: dict[str, Any], d: data.Data) -> torch.nn.Module:
     if values["model"] == "cnn" and d.image_shape is None:
-        from engine.params import ParamError
+        from pttui.engine.params import ParamError
 
         raise ParamError("model", "cnn", "mlp or simplenet for 2-D data; cnn needs --dataset digits")
     return models.build(

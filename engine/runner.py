@@ -11,11 +11,11 @@ import traceback
 from collections.abc import Iterable
 from typing import Any
 
-from engine import events as ev
-from engine.context import Context
-from engine.lab import Lab
-from engine.params import ParamError, validate
-from engine.sinks import Sink
+from pttui.engine import events as ev
+from pttui.engine.context import Context
+from pttui.engine.lab import Lab
+from pttui.engine.params import ParamError, validate
+from pttui.engine.sinks import Sink
 
 
 class Runner:

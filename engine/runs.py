@@ -6,7 +6,7 @@ goes and never rewritten:
 
     <runs_dir>/<YYYYmmdd-HHMMSS>-<topic>-<short id>/
         params.json    {"topic", "params", "started" (ISO time), "pid"}
-        events.jsonl   one event per line, exactly `engine.events.Event.to_json()`
+        events.jsonl   one event per line, exactly `pttui.engine.events.Event.to_json()`
 
 Contract (the app's "open a past run" and `pttui runs` rely on it):
 - The runs folder is `--runs-dir`, else the environment's PTTUI_RUNS_DIR, else ./runs.
@@ -37,8 +37,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine import events as ev
-from engine.sinks import Sink
+from pttui.engine import events as ev
+from pttui.engine.sinks import Sink
 
 ENV_VAR = "PTTUI_RUNS_DIR"
 PARAMS_FILE = "params.json"
@@ -293,7 +293,7 @@ def _fmt(value: Any) -> str:
 def key_params(info: RunInfo, limit: int = 48) -> str:
     """The parameters that differ from the topic's defaults, as `name=value`."""
     try:
-        from engine.labs import get_lab
+        from pttui.engine.labs import get_lab
 
         declared = {p.name: p for p in get_lab(info.topic).params}
     except Exception:  # a topic this version no longer has: show nothing rather than fail

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, ClassVar
 
-from engine.params import ParamError
+from pttui.engine.params import ParamError
 
 GiB = 1 << 30
 DEFAULT_LIMIT = GiB

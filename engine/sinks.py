@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import IO
 
-from engine import events as ev
+from pttui.engine import events as ev
 
 
 class Sink:

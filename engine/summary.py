@@ -17,7 +17,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.params import ParamError
+from pttui.engine.params import ParamError
 
 MiB = 1 << 20
 

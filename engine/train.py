@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from engine.context import Context
+from pttui.engine.context import Context
 
 
 class Hooks:

@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from engine.params import ParamError
+from pttui.engine.params import ParamError
 
 FIELD = "model_spec"
 HELP = (

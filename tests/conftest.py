@@ -21,9 +21,9 @@ def _runs_in_tmp(tmp_path, monkeypatch):
 
 def run_lab(name: str, **params):
     """Run a lab on the engine thread; returns (final event, CollectSink)."""
-    from engine.labs import get_lab
-    from engine.runner import Runner
-    from engine.sinks import CollectSink
+    from pttui.engine.labs import get_lab
+    from pttui.engine.runner import Runner
+    from pttui.engine.sinks import CollectSink
 
     sink = CollectSink()
     final = Runner(get_lab(name), params, [sink]).run()
@@ -31,8 +31,13 @@ def run_lab(name: str, **params):
 
 
 def pttui(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
-    """The `pttui` command as a real process (through `python -m tui`, same code)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **kw.pop("env", {})}
+    """The `pttui` command as a real process (through `python -m pttui.tui`, same code)."""
+    env = {**os.environ, **kw.pop("env", {})}
     return subprocess.run(
-        [sys.executable, "-m", "tui", *args], capture_output=True, text=True, timeout=timeout, env=env, **kw
+        [sys.executable, "-m", "pttui.tui", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        **kw,
     )

@@ -10,11 +10,11 @@ import sys
 import pytest
 from conftest import run_lab
 
-from engine import events as ev
-from engine.devices import Available
-from engine.labs import get_lab
-from engine.labs.amp import plan
-from engine.params import ParamError, validate
+from pttui.engine import events as ev
+from pttui.engine.devices import Available
+from pttui.engine.labs import get_lab
+from pttui.engine.labs.amp import plan
+from pttui.engine.params import ParamError, validate
 
 TINY = dict(dataset="spiral", size=300, hidden="16", epochs=3, batch_size=32, threads=1, device="cpu")
 NO_BF16_GPU = Available(cuda_count=1, cuda_bf16=False)
@@ -109,8 +109,8 @@ def test_injecting_needs_a_scaler():
 
 
 def test_stop_ends_cleanly():
-    from engine.runner import Runner
-    from engine.sinks import Sink
+    from pttui.engine.runner import Runner
+    from pttui.engine.sinks import Sink
 
     class StopAfter(Sink):
         def on_event(self, event):
@@ -148,7 +148,7 @@ def test_exported_script_prints_the_engines_losses(tmp_path, extra):
 
 def test_speed_words_say_plainly_when_slower():
     # engine.timing is shared by the three speed labs; its words are what a person reads.
-    from engine.timing import speed_words, summarize
+    from pttui.engine.timing import speed_words, summarize
 
     assert speed_words(1.37) == "1.37x faster"
     assert speed_words(0.69) == "slower: 0.69x"

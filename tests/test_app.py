@@ -13,17 +13,17 @@ import time
 import pytest
 from textual.widgets import Input
 
-from engine.labs import all_labs
-from engine.params import defaults, validate
+from pttui.engine.labs import all_labs
+from pttui.engine.params import defaults, validate
 from tests.conftest import ROOT
-from tui.app import PlaygroundApp
-from tui.child import live_children
-from tui.screens.home import HomeScreen
-from tui.screens.topic import TopicScreen
-from tui.widgets.code_view import CodeView
-from tui.widgets.param_field import ParamField
-from tui.widgets.summary import SummaryPane
-from tui.widgets.topic_list import TopicList
+from pttui.tui.app import PlaygroundApp
+from pttui.tui.child import live_children
+from pttui.tui.screens.home import HomeScreen
+from pttui.tui.screens.topic import TopicScreen
+from pttui.tui.widgets.code_view import CodeView
+from pttui.tui.widgets.param_field import ParamField
+from pttui.tui.widgets.summary import SummaryPane
+from pttui.tui.widgets.topic_list import TopicList
 
 
 def sync(test):
@@ -149,8 +149,8 @@ async def test_run_training_shows_points_and_the_done_state():
 
 TORCH_FREE = """
 import asyncio, sys, time
-from engine.labs import all_labs
-from tui.app import PlaygroundApp
+from pttui.engine.labs import all_labs
+from pttui.tui.app import PlaygroundApp
 
 async def main():
     app = PlaygroundApp()
@@ -179,7 +179,7 @@ def test_the_app_never_imports_torch():
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=dict(os.environ),
     )
     assert out.stdout.split() == ["done", "True", "False"], out.stdout + out.stderr[-2000:]
 
@@ -250,7 +250,7 @@ async def test_failures_notify_and_the_app_keeps_working():
 
 @sync
 async def test_palette_commands_and_theme():
-    from tui.commands import PlaygroundCommands
+    from pttui.tui.commands import PlaygroundCommands
 
     app = PlaygroundApp()
     async with app.run_test(size=(80, 24)) as pilot:

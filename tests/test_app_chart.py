@@ -8,9 +8,9 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import events as ev
-from tui.chart_data import ChartData, Series
-from tui.plot_render import Palette, render
+from pttui.engine import events as ev
+from pttui.tui.chart_data import ChartData, Series
+from pttui.tui.plot_render import Palette, render
 
 
 def _feed(data: ChartData, steps: int, series: str = "train", rank=None, per_epoch: int = 50):

@@ -6,15 +6,15 @@ import math
 import os
 from pathlib import Path
 
-from engine import events as ev
-from engine.labs import get_lab
-from engine.params import defaults, validate
-from engine.runs import RunRecorder
+from pttui.engine import events as ev
+from pttui.engine.labs import get_lab
+from pttui.engine.params import defaults, validate
+from pttui.engine.runs import RunRecorder
 from tests.test_app import sync
-from tui.app import PlaygroundApp
-from tui.screens.runs import RunsScreen
-from tui.screens.topic import TopicScreen
-from tui.widgets.tables import TablesPane
+from pttui.tui.app import PlaygroundApp
+from pttui.tui.screens.runs import RunsScreen
+from pttui.tui.screens.topic import TopicScreen
+from pttui.tui.widgets.tables import TablesPane
 
 
 def _record(epochs: int = 3, lr: float = 0.02) -> Path:

@@ -1,4 +1,4 @@
-"""The app's side commands: `pttui serve`, `pttui bench --ui`, `python -m tui.screenshots`."""
+"""The app's side commands: `pttui serve`, `pttui bench --ui`, `python -m pttui.tui.screenshots`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import ClassVar
 import pytest
 
 from tests.conftest import pttui
-from tui import screenshots, serve
+from pttui.tui import screenshots, serve
 
 
 @pytest.mark.parametrize(
@@ -50,14 +50,14 @@ def fake_server(monkeypatch):
 def test_serve_binds_loopback_by_default_without_a_warning(fake_server, capsys):
     assert serve.main([]) == 0
     command, host, port = fake_server.made[0]
-    assert (host, port) == ("127.0.0.1", 8000) and command.endswith("-m tui")
+    assert (host, port) == ("127.0.0.1", 8000) and command.endswith("-m pttui.tui")
     assert "WARNING" not in capsys.readouterr().err
 
 
 def test_serve_warns_for_any_other_host(fake_server, capsys):
     assert serve.main(["--host", "0.0.0.0", "--port", "8123", "--topic", "training"]) == 0
     assert fake_server.made[0][1:] == ("0.0.0.0", 8123)
-    assert fake_server.made[0][0].endswith("-m tui training")
+    assert fake_server.made[0][0].endswith("-m pttui.tui training")
     assert "no authentication" in capsys.readouterr().err
 
 
@@ -73,7 +73,7 @@ def test_bench_ui_is_reached_through_pttui_bench():
 
 
 def test_a_fresh_app_process_draws_its_first_frame():
-    from tui.bench_ui import process_first_frame
+    from pttui.tui.bench_ui import process_first_frame
 
     assert 0 < process_first_frame("training") < 30
 

@@ -18,8 +18,8 @@ import pytest
 import torch
 from conftest import ROOT
 
-from engine import checkpoint
-from engine.checkpoint import CheckpointError
+from pttui.engine import checkpoint
+from pttui.engine.checkpoint import CheckpointError
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_a_real_failed_write_keeps_the_previous_file(previous):
     path, before = previous
     script = f"""
 import resource, signal, torch
-from engine import checkpoint
+from pttui.engine import checkpoint
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG instead of being killed
 resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
 try:
@@ -109,7 +109,7 @@ def test_sigkill_mid_save_keeps_the_previous_file(previous):
     path, before = previous
     script = f"""
 import sys, torch
-from engine import checkpoint
+from pttui.engine import checkpoint
 state = {{"w": torch.zeros(50_000_000)}}  # 200 MB
 print("saving", flush=True)
 checkpoint.save(state, {str(path)!r})

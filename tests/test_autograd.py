@@ -17,10 +17,10 @@ import pytest
 import torch
 from conftest import pttui, run_lab
 
-from engine import events as ev
-from engine import graph
-from engine.labs import get_lab
-from engine.params import validate
+from pttui.engine import events as ev
+from pttui.engine import graph
+from pttui.engine.labs import get_lab
+from pttui.engine.params import validate
 
 
 def torchviz_ids(var, show_saved=False) -> tuple[dict[int, str], list]:
@@ -256,7 +256,7 @@ def test_ten_thousand_nodes_without_recursion():
     assert len(line) < 200_000
     from rich.console import Console
 
-    from engine.human import HumanSink
+    from pttui.engine.human import HumanSink
 
     HumanSink(Console(file=StringIO(), width=100)).on_event(ev.from_json(line))
 

@@ -15,10 +15,10 @@ import pytest
 import torch
 from conftest import ROOT, pttui, run_lab
 
-from engine import checkpoint
-from engine import events as ev
-from engine.labs import get_lab
-from engine.params import validate
+from pttui.engine import checkpoint
+from pttui.engine import events as ev
+from pttui.engine.labs import get_lab
+from pttui.engine.params import validate
 
 TINY = dict(dataset="spiral", size=300, hidden="16", epochs=2, batch_size=32, threads=1, device="cpu")
 FORMATS = {"state_dict", "whole model", "safetensors", "training checkpoint"}
@@ -61,7 +61,7 @@ def test_every_format_loads_back_exactly(tmp_path):
     ]
     explain = next(t for t in sink.of("text") if t.title == "state_dict vs whole model")
     assert explain.pane == "summary" and "weights_only=True" in explain.body
-    assert "engine.models.MLP" in explain.body  # the classes the whole-model pickle imports
+    assert "pttui.engine.models.MLP" in explain.body  # the classes the whole-model pickle imports
     kept = tmp_path / "kept"
     assert torch.load(kept / "model_state_dict.pt", weights_only=True).keys() == _keys_of_mlp_16()
     with pytest.raises(pickle.UnpicklingError):  # the whole model is a pickle weights_only refuses

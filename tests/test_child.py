@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from engine import events as ev
-from engine.headless import parse
-from engine.labs import all_labs, get_lab
-from engine.params import defaults, validate
-from tui.child import Child, Exit, Line, flags, live_children
+from pttui.engine import events as ev
+from pttui.engine.headless import parse
+from pttui.engine.labs import all_labs, get_lab
+from pttui.engine.params import defaults, validate
+from pttui.tui.child import Child, Exit, Line, flags, live_children
 
 TINY = {"dataset": "xor", "size": 200, "hidden": (8,), "epochs": 2, "batch_size": 50, "threads": 1}
 
@@ -39,7 +39,7 @@ def test_flags_round_trip_through_the_cli_parser(topic):
 
 
 def test_bool_flags_and_awkward_values():
-    from engine.params import Param
+    from pttui.engine.params import Param
 
     params = (
         Param("shuffle", "bool", True, "h"),

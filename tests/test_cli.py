@@ -116,7 +116,7 @@ def test_interrupt_stops_and_exits_130():
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=dict(os.environ),
     )
     for line in proc.stdout:
         if '"event":"step"' in line:
@@ -140,11 +140,11 @@ def test_export_script_writes_a_file(tmp_path):
 def test_a_reader_that_leaves_early_ends_the_run(mode):
     """`pttui run training | head -1` must end, not hang, whichever printer runs."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui", "run", "training", "--epochs", "10000", "--no-record", *mode],
+        [sys.executable, "-m", "pttui.tui", "run", "training", "--epochs", "10000", "--no-record", *mode],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=dict(os.environ),
     )
     proc.stdout.readline()
     proc.stdout.close()
@@ -155,12 +155,12 @@ def test_a_reader_that_leaves_early_ends_the_run(mode):
 def test_interrupt_while_starting_is_a_stop_not_a_failure(after_s):
     """The app's stop can land while the child still imports: exit 130, no traceback."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine", "run", "autograd", "--json", "--no-record"],
+        [sys.executable, "-m", "pttui.engine", "run", "autograd", "--json", "--no-record"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=dict(os.environ),
     )
     time.sleep(after_s)
     proc.send_signal(signal.SIGINT)

@@ -12,10 +12,10 @@ import time
 import pytest
 from conftest import run_lab
 
-from engine import events as ev
-from engine.labs import get_lab
-from engine.labs.data import CPUS
-from engine.params import validate
+from pttui.engine import events as ev
+from pttui.engine.labs import get_lab
+from pttui.engine.labs.data import CPUS
+from pttui.engine.params import validate
 
 # 320 training samples (the 2-D sets keep 80% of `size`).
 TINY = dict(dataset="moons", size=400, batch_size=64, epochs=1, sweep=False, seed=3)
@@ -72,7 +72,7 @@ def test_sweep_measures_every_cell_and_names_the_best():
 
 
 def test_more_workers_than_cpus_is_a_parameter_error():
-    from engine.params import ParamError
+    from pttui.engine.params import ParamError
 
     with pytest.raises(ParamError) as err:
         validate(get_lab("data").params, {"num_workers": CPUS + 1})
@@ -116,7 +116,7 @@ def _live_workers(root: int) -> set[int]:
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
 def test_workers_end_when_the_run_is_stopped():
-    from engine.runner import Runner
+    from pttui.engine.runner import Runner
 
     me = os.getpid()
     before = _live_workers(me)

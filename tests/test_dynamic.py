@@ -10,9 +10,9 @@ import sys
 import pytest
 from conftest import pttui, run_lab
 
-from engine import events as ev
-from engine.labs import get_lab
-from engine.params import validate
+from pttui.engine import events as ev
+from pttui.engine.labs import get_lab
+from pttui.engine.params import validate
 
 ALL = ["linear1.weight", "linear1.bias", "linear2.weight", "linear2.bias"]
 

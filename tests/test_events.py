@@ -2,7 +2,7 @@
 
 import json
 
-from engine import events as ev
+from pttui.engine import events as ev
 
 
 def test_round_trip_every_kind():

@@ -14,10 +14,10 @@ import textwrap
 import pytest
 from conftest import pttui, run_lab
 
-from engine import events as ev
-from engine import models
-from engine.labs import get_lab
-from engine.params import validate
+from pttui.engine import events as ev
+from pttui.engine import models
+from pttui.engine.labs import get_lab
+from pttui.engine.params import validate
 
 BUILT = {
     "simplenet": lambda: models.SimpleNet(784, 10),
@@ -265,7 +265,7 @@ def test_torchsummary_gets_the_models_device(monkeypatch):
 
 
 def test_devices_torchsummary_cannot_use_are_named():
-    from engine import summary
+    from pttui.engine import summary
 
     text, problem = summary.torchsummary_report(models.SimpleNet(), [(1, 784)], "mps", 7_850, [])
     assert text == "" and "only on cpu or cuda, not mps" in problem

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, run_lab
 
-from engine import distributed as dd
-from engine import events as ev
-from engine.labs import get_lab
-from engine.params import ParamError, validate
+from pttui.engine import distributed as dd
+from pttui.engine import events as ev
+from pttui.engine.labs import get_lab
+from pttui.engine.params import ParamError, validate
 
 TINY = dict(
     dataset="moons", size=400, hidden="16", batch_size=16, epochs=2, threads=1, baseline=False, timeout=5
@@ -206,8 +206,8 @@ def test_two_ranks_end_with_identical_parameters(tiny):
 
 @pytest.mark.slow
 def test_a_killed_rank_ends_the_run_and_is_named():
-    from engine.runner import Runner
-    from engine.sinks import CollectSink
+    from pttui.engine.runner import Runner
+    from pttui.engine.sinks import CollectSink
 
     killed = {}
 
@@ -233,7 +233,7 @@ def test_a_killed_rank_ends_the_run_and_is_named():
 @pytest.mark.slow
 def test_a_rank_dead_before_the_rendezvous_ends_the_run_within_the_timeout():
     """The survivor waits at the rendezvous; the parent ends it at timeout + GRACE_S."""
-    from engine.runner import Runner
+    from pttui.engine.runner import Runner
 
     timeout = 1
     runner = Runner(get_lab("parallel"), {**TINY, "timeout": timeout}).start()
@@ -254,7 +254,7 @@ def test_a_rank_dead_before_the_rendezvous_ends_the_run_within_the_timeout():
 
 @pytest.mark.slow
 def test_a_failing_rank_reports_its_own_error():
-    from engine.context import Context
+    from pttui.engine.context import Context
 
     texts = []
     ctx = Context("parallel", {}, texts.append)
@@ -283,8 +283,8 @@ def test_a_busy_port_is_a_clear_error_within_seconds():
 
 @pytest.mark.slow
 def test_stop_ends_every_rank_at_the_same_step():
-    from engine.runner import Runner
-    from engine.sinks import CollectSink
+    from pttui.engine.runner import Runner
+    from pttui.engine.sinks import CollectSink
 
     class StopSoon(CollectSink):
         def on_event(self, event):
@@ -304,7 +304,7 @@ def test_stop_ends_every_rank_at_the_same_step():
 
 
 def test_a_stop_while_the_ranks_start_ends_them_at_once():
-    from engine.runner import Runner
+    from pttui.engine.runner import Runner
 
     runner = Runner(get_lab("parallel"), TINY).start()
     deadline = time.monotonic() + 30
@@ -317,8 +317,8 @@ def test_a_stop_while_the_ranks_start_ends_them_at_once():
 
 
 def _engine(*flags: str, **kw) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "engine", "run", "parallel", "--json", "--no-record", *flags]
+    env = dict(os.environ)
+    cmd = [sys.executable, "-m", "pttui.engine", "run", "parallel", "--json", "--no-record", *flags]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **kw)
 
 
@@ -371,10 +371,10 @@ def test_ranks_end_when_the_engine_is_killed():
 
 @pytest.mark.slow
 def test_torchrun_runs_the_same_training(tiny):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = dict(os.environ)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
     out = subprocess.run(
-        [*cmd, "-m", "engine", "run", "parallel", "--json", "--no-record", *FLAGS],
+        [*cmd, "-m", "pttui.engine", "run", "parallel", "--json", "--no-record", *FLAGS],
         capture_output=True,
         text=True,
         env=env,
@@ -432,7 +432,7 @@ def test_exported_script_prints_the_engines_losses(tmp_path, tiny):
 def test_in_the_app_one_curve_per_rank_then_stop_leaves_nothing():
     import asyncio
 
-    from tui.app import PlaygroundApp
+    from pttui.tui.app import PlaygroundApp
 
     async def drive():
         app = PlaygroundApp("parallel")

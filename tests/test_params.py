@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.labs import all_labs
-from engine.params import Param, ParamError, validate
+from pttui.engine.labs import all_labs
+from pttui.engine.params import Param, ParamError, validate
 
 ALL_PARAMS = [(lab.name, p) for lab in all_labs().values() for p in lab.params]
 RAW = st.one_of(

@@ -12,10 +12,10 @@ import warnings
 import pytest
 from conftest import pttui, run_lab
 
-from engine import events as ev
-from engine.labs import get_lab
-from engine.labs.quantization import COLUMNS, choose_engine
-from engine.params import ParamError, validate
+from pttui.engine import events as ev
+from pttui.engine.labs import get_lab
+from pttui.engine.labs.quantization import COLUMNS, choose_engine
+from pttui.engine.params import ParamError, validate
 
 TINY = dict(hidden="256", side=8, epochs=2, rounds=2, calibration_batches=2, threads=1)
 FIGURES = {
@@ -66,7 +66,7 @@ def test_torchao_adds_a_row():
 
 
 def test_without_torchao_one_line_says_so(monkeypatch):
-    from engine import quantize
+    from pttui.engine import quantize
 
     monkeypatch.setattr(quantize, "torchao_version", lambda: None)  # as on a machine without it
     final, sink = run_lab("quantization", **TINY, torchao=True)
@@ -82,7 +82,7 @@ def test_an_engine_this_build_lacks_is_a_parameter_error():
 
 
 def test_captured_catches_c_level_and_python_output(capfd):
-    from engine.quantize import captured
+    from pttui.engine.quantize import captured
 
     with captured() as got:
         os.write(2, b"noise from a C extension\n")

@@ -11,11 +11,11 @@ import pytest
 import torch
 from conftest import pttui, run_lab
 
-from engine import events as ev
-from engine.labs import get_lab
-from engine.params import validate
-from engine.runner import Runner
-from engine.sinks import Sink
+from pttui.engine import events as ev
+from pttui.engine.labs import get_lab
+from pttui.engine.params import validate
+from pttui.engine.runner import Runner
+from pttui.engine.sinks import Sink
 
 TINY = dict(dataset="spiral", size=300, hidden="16", batch_size=32, threads=1, device="cpu")
 

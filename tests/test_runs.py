@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, pttui
 
-from engine import events as ev
-from engine import runs
-from engine.labs import get_lab
-from engine.runner import Runner
+from pttui.engine import events as ev
+from pttui.engine import runs
+from pttui.engine.labs import get_lab
+from pttui.engine.runner import Runner
 
 QUICK = ["--dataset", "moons", "--size", "200", "--threads", "1"]
 TINY = dict(dataset="moons", size=200, hidden="8", epochs=2, threads=1, device="cpu")
@@ -25,8 +25,8 @@ TINY = dict(dataset="moons", size=200, hidden="8", epochs=2, threads=1, device="
 
 def _record(runs_dir: Path, params=None, stop_after_steps: int | None = None):
     """Run the training lab in-process with a RunRecorder, as `pttui run` does."""
-    from engine.params import validate
-    from engine.sinks import Sink
+    from pttui.engine.params import validate
+    from pttui.engine.sinks import Sink
 
     lab = get_lab("training")
     values = validate(lab.params, params or TINY)
@@ -87,11 +87,11 @@ def test_statuses_done_stopped_failed_running(tmp_path):
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 def test_a_killed_run_loses_at_most_its_last_second(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui", "run", "training", "--json", "--epochs", "10000", *QUICK],
+        [sys.executable, "-m", "pttui.tui", "run", "training", "--json", "--epochs", "10000", *QUICK],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=dict(os.environ),
     )
     printed: list[str] = []
     first_step_t = None
@@ -184,7 +184,7 @@ def test_a_write_failure_mid_run_is_a_warning(tmp_path, capsys):
 
 def _headless(capsys, *argv):
     """`pttui run training ...` in this process (no torch import to wait for); (rc, out, err)."""
-    from engine import headless
+    from pttui.engine import headless
 
     capsys.readouterr()
     rc = headless.main("training", list(argv))

@@ -12,10 +12,10 @@ import math
 
 import pytest
 
-from engine import events as ev
-from engine.labs import all_labs
-from tui.app import PlaygroundApp
-from tui.widgets import status_line
+from pttui.engine import events as ev
+from pttui.engine.labs import all_labs
+from pttui.tui.app import PlaygroundApp
+from pttui.tui.widgets import status_line
 
 SIZES = [(80, 24), (120, 40)]
 

@@ -20,10 +20,10 @@ from conftest import pttui, run_lab
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import events as ev
-from engine.labs import get_lab
-from engine.params import ParamError, validate
-from engine.safe_eval import Evaluator, ExpressionError, Refused
+from pttui.engine import events as ev
+from pttui.engine.labs import get_lab
+from pttui.engine.params import ParamError, validate
+from pttui.engine.safe_eval import Evaluator, ExpressionError, Refused
 
 
 def test_default_expression():

@@ -9,9 +9,9 @@ import sys
 import pytest
 from conftest import run_lab
 
-from engine import events as ev
-from engine.labs import get_lab
-from engine.params import validate
+from pttui.engine import events as ev
+from pttui.engine.labs import get_lab
+from pttui.engine.params import validate
 
 TINY = dict(dataset="spiral", size=300, hidden="16", epochs=3, batch_size=32, threads=1)
 
@@ -38,8 +38,8 @@ def test_same_seed_same_losses():
 
 
 def test_stop_ends_at_the_next_step():
-    from engine.runner import Runner
-    from engine.sinks import Sink
+    from pttui.engine.runner import Runner
+    from pttui.engine.sinks import Sink
 
     class StopAfter(Sink):
         def __init__(self):
@@ -100,7 +100,7 @@ def test_exported_script_prints_the_engines_losses(tmp_path, extra):
 
 
 def test_threads_leave_a_core_to_the_app_only_when_asked():
-    from engine.devices import thread_count
+    from pttui.engine.devices import thread_count
 
     assert thread_count(0, 8, leave_a_core=False) == 8
     assert thread_count(0, 8, leave_a_core=True) == 7

@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import pttui, run_lab
 
-from engine import events as ev
+from pttui.engine import events as ev
 
 HAVE_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
 

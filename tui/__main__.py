@@ -1,5 +1,5 @@
-"""`python -m tui` is the same as the `pttui` command."""
+"""`python -m pttui.tui` is the same as the `pttui` command."""
 
-from tui.cli import entry
+from pttui.tui.cli import entry
 
 entry()

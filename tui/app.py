@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 
-from engine.labs import all_labs, get_lab
-from tui.child import live_children
-from tui.commands import PlaygroundCommands
-from tui.screens.home import HomeScreen
+from pttui.engine.labs import all_labs, get_lab
+from pttui.tui.child import live_children
+from pttui.tui.commands import PlaygroundCommands
+from pttui.tui.screens.home import HomeScreen
 
 if TYPE_CHECKING:  # the topic screen (tabs, tables, trees, the chart) loads when first opened
-    from tui.screens.topic import TopicScreen
+    from pttui.tui.screens.topic import TopicScreen
 
 QUIT_GRACE_S = 1.5  # SIGINT, then SIGKILL: the whole quit stays well under 3 s
 
@@ -60,7 +60,7 @@ class PlaygroundApp(App[None]):
     # -- navigation ------------------------------------------------------------------------
     def topic_screen(self, name: str) -> TopicScreen:
         """The topic's screen, made once and kept, so its run and results survive a switch."""
-        from tui.screens.topic import TopicScreen
+        from pttui.tui.screens.topic import TopicScreen
 
         key = f"topic-{name}"
         if not self.is_screen_installed(key):
@@ -75,7 +75,7 @@ class PlaygroundApp(App[None]):
 
     def open_run(self, info) -> None:
         """Open a run kept on disk in its topic's screen."""
-        from engine.runs import read_events
+        from pttui.engine.runs import read_events
 
         if info.topic not in all_labs():
             self.notify(f"This version has no topic {info.topic!r}.", severity="error")
@@ -92,12 +92,12 @@ class PlaygroundApp(App[None]):
         self._to_home()
 
     def action_runs(self) -> None:
-        from tui.screens.runs import RunsScreen
+        from pttui.tui.screens.runs import RunsScreen
 
         self.push_screen(RunsScreen())
 
     def action_help(self) -> None:
-        from tui.screens.help import HelpScreen
+        from pttui.tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
@@ -107,7 +107,7 @@ class PlaygroundApp(App[None]):
 
     def topic_action(self, action: str) -> None:
         """Run/stop/export from the palette: on the topic on show, else say how to get one."""
-        from tui.screens.topic import TopicScreen
+        from pttui.tui.screens.topic import TopicScreen
 
         if isinstance(self.screen, TopicScreen):
             getattr(self.screen, f"action_{action}")()

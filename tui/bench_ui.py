@@ -26,7 +26,7 @@ import tempfile
 import time
 from typing import Any
 
-from engine.bench import CONFIG
+from pttui.engine.bench import CONFIG
 
 TICK_S = 0.010
 SIZE = (120, 40)
@@ -34,10 +34,10 @@ EPOCHS = 300  # ~5 s of training a run here: long enough for hundreds of redraws
 
 _BARE = """
 import json, sys, time
-from engine.bench import bare_loop
-from engine.labs import get_lab
-from engine.params import validate
-from engine import data
+from pttui.engine.bench import bare_loop
+from pttui.engine.labs import get_lab
+from pttui.engine.params import validate
+from pttui.engine import data
 values = validate(get_lab("training").params, json.loads(sys.argv[1]))
 bare_loop({**values, "epochs": 2})  # warm-up: imports, allocator, the optimizer's first step
 one = bare_loop({**values, "epochs": 1})
@@ -48,8 +48,8 @@ print(json.dumps({"seconds": seconds, "rows": rows}))
 
 
 def _values(epochs: int, threads: int) -> dict[str, Any]:
-    from engine.labs import get_lab
-    from engine.params import validate
+    from pttui.engine.labs import get_lab
+    from pttui.engine.params import validate
 
     raw = {**CONFIG, "epochs": epochs, "device": "cpu", "threads": threads}
     return validate(get_lab("training").params, raw)
@@ -73,9 +73,9 @@ def _epoch_span(times: list[float]) -> float:
 
 def headless(values: dict[str, Any]) -> float:
     """The engine child with nobody drawing: seconds for epochs 2..N."""
-    from engine import events as ev
-    from engine.labs import get_lab
-    from tui.child import Child, Exit, flags
+    from pttui.engine import events as ev
+    from pttui.engine.labs import get_lab
+    from pttui.tui.child import Child, Exit, flags
 
     child = Child("training", [*flags(get_lab("training").params, values), "--no-record"]).start()
     done, epochs = None, []
@@ -99,7 +99,7 @@ async def _app_run(values: dict[str, Any], lag: bool) -> dict[str, Any]:
     torch thread of the run beside it (measured: ~10-20% slower training with the timer on a
     2-core machine), so the training speed comes from runs without it, the lag from runs with.
     """
-    from tui.app import PlaygroundApp
+    from pttui.tui.app import PlaygroundApp
 
     app = PlaygroundApp()
     lags: list[tuple[float, float]] = []  # (when, how late)
@@ -148,16 +148,16 @@ async def _app_run(values: dict[str, Any], lag: bool) -> dict[str, Any]:
 
 
 def process_first_frame(topic: str | None = None) -> float:
-    """From starting `python -m tui.bench_ui --first-frame` to its first frame, headless."""
+    """From starting `python -m pttui.tui.bench_ui --first-frame` to its first frame, headless."""
     env = {**os.environ, "PTTUI_BENCH_T0": repr(time.time())}
-    argv = [sys.executable, "-m", "tui.bench_ui", "--first-frame"] + ([topic] if topic else [])
+    argv = [sys.executable, "-m", "pttui.tui.bench_ui", "--first-frame"] + ([topic] if topic else [])
     out = subprocess.run(argv, capture_output=True, text=True, check=True, env=env)
     return float(out.stdout.strip().splitlines()[-1])
 
 
 def _first_frame_child(topic: str | None) -> None:
     t0 = float(os.environ["PTTUI_BENCH_T0"])
-    from tui.app import PlaygroundApp
+    from pttui.tui.app import PlaygroundApp
 
     class FirstFrame(PlaygroundApp):
         def on_ready(self) -> None:  # Textual calls each class's handler: this one exits
@@ -245,7 +245,7 @@ def main(argv: list[str]) -> int:
         f"UI lag of a 10 ms timer: p50 {lag['p50']} ms, p99 {lag['p99']} ms, max {lag['max']} ms "
         f"({lag['ticks']} ticks)\n"
         f"first frame: {report['first_frame_s'] * 1000:.0f} ms in-process, "
-        f"{report['process_first_frame_s'] * 1000:.0f} ms from a fresh `python -m tui`",
+        f"{report['process_first_frame_s'] * 1000:.0f} ms from a fresh `python -m pttui.tui`",
         flush=True,
     )
     return 0

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from engine import events as ev
+from pttui.engine import events as ev
 
 DEFAULT_CAPACITY = 240
 

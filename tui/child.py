@@ -1,6 +1,6 @@
 """The engine as a child process: the app's one way to run a lab.
 
-`python -m engine run TOPIC --json <flags>` prints one event per line. A reader thread parses
+`python -m pttui.engine run TOPIC --json <flags>` prints one event per line. A reader thread parses
 the lines into events and puts them on a queue; the app drains that queue on a timer (<= 10
 Hz), so the UI thread never blocks on the pipe and never gets a message per step.
 
@@ -30,8 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine import events as ev
-from engine.params import Param
+from pttui.engine import events as ev
+from pttui.engine.params import Param
 
 GRACE_S = 1.5  # SIGINT, then this long before SIGKILL: the engine stops within one step
 
@@ -86,11 +86,8 @@ class Child:
         env: Mapping[str, str] | None = None,
     ):
         self.topic = topic
-        self.argv = [python, "-m", "engine", "run", topic, "--json", *args]
+        self.argv = [python, "-m", "pttui.engine", "run", topic, "--json", *args]
         self.env = dict(os.environ if env is None else env)
-        # The child must import this very checkout's engine, wherever the app was started from.
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        self.env["PYTHONPATH"] = os.pathsep.join(p for p in (root, self.env.get("PYTHONPATH", "")) if p)
         self.env.setdefault("PTTUI_LEAVE_A_CORE", "1")  # see engine.devices.LEAVE_A_CORE_ENV
         self.env.pop("NO_COLOR", None)  # nothing the engine prints in JSON mode is coloured anyway
         self.queue: queue.SimpleQueue[Item] = queue.SimpleQueue()

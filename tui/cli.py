@@ -18,7 +18,7 @@ COMMANDS = {
 
 
 def _labs():
-    from engine.labs import all_labs
+    from pttui.engine.labs import all_labs
 
     return all_labs()
 
@@ -62,35 +62,35 @@ def cmd_run(argv: list[str]) -> int:
             file=sys.stdout if asked else sys.stderr,
         )
         return 0 if asked else 2
-    from engine.headless import main
+    from pttui.engine.headless import main
 
     return main(argv[0], argv[1:])
 
 
 def cmd_bench(argv: list[str]) -> int:
     if "--ui" in argv:  # the app's own figures: training under a live UI, UI lag, first frame
-        from tui.bench_ui import main as ui_main
+        from pttui.tui.bench_ui import main as ui_main
 
         return ui_main([a for a in argv if a != "--ui"])
-    from engine.bench import main
+    from pttui.engine.bench import main
 
     return main(argv)
 
 
 def cmd_runs(argv: list[str]) -> int:
-    from engine.runs import main
+    from pttui.engine.runs import main
 
     return main(argv)
 
 
 def cmd_serve(argv: list[str]) -> int:
-    from tui.serve import main
+    from pttui.tui.serve import main
 
     return main(argv)
 
 
 def cmd_app(topic: str | None) -> int:
-    from tui.app import main
+    from pttui.tui.app import main
 
     return main(topic)
 
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         top_parser().print_help()
         return 0
     if head in ("-V", "--version"):
-        from engine import __version__
+        from pttui.engine import __version__
 
         print(f"pttui {__version__}")
         return 0

@@ -11,7 +11,7 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from engine.labs import all_labs
+from pttui.engine.labs import all_labs
 
 
 class PlaygroundCommands(Provider):

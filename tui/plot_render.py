@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from rich.style import Style
 from rich.text import Text
 
-from tui.chart_data import Curve, Snapshot
+from pttui.tui.chart_data import Curve, Snapshot
 
 _BITS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))  # [dot row][dot column]
 

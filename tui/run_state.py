@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from engine import events as ev
+from pttui.engine import events as ev
 
 IDLE, STARTING, RUNNING, STOPPING, DONE, STOPPED, FAILED = (
     "idle",

@@ -1,4 +1,4 @@
-"""`python -m tui.screenshots`: pictures of the app made by the app, from real runs.
+"""`python -m pttui.tui.screenshots`: pictures of the app made by the app, from real runs.
 
 Runs the app headless, trains and inspects for real (engine child processes, nothing
 faked), and saves what the screen shows as SVG into screenshots/, plus PNG where
@@ -22,8 +22,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from tui.app import PlaygroundApp
-from tui.screens.topic import TopicScreen
+from pttui.tui.app import PlaygroundApp
+from pttui.tui.screens.topic import TopicScreen
 
 OUT = Path(__file__).resolve().parent.parent / "screenshots"
 TRAIN = {"dataset": "digits", "epochs": 15, "hidden": (128, 64), "threads": 1}
@@ -141,7 +141,9 @@ def to_png(svg: Path) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tui.screenshots", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m pttui.tui.screenshots", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"which of {', '.join(SHOTS)} (default all)")
     parser.add_argument("--out", type=Path, default=OUT, help=f"folder (default {OUT})")
     args = parser.parse_args(argv)

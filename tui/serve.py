@@ -1,6 +1,6 @@
 """`pttui serve`: the app in a browser, through textual-serve.
 
-Each browser tab starts its own `python -m tui [TOPIC]` process. textual-serve has no
+Each browser tab starts its own `python -m pttui.tui [TOPIC]` process. textual-serve has no
 authentication, and the app runs code on the server (every run is a PyTorch process), so it
 binds to loopback unless told otherwise, and says so loudly when told otherwise.
 """
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def command(topic: str | None = None) -> str:
     """The command textual-serve runs for each browser session: this Python, this app."""
-    parts = [sys.executable, "-m", "tui"] + ([topic] if topic else [])
+    parts = [sys.executable, "-m", "pttui.tui"] + ([topic] if topic else [])
     return shlex.join(parts)
 
 
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pttui serve: --port {args.port} is not a port (1-65535)", file=sys.stderr)
         return 2
     if args.topic is not None:
-        from engine.labs import all_labs
+        from pttui.engine.labs import all_labs
 
         if args.topic not in all_labs():
             print(

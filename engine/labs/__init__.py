@@ -10,7 +10,7 @@ import importlib
 import pkgutil
 from functools import cache
 
-from engine.lab import Lab
+from pttui.engine.lab import Lab
 
 
 class UnknownTopic(KeyError):

@@ -1,9 +1,9 @@
 """The mixed-precision topic: the same model from the same seed, trained in fp32 and under autocast.
 
-Both variants go through `engine.train.fit` and `engine.recipe.prepare`, so the only thing that
+Both variants go through `pttui.engine.train.fit` and `pttui.engine.recipe.prepare`, so the only thing that
 differs is the autocast dtype (and a GradScaler where fp16 needs one). They take turns epoch by
 epoch, so that noise from the rest of the machine hits both alike; the speed-up is the ratio of
-median epoch times after a warm-up epoch (see `engine.timing`).
+median epoch times after a warm-up epoch (see `pttui.engine.timing`).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from engine import common
-from engine.lab import Lab
-from engine.params import Param, ParamError
+from pttui.engine import common
+from pttui.engine.lab import Lab
+from pttui.engine.params import Param, ParamError
 
 AMP = dataclasses.replace(
     common.AMP,
@@ -66,7 +66,7 @@ class Plan:
 
 def plan(amp: str, scaler: str, device: str, available) -> Plan:
     """The autocast dtype and scaler for `amp` on `device`; pure, so CUDA cases test on a CPU."""
-    from engine import devices
+    from pttui.engine import devices
 
     kind = device.split(":")[0]
     if kind == "mps":
@@ -95,8 +95,8 @@ def plan(amp: str, scaler: str, device: str, available) -> Plan:
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
 
-    from engine import devices, recipe, train
-    from engine.timing import speed_words, speedup, summarize
+    from pttui.engine import devices, recipe, train
+    from pttui.engine.timing import speed_words, speedup, summarize
 
     devices.set_threads(values["threads"])
     available = devices.Available.probe()
@@ -243,7 +243,7 @@ class _TotalEpochs:
 class ScalerWatch:
     """Follows a GradScaler's scale step by step, and can make one step's gradients inf.
 
-    It has `engine.train.Hooks`' three methods without subclassing it: that module imports torch,
+    It has `pttui.engine.train.Hooks`' three methods without subclassing it: that module imports torch,
     which a lab module must not do when it is imported.
     """
 
@@ -326,7 +326,7 @@ def _report_scaler(ctx, watch, inject_step: int, steps: int) -> None:
 
 
 def code(values: dict[str, Any]) -> str:
-    from engine.codegen import data_lines, definitions, device_line, model_call, optimizer_call
+    from pttui.engine.codegen import data_lines, definitions, device_line, model_call, optimizer_call
 
     low = values["amp"] if values["amp"] != "auto" else "bf16"
     dtype = "torch.float16" if low == "fp16" else "torch.bfloat16"

@@ -11,10 +11,10 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from engine import common
-from engine.lab import Lab
-from engine.labs.tensors import MAX_MB
-from engine.params import Param
+from pttui.engine import common
+from pttui.engine.lab import Lab
+from pttui.engine.labs.tensors import MAX_MB
+from pttui.engine.params import Param
 
 EXPR = Param(
     "expr",
@@ -48,7 +48,7 @@ def parse_leaves(text: str) -> list[tuple[str, str, bool]]:
 
     Parsing only: nothing runs here. Raises ParamError (field `leaves`) with the rule.
     """
-    from engine.safe_eval import param_error
+    from pttui.engine.safe_eval import param_error
 
     rule = "write each leaf as `name = value`, one per line or separated by ';'"
     try:
@@ -81,7 +81,7 @@ def _has_float(node_text: str) -> bool:
 
 
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
-    from engine.labs.tensors import reported_warnings
+    from pttui.engine.labs.tensors import reported_warnings
 
     with reported_warnings(ctx):
         return _run(values, ctx)
@@ -90,7 +90,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
 def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
 
-    from engine import graph, safe_eval
+    from pttui.engine import graph, safe_eval
 
     expr, requires_grad = values["expr"].strip(), values["requires_grad"]
     specs = parse_leaves(values["leaves"])
@@ -161,7 +161,7 @@ def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
 def _to_leaf(name: str, value: Any, requires_grad: bool, text: str):
     import torch
 
-    from engine.safe_eval import param_error
+    from pttui.engine.safe_eval import param_error
 
     if isinstance(value, torch.Tensor):
         t = value.detach().clone()
@@ -185,7 +185,7 @@ def _to_leaf(name: str, value: Any, requires_grad: bool, text: str):
 def _check_output(out, leaves: dict[str, Any], values: dict[str, Any]) -> None:
     import torch
 
-    from engine.safe_eval import param_error
+    from pttui.engine.safe_eval import param_error
 
     expr = values["expr"]
     if not isinstance(out, torch.Tensor):
@@ -216,8 +216,8 @@ def _check_output(out, leaves: dict[str, Any], values: dict[str, Any]) -> None:
 
 
 def _write_dot(g, path: str, title: str) -> str:
-    from engine import graph
-    from engine.safe_eval import param_error
+    from pttui.engine import graph
+    from pttui.engine.safe_eval import param_error
 
     try:
         return graph.write_dot(g, path, title)
@@ -254,7 +254,7 @@ def leaf_lines(values: dict[str, Any]) -> list[str]:
 
 
 def code(values: dict[str, Any]) -> str:
-    from engine.labs.tensors import _one_line
+    from pttui.engine.labs.tensors import _one_line
 
     try:
         names = [n for n, _, _ in parse_leaves(values["leaves"])]

@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine import common
-from engine.codegen import model_call, training_script
-from engine.lab import Lab
-from engine.params import Param
-from engine.source import definition
+from pttui.engine import common
+from pttui.engine.codegen import model_call, training_script
+from pttui.engine.lab import Lab
+from pttui.engine.params import Param
+from pttui.engine.source import definition
 
 LOAD = Param("load", "path", "", "inspect this checkpoint file instead of training (empty: train and save)")
 TRUST = Param(
@@ -63,7 +63,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
 def inspect(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
 
-    from engine import checkpoint
+    from pttui.engine import checkpoint
 
     ctx.start("cpu")
     path = values["load"]
@@ -121,7 +121,7 @@ def compare_formats(values: dict[str, Any], ctx) -> dict[str, Any]:
 
     import torch
 
-    from engine import checkpoint, devices, recipe, train
+    from pttui.engine import checkpoint, devices, recipe, train
 
     devices.set_threads(values["threads"])
     device = devices.choose_device(values["device"], devices.Available.probe())

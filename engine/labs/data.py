@@ -13,9 +13,9 @@ import os
 import time
 from typing import Any
 
-from engine import common
-from engine.lab import Lab
-from engine.params import Param
+from pttui.engine import common
+from pttui.engine.lab import Lab
+from pttui.engine.params import Param
 
 CPUS = os.cpu_count() or 1
 
@@ -190,9 +190,9 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
     from torch.utils.data import TensorDataset
 
-    from engine import data, devices
-    from engine.recipe import data_spec
-    from engine.timing import speed_words, speedup, summarize
+    from pttui.engine import data, devices
+    from pttui.engine.recipe import data_spec
+    from pttui.engine.timing import speed_words, speedup, summarize
 
     device = devices.resolve(values["device"])
     ctx.start(device)
@@ -291,7 +291,7 @@ def sweep(dataset, values, pin, device, sync, ctx) -> list[dict[str, Any]]:
                 shut_down(loader)
             if len(m.seconds) < 2 or m.samples == 0:
                 continue
-            from engine.timing import summarize
+            from pttui.engine.timing import summarize
 
             rate = m.samples / summarize(m.seconds, warmup=1).median
             rows.append(
@@ -327,8 +327,8 @@ def _report_batches(ctx, values, n: int, m: Measured) -> None:
 
 
 def code(values: dict[str, Any]) -> str:
-    from engine.codegen import _DATA_FN
-    from engine.source import definition
+    from pttui.engine.codegen import _DATA_FN
+    from pttui.engine.source import definition
 
     fn = _DATA_FN[values["dataset"]]
     call = (

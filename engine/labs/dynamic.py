@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import common
-from engine.lab import Lab
-from engine.labs.autograd import DOT
-from engine.params import Param
+from pttui.engine import common
+from pttui.engine.lab import Lab
+from pttui.engine.labs.autograd import DOT
+from pttui.engine.params import Param
 
 MODEL = Param(
     "model",
@@ -49,7 +49,7 @@ def _describe(choice: dict[str, Any]) -> str:
 
 
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
-    from engine.labs.tensors import reported_warnings
+    from pttui.engine.labs.tensors import reported_warnings
 
     with reported_warnings(ctx):
         return _run(values, ctx)
@@ -58,8 +58,8 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
 def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
 
-    from engine import graph, models
-    from engine.labs.autograd import _write_dot
+    from pttui.engine import graph, models
+    from pttui.engine.labs.autograd import _write_dot
 
     ctx.start("cpu")
     torch.manual_seed(values["seed"])
@@ -125,7 +125,7 @@ def _classes(counts: dict[str, int]) -> str:
 
 
 def code(values: dict[str, Any]) -> str:
-    from engine.source import definition
+    from pttui.engine.source import definition
 
     dynamic = values["model"] == "dynamic"
     cls = "DynamicModel" if dynamic else "LoopModel"

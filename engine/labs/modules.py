@@ -2,16 +2,16 @@
 
 Classic models (SimpleNet's one Linear, an MLP, a CNN, DynamicModel, an LSTM classifier) or
 the person's own file. The totals come from `model.parameters()`; torchsummary's table is
-shown too, with one line saying where it cannot cope or miscounts (see engine.summary).
+shown too, with one line saying where it cannot cope or miscounts (see pttui.engine.summary).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from engine import common, usermodel
-from engine.lab import Lab
-from engine.params import Param, ParamError
+from pttui.engine import common, usermodel
+from pttui.engine.lab import Lab
+from pttui.engine.params import Param, ParamError
 
 MODEL_NAMES = ("simplenet", "mlp", "cnn", "dynamic", "lstm", "custom")
 # name: (class, constructor call as in `build`, the input shape it takes by default)
@@ -55,7 +55,7 @@ def constructor(values: dict[str, Any]) -> str:
 
 def build(values: dict[str, Any]):
     """(model, what the user's file printed) for these values; torch is imported by the caller."""
-    from engine import models
+    from pttui.engine import models
 
     name = chosen(values)
     if name == "custom":
@@ -82,7 +82,7 @@ def input_text(values: dict[str, Any]) -> str:
 
 
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
-    from engine.labs.tensors import reported_warnings
+    from pttui.engine.labs.tensors import reported_warnings
 
     with reported_warnings(ctx):
         return _run(values, ctx)
@@ -91,7 +91,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
 def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
 
-    from engine import devices, summary
+    from pttui.engine import devices, summary
 
     if values["model"] == "custom" and not values["model_spec"]:
         raise ParamError("model_spec", "", "FILE.py:NAME for the custom model")
@@ -157,8 +157,8 @@ def module_tree(model, max_nodes: int = 400) -> dict[str, Any]:
 
 
 def code(values: dict[str, Any]) -> str:
-    from engine.codegen import device_line
-    from engine.source import definition
+    from pttui.engine.codegen import device_line
+    from pttui.engine.source import definition
 
     name = chosen(values)
     try:
@@ -166,7 +166,7 @@ def code(values: dict[str, Any]) -> str:
     except ParamError:
         shapes_text = "1,784"
     try:
-        from engine.summary import parse_shapes
+        from pttui.engine.summary import parse_shapes
 
         shapes = parse_shapes(shapes_text)
     except ParamError:

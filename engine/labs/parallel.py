@@ -14,10 +14,10 @@ import dataclasses
 import time
 from typing import Any
 
-from engine import common
-from engine.codegen import data_lines, definitions, model_call, optimizer_call
-from engine.lab import Lab
-from engine.params import Param, ParamError
+from pttui.engine import common
+from pttui.engine.codegen import data_lines, definitions, model_call, optimizer_call
+from pttui.engine.lab import Lab
+from pttui.engine.params import Param, ParamError
 
 WORLD_SIZE = Param("world_size", "int", 2, "processes (ranks); on CUDA at most one per GPU", low=1, high=64)
 BACKEND = Param(
@@ -53,8 +53,8 @@ PARAMS = (
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import os
 
-    from engine import devices
-    from engine import distributed as dd
+    from pttui.engine import devices
+    from pttui.engine import distributed as dd
 
     available = devices.Available.probe()
     device = devices.choose_device(values["device"], available)
@@ -115,8 +115,8 @@ def _as_torchrun_rank(values, ctx, env, kind, backend, cuda_count) -> dict[str, 
     """This process is one rank that torchrun started: train as it, print only on rank 0."""
     import os
 
-    from engine import distributed as dd
-    from engine.context import Context
+    from pttui.engine import distributed as dd
+    from pttui.engine.context import Context
 
     if kind == "cuda" and env.local_rank >= cuda_count:
         raise ParamError("device", "cuda", f"a GPU for local rank {env.local_rank}; {cuda_count} visible")
@@ -172,7 +172,7 @@ def _dataparallel(values, ctx, gpus: int) -> float:
     """One process, every GPU: DataParallel splits each batch (the per-GPU batch of a DDP rank)."""
     import torch
 
-    from engine import recipe, train
+    from pttui.engine import recipe, train
 
     r = recipe.prepare({**values, "batch_size": values["batch_size"] * gpus}, "cuda")
     model = torch.nn.DataParallel(r.model)

@@ -1,9 +1,9 @@
 """The quantization topic: a float model and its int8 variants, side by side in one table.
 
 It trains an MLP on the digits (resized to 28x28 by default: MNIST's 784 inputs, as in the
-classic tutorials), quantizes it with each recipe in `engine.quantize`, and measures for every
+classic tutorials), quantizes it with each recipe in `pttui.engine.quantize`, and measures for every
 variant its size on disk, its latency at batch 1 and 64 (interleaved, median after a warm-up:
-see `engine.timing`), its accuracy, and how far its logits moved from fp32's. Int8 kernels run
+see `pttui.engine.timing`), its accuracy, and how far its logits moved from fp32's. Int8 kernels run
 on the CPU, so this lab does too.
 """
 
@@ -12,9 +12,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from engine import common
-from engine.lab import Lab
-from engine.params import Param, ParamError
+from pttui.engine import common
+from pttui.engine.lab import Lab
+from pttui.engine.params import Param, ParamError
 
 ENGINES = ("auto", "x86", "fbgemm", "qnnpack", "onednn")
 
@@ -71,8 +71,8 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
 
     import torch
 
-    from engine import devices, quantize, recipe, train
-    from engine.timing import autorange, interleave, speed_words, speedup
+    from pttui.engine import devices, quantize, recipe, train
+    from pttui.engine.timing import autorange, interleave, speed_words, speedup
 
     devices.set_threads(values["threads"])
     backends = torch.backends.quantized
@@ -198,8 +198,8 @@ def _measure(variants, r, rounds, noise, ctx, quantize, autorange, interleave):
 
 def _digits(side: int, seed: int):
     """The digits, split as every lab splits them, resized to side x side."""
-    from engine import data
-    from engine.quantize import upscale
+    from pttui.engine import data
+    from pttui.engine.quantize import upscale
 
     d = data.load(data.DataSpec("digits", seed=seed))
     if side == 8:
@@ -210,7 +210,7 @@ def _digits(side: int, seed: int):
 
 
 def _recipe_values(values: dict[str, Any]) -> dict[str, Any]:
-    """The float model's training values in the form `engine.recipe.prepare` reads."""
+    """The float model's training values in the form `pttui.engine.recipe.prepare` reads."""
     return {
         "dataset": "digits", "size": 0, "noise": 0.0, "seed": values["seed"], "model": "mlp",
         "hidden": values["hidden"], "activation": "relu", "optimizer": "adam", "lr": values["lr"],
@@ -219,7 +219,7 @@ def _recipe_values(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def code(values: dict[str, Any]) -> str:
-    from engine.source import definition
+    from pttui.engine.source import definition
 
     side = values["side"]
     engine = values["qengine"]

@@ -14,9 +14,9 @@ import time
 import warnings
 from typing import Any
 
-from engine import common
-from engine.lab import Lab
-from engine.params import Param
+from pttui.engine import common
+from pttui.engine.lab import Lab
+from pttui.engine.params import Param
 
 DTYPES = (
     "keep",
@@ -72,7 +72,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
 def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
 
-    from engine import devices, safe_eval
+    from pttui.engine import devices, safe_eval
 
     target = values["device"].strip().lower()
     if target != "keep":
@@ -186,7 +186,7 @@ def _show_broadcasts(ctx, broadcasts) -> None:
 def _convert(t, dtype_name: str, device: str, evaluator, ctx):
     import torch
 
-    from engine import safe_eval
+    from pttui.engine import safe_eval
 
     dtype = t.dtype if dtype_name == "keep" else getattr(torch, dtype_name)
     dev = t.device if device == "keep" else torch.device(device)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from engine import common
-from engine.codegen import training_script
-from engine.lab import Lab
-from engine.labs.checkpoint import with_checkpoints
+from pttui.engine import common
+from pttui.engine.codegen import training_script
+from pttui.engine.lab import Lab
+from pttui.engine.labs.checkpoint import with_checkpoints
 
 PARAMS = common.TRAIN_PARAMS + common.CHECKPOINT_PARAMS
 
@@ -16,7 +16,7 @@ PARAMS = common.TRAIN_PARAMS + common.CHECKPOINT_PARAMS
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
 
-    from engine import checkpoint, devices, recipe, train
+    from pttui.engine import checkpoint, devices, recipe, train
 
     devices.set_threads(values["threads"])
     available = devices.Available.probe()

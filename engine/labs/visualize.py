@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine import common
-from engine.lab import Lab
-from engine.labs.autograd import DOT, SHOW_SAVED
-from engine.params import Param
+from pttui.engine import common
+from pttui.engine.lab import Lab
+from pttui.engine.labs.autograd import DOT, SHOW_SAVED
+from pttui.engine.params import Param
 
 # name: the constructor, sized for the 8x8 digits; DynamicModel gets 10 random features.
 MODELS = {
@@ -35,7 +35,7 @@ PARAMS = (MODEL, SHOW_SAVED, DOT, LOGDIR, STEPS, common.LR, common.BATCH_SIZE, c
 
 
 def _build(name: str):
-    from engine import models
+    from pttui.engine import models
 
     return {
         "simplenet": lambda: models.SimpleNet(64, 10),
@@ -50,7 +50,7 @@ def _data(name: str, seed: int):
     """(x, y) as tensors: the digits, or for DynamicModel 10 random features and 3 classes."""
     import torch
 
-    from engine import data
+    from pttui.engine import data
 
     if name == "dynamic":
         g = torch.Generator().manual_seed(seed)
@@ -62,7 +62,7 @@ def _data(name: str, seed: int):
 
 def default_logdir(model: str, runs_dir: str | None) -> Path:
     try:
-        from engine.runs import resolve_runs_dir
+        from pttui.engine.runs import resolve_runs_dir
     except ImportError:  # the recorder is optional to this lab: same rule, spelled out
         env = os.environ.get("PTTUI_RUNS_DIR")
 
@@ -86,7 +86,7 @@ def tensorboard_writer(logdir: Path):
 
 
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
-    from engine.labs.tensors import reported_warnings
+    from pttui.engine.labs.tensors import reported_warnings
 
     with reported_warnings(ctx):
         return _run(values, ctx)
@@ -100,8 +100,8 @@ def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
     import torch.nn.functional as F
 
-    from engine import devices, graph, summary
-    from engine.labs.autograd import _write_dot
+    from pttui.engine import devices, graph, summary
+    from pttui.engine.labs.autograd import _write_dot
 
     device = devices.resolve(values["device"])
     ctx.start(device)
@@ -202,8 +202,8 @@ def _add_graph(writer, model, example) -> str:
 
 
 def code(values: dict[str, Any]) -> str:
-    from engine.codegen import device_line
-    from engine.source import definition
+    from pttui.engine.codegen import device_line
+    from pttui.engine.source import definition
 
     name = values["model"]
     cls = MODELS[name].split("(")[0]

@@ -10,8 +10,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static
 
-from engine.labs import all_labs
-from tui.widgets.topic_list import TopicList
+from pttui.engine.labs import all_labs
+from pttui.tui.widgets.topic_list import TopicList
 
 
 class HomeScreen(Screen):

@@ -14,8 +14,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from engine import runs as run_store
-from tui.widgets.topic_list import _MOVE
+from pttui.engine import runs as run_store
+from pttui.tui.widgets.topic_list import _MOVE
 
 
 class RunsScreen(Screen):

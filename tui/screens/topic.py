@@ -18,13 +18,13 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Header, Input
 
-from engine import events as ev
-from engine.lab import Lab
-from tui.child import Child, Exit, Line, flags
-from tui.run_state import FAILED, STARTING, STOPPED, STOPPING, RunState
-from tui.widgets.param_form import ParamForm
-from tui.widgets.results import ResultTabs
-from tui.widgets.status_line import StatusLine
+from pttui.engine import events as ev
+from pttui.engine.lab import Lab
+from pttui.tui.child import Child, Exit, Line, flags
+from pttui.tui.run_state import FAILED, STARTING, STOPPED, STOPPING, RunState
+from pttui.tui.widgets.param_form import ParamForm
+from pttui.tui.widgets.results import ResultTabs
+from pttui.tui.widgets.status_line import StatusLine
 
 DRAIN_S = 0.1  # 10 Hz: smooth enough for a chart, rare enough to leave the training its CPU
 
@@ -264,7 +264,7 @@ class TopicScreen(Screen):
         self._code_timer = self.set_timer(0.15, self._update_code)
 
     def _update_code(self) -> None:
-        from tui.widgets.code_view import CodeView
+        from pttui.tui.widgets.code_view import CodeView
 
         view = self.query_one(CodeView)
         values = self.form.values()

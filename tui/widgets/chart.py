@@ -23,9 +23,9 @@ from textual.strip import Strip
 from textual.timer import Timer
 from textual.widget import Widget
 
-from engine import events as ev
-from tui import plot_render
-from tui.chart_data import ChartData
+from pttui.engine import events as ev
+from pttui.tui import plot_render
+from pttui.tui.chart_data import ChartData
 
 # 5 drawings a second: smooth enough to watch, and half the cost of one per 10 Hz drain tick.
 # The app measured ~3 ms of drawing and ~3 ms of compositing per redraw, every one of them

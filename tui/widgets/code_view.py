@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.containers import ScrollableContainer
 from textual.widgets import Static
 
-from engine import events as ev
+from pttui.engine import events as ev
 
 
 class CodeView(ScrollableContainer):

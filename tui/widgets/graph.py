@@ -15,7 +15,7 @@ from textual.binding import BindingType
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from engine import events as ev
+from pttui.engine import events as ev
 
 OPEN_ALL_BELOW = 60  # nodes; a bigger tree opens two levels and the rest stays collapsed
 MAX_NODES = 5000  # beyond this a tree is cut, with a note: a Tree of 100k nodes is no help

@@ -9,8 +9,8 @@ from collections import deque
 from rich.text import Text
 from textual.widgets import RichLog
 
-from engine import events as ev
-from tui.widgets.summary import fmt_value
+from pttui.engine import events as ev
+from pttui.tui.widgets.summary import fmt_value
 
 FLUSH_S = 0.5
 _LEVEL_STYLE = {"warning": "bold yellow", "error": "bold red"}

@@ -15,7 +15,7 @@ from textual.suggester import SuggestFromList
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from engine.params import Param, ParamError
+from pttui.engine.params import Param, ParamError
 
 _DEVICES = ["auto", "cpu", "cuda", "cuda:0", "cuda:1", "mps"]
 

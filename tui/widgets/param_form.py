@@ -15,8 +15,8 @@ from textual.events import DescendantFocus
 from textual.message import Message
 from textual.widgets import Static
 
-from engine.params import Param
-from tui.widgets.param_field import ParamField
+from pttui.engine.params import Param
+from pttui.tui.widgets.param_field import ParamField
 
 
 class ParamForm(Vertical):

@@ -12,13 +12,13 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import TabbedContent, TabPane
 
-from engine import events as ev
-from tui.widgets.chart import LossChart
-from tui.widgets.code_view import CodeView
-from tui.widgets.graph import GraphPane
-from tui.widgets.log_view import LogView
-from tui.widgets.summary import SummaryPane
-from tui.widgets.tables import TablesPane
+from pttui.engine import events as ev
+from pttui.tui.widgets.chart import LossChart
+from pttui.tui.widgets.code_view import CodeView
+from pttui.tui.widgets.graph import GraphPane
+from pttui.tui.widgets.log_view import LogView
+from pttui.tui.widgets.summary import SummaryPane
+from pttui.tui.widgets.tables import TablesPane
 
 TABS = ("chart", "summary", "graph", "tables", "code", "log")
 

@@ -12,7 +12,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from tui.run_state import DONE, FAILED, IDLE, RUNNING, STOPPED, STOPPING, RunState, fmt_seconds
+from pttui.tui.run_state import DONE, FAILED, IDLE, RUNNING, STOPPED, STOPPING, RunState, fmt_seconds
 
 _STATE_STYLE = {
     RUNNING: "bold $success",

@@ -12,8 +12,8 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from engine import events as ev
-from tui.widgets.summary import fmt_value
+from pttui.engine import events as ev
+from pttui.tui.widgets.summary import fmt_value
 
 
 class TablesPane(VerticalScroll):

@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from engine.lab import Lab
+from pttui.engine.lab import Lab
 
 _MOVE = Binding.Group("Move")
 
