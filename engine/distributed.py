@@ -28,7 +28,6 @@ import time
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pttui.engine import events as ev
@@ -135,10 +134,9 @@ def run_rank(spec: RankSpec, ctx, requested: threading.Event) -> dict[str, Any]:
 
     import torch
     import torch.distributed as dist
+    from pttui.engine import recipe, train
     from torch.nn.parallel import DistributedDataParallel
     from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, TensorDataset
-
-    from pttui.engine import recipe, train
 
     torch.set_num_threads(spec.threads)
     device = f"cuda:{spec.local_rank}" if spec.device_kind == "cuda" else "cpu"

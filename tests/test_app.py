@@ -11,11 +11,8 @@ import sys
 import time
 
 import pytest
-from textual.widgets import Input
-
 from pttui.engine.labs import all_labs
 from pttui.engine.params import defaults, validate
-from tests.conftest import ROOT
 from pttui.tui.app import PlaygroundApp
 from pttui.tui.child import live_children
 from pttui.tui.screens.home import HomeScreen
@@ -24,6 +21,7 @@ from pttui.tui.widgets.code_view import CodeView
 from pttui.tui.widgets.param_field import ParamField
 from pttui.tui.widgets.summary import SummaryPane
 from pttui.tui.widgets.topic_list import TopicList
+from textual.widgets import Input
 
 
 def sync(test):

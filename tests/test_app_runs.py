@@ -10,11 +10,12 @@ from pttui.engine import events as ev
 from pttui.engine.labs import get_lab
 from pttui.engine.params import defaults, validate
 from pttui.engine.runs import RunRecorder
-from tests.test_app import sync
 from pttui.tui.app import PlaygroundApp
 from pttui.tui.screens.runs import RunsScreen
 from pttui.tui.screens.topic import TopicScreen
 from pttui.tui.widgets.tables import TablesPane
+
+from tests.test_app import sync
 
 
 def _record(epochs: int = 3, lr: float = 0.02) -> Path:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 import pytest
+from pttui.tui import screenshots, serve
 
 from tests.conftest import pttui
-from pttui.tui import screenshots, serve
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,6 @@ import time
 
 import pytest
 from conftest import run_lab
-
 from pttui.engine import events as ev
 from pttui.engine.labs import get_lab
 from pttui.engine.labs.data import CPUS

@@ -12,8 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, pttui
-
+from conftest import pttui
 from pttui.engine import events as ev
 from pttui.engine import runs
 from pttui.engine.labs import get_lab

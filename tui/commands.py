@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
-
 from pttui.engine.labs import all_labs
+from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 
 class PlaygroundCommands(Provider):

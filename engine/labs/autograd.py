@@ -89,7 +89,6 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
 
 def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
-
     from pttui.engine import graph, safe_eval
 
     expr, requires_grad = values["expr"].strip(), values["requires_grad"]
@@ -160,7 +159,6 @@ def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
 
 def _to_leaf(name: str, value: Any, requires_grad: bool, text: str):
     import torch
-
     from pttui.engine.safe_eval import param_error
 
     if isinstance(value, torch.Tensor):
@@ -184,7 +182,6 @@ def _to_leaf(name: str, value: Any, requires_grad: bool, text: str):
 
 def _check_output(out, leaves: dict[str, Any], values: dict[str, Any]) -> None:
     import torch
-
     from pttui.engine.safe_eval import param_error
 
     expr = values["expr"]

@@ -62,7 +62,6 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
 
 def inspect(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
-
     from pttui.engine import checkpoint
 
     ctx.start("cpu")
@@ -120,7 +119,6 @@ def compare_formats(values: dict[str, Any], ctx) -> dict[str, Any]:
     import tempfile
 
     import torch
-
     from pttui.engine import checkpoint, devices, recipe, train
 
     devices.set_threads(values["threads"])
