@@ -32,6 +32,7 @@ def bare_loop(values: dict[str, Any]) -> float:
     """The hand-written loop: same data, model, optimizer and evaluation; returns seconds."""
     import torch
     import torch.nn.functional as F
+
     from pttui.engine import data, devices, models, train
 
     started = time.perf_counter()
@@ -76,6 +77,7 @@ def engine_run(values: dict[str, Any]) -> float:
 
 def engine_vs_bare(rounds: int, epochs: int, threads: int) -> dict[str, Any]:
     import torch
+
     from pttui.engine.labs import get_lab
     from pttui.engine.params import validate
 

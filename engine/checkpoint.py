@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import torch
+
 from pttui.engine.params import ParamError
 from pttui.engine.runs import pid_alive
 from pttui.engine.train import Hooks, TrainState

@@ -134,9 +134,10 @@ def run_rank(spec: RankSpec, ctx, requested: threading.Event) -> dict[str, Any]:
 
     import torch
     import torch.distributed as dist
-    from pttui.engine import recipe, train
     from torch.nn.parallel import DistributedDataParallel
     from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, TensorDataset
+
+    from pttui.engine import recipe, train
 
     torch.set_num_threads(spec.threads)
     device = f"cuda:{spec.local_rank}" if spec.device_kind == "cuda" else "cpu"

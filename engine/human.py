@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pttui.engine import events as ev
-from pttui.engine.sinks import Sink
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.tree import Tree
+
+from pttui.engine import events as ev
+from pttui.engine.sinks import Sink
 
 
 def fmt(value: Any) -> str:

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 from conftest import run_lab
+
 from pttui.engine import events as ev
 from pttui.engine.devices import Available
 from pttui.engine.labs import get_lab

@@ -11,6 +11,8 @@ import sys
 import time
 
 import pytest
+from textual.widgets import Input
+
 from pttui.engine.labs import all_labs
 from pttui.engine.params import defaults, validate
 from pttui.tui.app import PlaygroundApp
@@ -21,7 +23,6 @@ from pttui.tui.widgets.code_view import CodeView
 from pttui.tui.widgets.param_field import ParamField
 from pttui.tui.widgets.summary import SummaryPane
 from pttui.tui.widgets.topic_list import TopicList
-from textual.widgets import Input
 
 
 def sync(test):

@@ -7,6 +7,7 @@ import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from pttui.engine import events as ev
 from pttui.tui.chart_data import ChartData, Series
 from pttui.tui.plot_render import Palette, render

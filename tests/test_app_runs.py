@@ -14,7 +14,6 @@ from pttui.tui.app import PlaygroundApp
 from pttui.tui.screens.runs import RunsScreen
 from pttui.tui.screens.topic import TopicScreen
 from pttui.tui.widgets.tables import TablesPane
-
 from tests.test_app import sync
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 import pytest
-from pttui.tui import screenshots, serve
 
+from pttui.tui import screenshots, serve
 from tests.conftest import pttui
 
 

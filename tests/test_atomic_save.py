@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import ROOT
+
 from pttui.engine import checkpoint
 from pttui.engine.checkpoint import CheckpointError
 

@@ -16,6 +16,7 @@ from io import StringIO
 import pytest
 import torch
 from conftest import pttui, run_lab
+
 from pttui.engine import events as ev
 from pttui.engine import graph
 from pttui.engine.labs import get_lab
@@ -253,8 +254,9 @@ def test_ten_thousand_nodes_without_recursion():
     assert "DOT export has every node" in tree["note"] and tree["nodes"] == 10_003
     line = ev.Tree(0.0, "big", tree).to_json()  # the event serialises
     assert len(line) < 200_000
-    from pttui.engine.human import HumanSink
     from rich.console import Console
+
+    from pttui.engine.human import HumanSink
 
     HumanSink(Console(file=StringIO(), width=100)).on_event(ev.from_json(line))
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import ROOT, pttui, run_lab
+
 from pttui.engine import checkpoint
 from pttui.engine import events as ev
 from pttui.engine.labs import get_lab

@@ -7,6 +7,7 @@ import sys
 import time
 
 import pytest
+
 from pttui.engine import events as ev
 from pttui.engine.headless import parse
 from pttui.engine.labs import all_labs, get_lab

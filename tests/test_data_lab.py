@@ -11,6 +11,7 @@ import time
 
 import pytest
 from conftest import run_lab
+
 from pttui.engine import events as ev
 from pttui.engine.labs import get_lab
 from pttui.engine.labs.data import CPUS

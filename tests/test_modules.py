@@ -13,6 +13,7 @@ import textwrap
 
 import pytest
 from conftest import pttui, run_lab
+
 from pttui.engine import events as ev
 from pttui.engine import models
 from pttui.engine.labs import get_lab

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, run_lab
+
 from pttui.engine import distributed as dd
 from pttui.engine import events as ev
 from pttui.engine.labs import get_lab

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from pttui.engine.labs import all_labs
 from pttui.engine.params import Param, ParamError, validate
 

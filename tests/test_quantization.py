@@ -11,6 +11,7 @@ import warnings
 
 import pytest
 from conftest import pttui, run_lab
+
 from pttui.engine import events as ev
 from pttui.engine.labs import get_lab
 from pttui.engine.labs.quantization import COLUMNS, choose_engine

@@ -10,6 +10,7 @@ import sys
 import pytest
 import torch
 from conftest import pttui, run_lab
+
 from pttui.engine import events as ev
 from pttui.engine.labs import get_lab
 from pttui.engine.params import validate

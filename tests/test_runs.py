@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import pttui
+
 from pttui.engine import events as ev
 from pttui.engine import runs
 from pttui.engine.labs import get_lab

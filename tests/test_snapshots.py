@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from pttui.engine import events as ev
 from pttui.engine.labs import all_labs
 from pttui.tui.app import PlaygroundApp

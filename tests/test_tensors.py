@@ -19,6 +19,7 @@ import torch
 from conftest import pttui, run_lab
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from pttui.engine import events as ev
 from pttui.engine.labs import get_lab
 from pttui.engine.params import ParamError, validate

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 from conftest import run_lab
+
 from pttui.engine import events as ev
 from pttui.engine.labs import get_lab
 from pttui.engine.params import validate

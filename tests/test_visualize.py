@@ -8,6 +8,7 @@ import sys
 
 import pytest
 from conftest import pttui, run_lab
+
 from pttui.engine import events as ev
 
 HAVE_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None

@@ -13,12 +13,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual.app import App
+from textual.binding import Binding, BindingType
+
 from pttui.engine.labs import all_labs, get_lab
 from pttui.tui.child import live_children
 from pttui.tui.commands import PlaygroundCommands
 from pttui.tui.screens.home import HomeScreen
-from textual.app import App
-from textual.binding import Binding, BindingType
 
 if TYPE_CHECKING:  # the topic screen (tabs, tables, trees, the chart) loads when first opened
     from pttui.tui.screens.topic import TopicScreen

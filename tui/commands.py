@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from pttui.engine.labs import all_labs
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from pttui.engine.labs import all_labs
 
 
 class PlaygroundCommands(Provider):

@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pttui.tui.chart_data import Curve, Snapshot
 from rich.style import Style
 from rich.text import Text
+
+from pttui.tui.chart_data import Curve, Snapshot
 
 _BITS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))  # [dot row][dot column]
 

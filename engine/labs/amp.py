@@ -94,6 +94,7 @@ def plan(amp: str, scaler: str, device: str, available) -> Plan:
 
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
+
     from pttui.engine import devices, recipe, train
     from pttui.engine.timing import speed_words, speedup, summarize
 

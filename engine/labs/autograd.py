@@ -89,6 +89,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
 
 def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
+
     from pttui.engine import graph, safe_eval
 
     expr, requires_grad = values["expr"].strip(), values["requires_grad"]
@@ -159,6 +160,7 @@ def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
 
 def _to_leaf(name: str, value: Any, requires_grad: bool, text: str):
     import torch
+
     from pttui.engine.safe_eval import param_error
 
     if isinstance(value, torch.Tensor):
@@ -182,6 +184,7 @@ def _to_leaf(name: str, value: Any, requires_grad: bool, text: str):
 
 def _check_output(out, leaves: dict[str, Any], values: dict[str, Any]) -> None:
     import torch
+
     from pttui.engine.safe_eval import param_error
 
     expr = values["expr"]

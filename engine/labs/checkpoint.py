@@ -62,6 +62,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
 
 def inspect(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
+
     from pttui.engine import checkpoint
 
     ctx.start("cpu")
@@ -119,6 +120,7 @@ def compare_formats(values: dict[str, Any], ctx) -> dict[str, Any]:
     import tempfile
 
     import torch
+
     from pttui.engine import checkpoint, devices, recipe, train
 
     devices.set_threads(values["threads"])

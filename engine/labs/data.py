@@ -188,10 +188,11 @@ def measure(loader, epochs: int, ctx, device: str, sync) -> Measured:
 
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
+    from torch.utils.data import TensorDataset
+
     from pttui.engine import data, devices
     from pttui.engine.recipe import data_spec
     from pttui.engine.timing import speed_words, speedup, summarize
-    from torch.utils.data import TensorDataset
 
     device = devices.resolve(values["device"])
     ctx.start(device)

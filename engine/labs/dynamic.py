@@ -57,6 +57,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
 
 def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
+
     from pttui.engine import graph, models
     from pttui.engine.labs.autograd import _write_dot
 

@@ -90,6 +90,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
 
 def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
+
     from pttui.engine import devices, summary
 
     if values["model"] == "custom" and not values["model_spec"]:

@@ -171,6 +171,7 @@ def _scaling(result: dict[str, Any], sps_1: float | None, world: int) -> None:
 def _dataparallel(values, ctx, gpus: int) -> float:
     """One process, every GPU: DataParallel splits each batch (the per-GPU batch of a DDP rank)."""
     import torch
+
     from pttui.engine import recipe, train
 
     r = recipe.prepare({**values, "batch_size": values["batch_size"] * gpus}, "cuda")

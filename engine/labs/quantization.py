@@ -70,6 +70,7 @@ def choose_engine(spec: str, supported: list[str], active: str) -> str:
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
 
     import torch
+
     from pttui.engine import devices, quantize, recipe, train
     from pttui.engine.timing import autorange, interleave, speed_words, speedup
 

@@ -71,6 +71,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
 
 def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
+
     from pttui.engine import devices, safe_eval
 
     target = values["device"].strip().lower()
@@ -184,6 +185,7 @@ def _show_broadcasts(ctx, broadcasts) -> None:
 
 def _convert(t, dtype_name: str, device: str, evaluator, ctx):
     import torch
+
     from pttui.engine import safe_eval
 
     dtype = t.dtype if dtype_name == "keep" else getattr(torch, dtype_name)

@@ -15,6 +15,7 @@ PARAMS = common.TRAIN_PARAMS + common.CHECKPOINT_PARAMS
 
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
+
     from pttui.engine import checkpoint, devices, recipe, train
 
     devices.set_threads(values["threads"])

@@ -49,6 +49,7 @@ def _build(name: str):
 def _data(name: str, seed: int):
     """(x, y) as tensors: the digits, or for DynamicModel 10 random features and 3 classes."""
     import torch
+
     from pttui.engine import data
 
     if name == "dynamic":
@@ -98,6 +99,7 @@ def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
 
     import torch
     import torch.nn.functional as F
+
     from pttui.engine import devices, graph, summary
     from pttui.engine.labs.autograd import _write_dot
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pttui.engine.labs import all_labs
-from pttui.tui.widgets.topic_list import TopicList
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static
+
+from pttui.engine.labs import all_labs
+from pttui.tui.widgets.topic_list import TopicList
 
 
 class HomeScreen(Screen):

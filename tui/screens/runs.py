@@ -9,12 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-from pttui.engine import runs as run_store
-from pttui.tui.widgets.topic_list import _MOVE
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
+
+from pttui.engine import runs as run_store
+from pttui.tui.widgets.topic_list import _MOVE
 
 
 class RunsScreen(Screen):

@@ -11,6 +11,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Button, Footer, Header, Input
+
 from pttui.engine import events as ev
 from pttui.engine.lab import Lab
 from pttui.tui.child import Child, Exit, Line, flags
@@ -18,12 +25,6 @@ from pttui.tui.run_state import FAILED, STARTING, STOPPED, STOPPING, RunState
 from pttui.tui.widgets.param_form import ParamForm
 from pttui.tui.widgets.results import ResultTabs
 from pttui.tui.widgets.status_line import StatusLine
-from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
-from textual.timer import Timer
-from textual.widgets import Button, Footer, Header, Input
 
 DRAIN_S = 0.1  # 10 Hz: smooth enough for a chart, rare enough to leave the training its CPU
 

@@ -14,9 +14,6 @@ import io
 import threading
 import time
 
-from pttui.engine import events as ev
-from pttui.tui import plot_render
-from pttui.tui.chart_data import ChartData
 from rich.console import Console
 from rich.style import Style
 from rich.text import Text
@@ -25,6 +22,10 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.timer import Timer
 from textual.widget import Widget
+
+from pttui.engine import events as ev
+from pttui.tui import plot_render
+from pttui.tui.chart_data import ChartData
 
 # 5 drawings a second: smooth enough to watch, and half the cost of one per 10 Hz drain tick.
 # The app measured ~3 ms of drawing and ~3 ms of compositing per redraw, every one of them

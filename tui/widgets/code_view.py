@@ -6,11 +6,12 @@ topic screen). Text events with pane="code" (code a run produced) follow the scr
 
 from __future__ import annotations
 
-from pttui.engine import events as ev
 from rich.syntax import Syntax
 from rich.text import Text
 from textual.containers import ScrollableContainer
 from textual.widgets import Static
+
+from pttui.engine import events as ev
 
 
 class CodeView(ScrollableContainer):

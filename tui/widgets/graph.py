@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pttui.engine import events as ev
 from rich.text import Text
 from textual.binding import BindingType
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
+
+from pttui.engine import events as ev
 
 OPEN_ALL_BELOW = 60  # nodes; a bigger tree opens two levels and the rest stays collapsed
 MAX_NODES = 5000  # beyond this a tree is cut, with a note: a Tree of 100k nodes is no help

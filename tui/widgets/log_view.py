@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections import deque
 
-from pttui.engine import events as ev
-from pttui.tui.widgets.summary import fmt_value
 from rich.text import Text
 from textual.widgets import RichLog
+
+from pttui.engine import events as ev
+from pttui.tui.widgets.summary import fmt_value
 
 FLUSH_S = 0.5
 _LEVEL_STYLE = {"warning": "bold yellow", "error": "bold red"}

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pttui.engine.params import Param, ParamError
 from textual.app import ComposeResult
 from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
+
+from pttui.engine.params import Param, ParamError
 
 _DEVICES = ["auto", "cpu", "cuda", "cuda:0", "cuda:1", "mps"]
 

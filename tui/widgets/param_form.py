@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pttui.engine.params import Param
-from pttui.tui.widgets.param_field import ParamField
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.events import DescendantFocus
 from textual.message import Message
 from textual.widgets import Static
+
+from pttui.engine.params import Param
+from pttui.tui.widgets.param_field import ParamField
 
 
 class ParamForm(Vertical):

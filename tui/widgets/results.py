@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import TabbedContent, TabPane
+
 from pttui.engine import events as ev
 from pttui.tui.widgets.chart import LossChart
 from pttui.tui.widgets.code_view import CodeView
@@ -15,9 +19,6 @@ from pttui.tui.widgets.graph import GraphPane
 from pttui.tui.widgets.log_view import LogView
 from pttui.tui.widgets.summary import SummaryPane
 from pttui.tui.widgets.tables import TablesPane
-from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import TabbedContent, TabPane
 
 TABS = ("chart", "summary", "graph", "tables", "code", "log")
 

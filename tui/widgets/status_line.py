@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from functools import cache
 
-from pttui.tui.run_state import DONE, FAILED, IDLE, RUNNING, STOPPED, STOPPING, RunState, fmt_seconds
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
+
+from pttui.tui.run_state import DONE, FAILED, IDLE, RUNNING, STOPPED, STOPPING, RunState, fmt_seconds
 
 _STATE_STYLE = {
     RUNNING: "bold $success",

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pttui.engine import events as ev
 from rich.text import Text
 from textual.containers import ScrollableContainer
 from textual.widgets import Static
+
+from pttui.engine import events as ev
 
 
 class SummaryPane(ScrollableContainer):

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pttui.engine import events as ev
-from pttui.tui.widgets.summary import fmt_value
 from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
+
+from pttui.engine import events as ev
+from pttui.tui.widgets.summary import fmt_value
 
 
 class TablesPane(VerticalScroll):

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pttui.engine.lab import Lab
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
+
+from pttui.engine.lab import Lab
 
 _MOVE = Binding.Group("Move")
 
