@@ -162,8 +162,8 @@ def test_code_views_need_no_torch():
     # The app builds its code view on every edit and never imports torch.
     probe = (
         "import sys\n"
-        "from engine.labs import get_lab\n"
-        "from engine.params import validate\n"
+        "from pttui.engine.labs import get_lab\n"
+        "from pttui.engine.params import validate\n"
         "for name in ('data', 'amp', 'quantization'):\n"
         "    lab = get_lab(name)\n"
         "    assert 'import torch' in lab.code(validate(lab.params, {}))\n"

@@ -285,7 +285,7 @@ def test_the_inspect_script_reads_the_file(tmp_path, name, trust):
 
 
 def test_code_is_torch_free_and_quick():
-    code = "import engine.labs.checkpoint as m, sys; m.LAB.code({**{p.name: p.default for p in m.PARAMS}}); assert 'torch' not in sys.modules"
+    code = "import pttui.engine.labs.checkpoint as m, sys; m.LAB.code({**{p.name: p.default for p in m.PARAMS}}); assert 'torch' not in sys.modules"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.returncode == 0, out.stderr
 

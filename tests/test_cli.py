@@ -33,7 +33,7 @@ def test_help_and_topics_stay_light(argv):
 
 
 def test_engine_never_imports_textual():
-    code = "import engine.labs, engine.runner, engine.headless; engine.labs.all_labs(); import sys; assert 'textual' not in sys.modules"
+    code = "import pttui.engine.labs, pttui.engine.runner, pttui.engine.headless; pttui.engine.labs.all_labs(); import sys; assert 'textual' not in sys.modules"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.returncode == 0, out.stderr
 

@@ -122,7 +122,7 @@ def test_threads_and_exit_words():
 
 
 def test_code_is_torch_free_and_shows_dataparallel():
-    code = "import sys; from engine.labs import get_lab; from engine.params import validate; lab = get_lab('parallel'); s = lab.code(validate(lab.params, {'device': 'cuda', 'backend': 'nccl'})); assert 'torch' not in sys.modules; print(s)"
+    code = "import sys; from pttui.engine.labs import get_lab; from pttui.engine.params import validate; lab = get_lab('parallel'); s = lab.code(validate(lab.params, {'device': 'cuda', 'backend': 'nccl'})); assert 'torch' not in sys.modules; print(s)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "nn.DataParallel(" in out.stdout and 'BACKEND = "nccl"' in out.stdout
