@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from pttui.engine.lab import Lab
+from pttui.engine.lifecycle import EXIT_BAD_PARAMS, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from pttui.engine.params import ParamError
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_PARAMS, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def build_parser(lab: Lab, prog: str = "pttui run") -> argparse.ArgumentParser:

@@ -24,7 +24,7 @@ from pttui.tui.screens.home import HomeScreen
 if TYPE_CHECKING:  # the topic screen (tabs, tables, trees, the chart) loads when first opened
     from pttui.tui.screens.topic import TopicScreen
 
-QUIT_GRACE_S = 1.5  # SIGINT, then SIGKILL: the whole quit stays well under 3 s
+from pttui.engine.lifecycle import STOP_GRACE_S as QUIT_GRACE_S  # the whole quit stays well under 3 s
 
 
 class PlaygroundApp(App[None]):

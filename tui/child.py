@@ -31,9 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pttui.engine import events as ev
+from pttui.engine.lifecycle import STOP_GRACE_S as GRACE_S  # SIGINT, then this long before SIGKILL
 from pttui.engine.params import Param
-
-GRACE_S = 1.5  # SIGINT, then this long before SIGKILL: the engine stops within one step
 
 _live: set[Child] = set()
 _live_lock = threading.Lock()

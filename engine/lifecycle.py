@@ -1,0 +1,18 @@
+"""How a run ends, declared once: exit codes and the grace period between a stop and a kill.
+
+The command line, the supervisor and the app all read these, so `pttui run`'s exit codes and
+the app's patience with a stopping engine cannot drift apart. Torch-free.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the lab raised, or the engine child crashed
+EXIT_BAD_PARAMS = 2  # a parameter (or flag, or file named by one) was refused before the run
+EXIT_INTERRUPTED = 130  # stopped by the user (SIGINT, SIGTERM, the app's `s`): 128 + SIGINT
+EXIT_READER_GONE = 141  # the reader of stdout went away (`| head`): 128 + SIGPIPE, as a shell says
+
+# A stop asks the engine to end at its next step; past this many seconds it is killed. Labs
+# check the stop flag once per step, so a healthy engine ends well inside it. An engine that has
+# already sent its final event is never killed: it is only flushing and reaping.
+STOP_GRACE_S = 1.5
