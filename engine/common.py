@@ -6,6 +6,8 @@ with the same limits and help, in every topic. Torch-free on purpose (see pttui.
 
 from __future__ import annotations
 
+import json
+
 from pttui.engine.params import Param
 
 DATASET_NAMES = ("digits", "spiral", "moons", "circles", "xor", "blobs")
@@ -56,3 +58,98 @@ TRAIN_PARAMS = DATA_PARAMS + MODEL_PARAMS + OPTIM_PARAMS + (BATCH_SIZE, EPOCHS, 
 SAVE = Param("save", "path", "", "save a training checkpoint here at every epoch's end (empty: none)")
 RESUME = Param("resume", "path", "", "continue from a checkpoint made with --save (empty: start fresh)")
 CHECKPOINT_PARAMS = (SAVE, RESUME)
+
+# Validation share, split with --seed (pttui.engine.data.split); the same flag for every data source.
+VAL_FRACTION = Param(
+    "val_fraction",
+    "float",
+    0.2,
+    "share of the data held out for validation, split with --seed",
+    low=0.01,
+    high=0.9,
+)
+
+# A person's own model and data (pttui.engine.usermodel, pttui.engine.userdata). --model-spec wins
+# over --model and --data over --dataset; a lab that offers one offers its companions too.
+MODEL_SPEC = Param(
+    "model_spec",
+    "path",
+    "",
+    "your own model as FILE.py:NAME (an nn.Module class or a function returning one; "
+    "this runs the code in FILE.py); wins over --model",
+)
+
+
+def _json_object(value: str) -> str | None:
+    if not value.strip():
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        return f'a JSON object such as {{"hidden": 32}} ({exc.msg} at character {exc.pos})'
+    return None if isinstance(parsed, dict) else 'a JSON object such as {"hidden": 32}, not a list or a value'
+
+
+MODEL_KWARGS = Param(
+    "model_kwargs",
+    "str",
+    "",
+    'keyword arguments for NAME in --model-spec, as a JSON object, e.g. {"hidden": 32} (empty: none)',
+    max_len=4000,
+    check=_json_object,
+)
+DATA = Param(
+    "data",
+    "path",
+    "",
+    "your data: a .csv with a header, .npz / .pt / .safetensors holding x and y, or an ImageFolder "
+    "folder (needs torchvision); wins over --dataset",
+)
+TARGET = Param(
+    "target", "str", "", "the CSV column to predict (empty: a column named label, target or y)", max_len=200
+)
+TASK_NAMES = ("auto", "classification", "regression")
+TASK = Param(
+    "task",
+    "choice",
+    "auto",
+    "auto: integer targets 0..K-1 (K <= 1000) are classes (cross-entropy), anything else regression (MSE)",
+    TASK_NAMES,
+)
+OUTPUT_KEY = Param(
+    "output_key",
+    "str",
+    "",
+    "the prediction in a dict output (empty: its first key); tuples and lists give their first tensor",
+    max_len=200,
+)
+
+# The input pttui makes for a model: one declaration for every lab (batch first).
+INPUT_SHAPE = Param(
+    "input_shape",
+    "str",
+    "",
+    "input sizes, batch first, e.g. 1,3,28,28; several inputs as 1,10; 1,5 (empty: the model's own)",
+    max_len=200,
+)
+INPUT_DTYPES = ("auto", "float32", "float64", "float16", "bfloat16", "int64")
+INPUT_DTYPE = Param(
+    "input_dtype",
+    "choice",
+    "auto",
+    "dtype of the inputs pttui makes: auto follows the model (its floating parameters' dtype, or "
+    "int64 indices when its first layer is an nn.Embedding)",
+    INPUT_DTYPES,
+)
+INPUT_HIGH = Param(
+    "input_high",
+    "int",
+    0,
+    "exclusive upper bound of int64 inputs (0: the first Embedding's num_embeddings, else 2)",
+    low=0,
+    high=2**62,
+)
+
+USER_MODEL_PARAMS = (MODEL_SPEC, MODEL_KWARGS, OUTPUT_KEY)
+USER_DATA_PARAMS = (DATA, TARGET, TASK, VAL_FRACTION)
+SYNTHETIC_PARAMS = (INPUT_SHAPE, INPUT_DTYPE, INPUT_HIGH)

@@ -30,14 +30,8 @@ MODEL = Param(
     "which model: the classic SimpleNet (Linear 784->10), mlp, cnn, dynamic, lstm, or custom (--model-spec)",
     MODEL_NAMES,
 )
-MODEL_SPEC = Param("model_spec", "path", "", usermodel.HELP)
-INPUT_SHAPE = Param(
-    "input_shape",
-    "str",
-    "",
-    "input sizes, batch first, e.g. 1,3,28,28; several inputs as 1,10; 1,5 (empty: the model's own)",
-    max_len=200,
-)
+MODEL_SPEC = common.MODEL_SPEC
+INPUT_SHAPE = common.INPUT_SHAPE
 PARAMS = (MODEL, common.HIDDEN, MODEL_SPEC, INPUT_SHAPE, common.DEVICE, common.SEED)
 
 
