@@ -7,9 +7,11 @@ the event, so the app, the recorder and tests read the same protocol that `--jso
 
 from __future__ import annotations
 
+import enum
 import json
 import math
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields, is_dataclass
 from functools import cache
 from typing import Any, ClassVar
 
@@ -28,11 +30,12 @@ class Event:
         return data
 
     def to_json(self) -> str:
+        """One line of JSON, whatever the event carries (see `plain` for the encoding)."""
         data = self.to_dict()
         try:
             return json.dumps(data, separators=(",", ":"), allow_nan=False)
-        except ValueError:  # a NaN or inf somewhere: rare, so only then walk the object
-            return json.dumps(_finite(data), separators=(",", ":"))
+        except (ValueError, TypeError):  # NaN, inf or a non-JSON value: rare, so only then walk
+            return json.dumps(plain(data), separators=(",", ":"), allow_nan=False)
 
 
 @dataclass(frozen=True)
@@ -104,11 +107,16 @@ class Text(Event):
 
 @dataclass(frozen=True)
 class Done(Event):
-    """The run ended: the lab's final figures, and whether it was stopped early."""
+    """The run ended: the lab's final figures, and whether it was stopped early.
+
+    `reason` says why a stopped run stopped when nobody asked it to: "" for a stop that was
+    asked for, `lifecycle.STOP_READER_GONE` when the reader of its output went away.
+    """
 
     kind: ClassVar[str] = "done"
     result: dict[str, Any]
     stopped: bool = False
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -142,12 +150,77 @@ def from_json(line: str) -> Event:
     return from_dict(json.loads(line))
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no NaN or infinity; write them as strings so every line stays valid JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
+_NON_FINITE = {math.inf: "inf", -math.inf: "-inf"}
+
+
+def _number(value: float) -> float | str:
+    # JSON has no NaN or infinity: they are written as the strings "nan", "inf" and "-inf",
+    # so every line stays valid JSON (documented in the README's JSON section).
+    if math.isfinite(value):
+        return float(value)
+    return "nan" if math.isnan(value) else _NON_FINITE[value]
+
+
+def _key(key: Any) -> str | int | float | bool | None:
+    if key is None or isinstance(key, (str, int, bool)):
+        return key
+    if isinstance(key, float):
+        return _number(key)
+    return str(plain(key))
+
+
+def plain(value: Any) -> Any:
+    """`value` as JSON-native data, so that any event can be written.
+
+    - float NaN/inf -> "nan"/"inf"/"-inf"; complex -> {"real": .., "imag": ..};
+    - tensors, NumPy arrays and scalars -> their `.tolist()` (nested lists or a number);
+    - sets -> sorted lists; tuples -> lists; mappings -> dicts with string-able keys;
+    - dtypes, devices, paths, enums and anything else -> `str(value)` (enums by value).
+    Torch-free: tensors and arrays are recognised by their `tolist`, not by type.
+    """
+    if value is None or isinstance(value, (str, bool, int)):
+        return value if type(value) in (str, bool, int) or value is None else _subclass(value)
+    if isinstance(value, float):
+        return _number(value)
+    if isinstance(value, complex):
+        return {"real": _number(value.real), "imag": _number(value.imag)}
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {_key(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [plain(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        items = [plain(v) for v in value]
+        try:
+            return sorted(items)
+        except TypeError:  # mixed kinds: order by their text, so the output is stable
+            return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    if isinstance(value, enum.Enum):
+        return plain(value.value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist) and not isinstance(value, type):
+        try:  # tensors, NumPy arrays and NumPy scalars (a 0-d tensor gives a number)
+            return plain(tolist())
+        except Exception:  # a meta tensor, a sparse layout, ...: fall back to its text
+            pass
+    if isinstance(value, Mapping):
+        return {_key(k): plain(v) for k, v in value.items()}
+    if isinstance(value, Iterable) and not isinstance(value, type) and not hasattr(value, "__fspath__"):
+        try:
+            return [plain(v) for v in value]
+        except Exception:
+            pass
+    return str(value)  # dtypes, devices, paths, and whatever else: their usual text
+
+
+def _subclass(value: Any) -> Any:
+    # IntEnum, numpy.bool_ lookalikes, str subclasses: plain built-ins
+    if isinstance(value, enum.Enum):
+        return plain(value.value)
+    for base in (bool, int, str):
+        if isinstance(value, base):
+            return base(value)
     return value

@@ -1,7 +1,9 @@
 """`pttui run TOPIC`: runs a lab without a UI, printing events as JSON lines or for a person.
 
-The flags come from the lab's parameter declarations. Exit codes: 0 done, 1 the lab
-failed, 2 bad parameters, 130 interrupted (the `done` event then says `"stopped": true`).
+The flags come from the lab's parameter declarations. Exit codes: 0 done, 1 the lab (or a
+sink) failed, 2 bad parameters, 130 interrupted (the `done` event then says `"stopped": true`),
+141 the reader of stdout went away (`| head`): the run stopped quietly, recorded
+"stopped (reader gone)".
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from pttui.engine.lab import Lab
-from pttui.engine.lifecycle import EXIT_BAD_PARAMS, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from pttui.engine.lifecycle import (
+    EXIT_BAD_PARAMS,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_READER_GONE,
+)
 from pttui.engine.params import ParamError
 
 
@@ -23,7 +31,8 @@ def build_parser(lab: Lab, prog: str = "pttui run") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"{prog} {lab.name}",
         description=f"{lab.title}: {lab.summary}.",
-        epilog="Exit codes: 0 done, 1 the lab failed, 2 bad parameters, 130 interrupted.",
+        epilog="Exit codes: 0 done, 1 the lab failed, 2 bad parameters, 130 interrupted, "
+        "141 the reader of stdout went away.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     group = parser.add_argument_group("parameters")
@@ -126,8 +135,12 @@ def execute(lab: Lab, values: dict[str, Any], args: argparse.Namespace) -> int:
     final = runner.last
     try:
         sys.stdout.flush()
-    except BrokenPipeError:  # the reader left early (`| head`): quiet, like other CLI tools
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (BrokenPipeError, ValueError):  # the reader left early (`| head`): quiet, like other CLI tools
+        _quiet_stdout()
+    if runner.reader_gone:
+        _quiet_stdout()  # Python's own flush at exit would complain about the closed pipe
+        if not isinstance(final, ev.Error):
+            return EXIT_READER_GONE
     if isinstance(final, ev.Error):
         if args.json:
             print(f"pttui run {lab.name}: {final.message}", file=sys.stderr)
@@ -135,6 +148,13 @@ def execute(lab: Lab, values: dict[str, Any], args: argparse.Namespace) -> int:
     if interrupted or (isinstance(final, ev.Done) and final.stopped):
         return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+def _quiet_stdout() -> None:
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _recorder(lab: Lab, values: dict[str, Any], args: argparse.Namespace):

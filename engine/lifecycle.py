@@ -12,6 +12,10 @@ EXIT_BAD_PARAMS = 2  # a parameter (or flag, or file named by one) was refused b
 EXIT_INTERRUPTED = 130  # stopped by the user (SIGINT, SIGTERM, the app's `s`): 128 + SIGINT
 EXIT_READER_GONE = 141  # the reader of stdout went away (`| head`): 128 + SIGPIPE, as a shell says
 
+# Why a run stopped without being asked to: its reader went away (a closed pipe). The `done`
+# event carries it as `reason`; the record's status is then "stopped (reader gone)".
+STOP_READER_GONE = "reader gone"
+
 # A stop asks the engine to end at its next step; past this many seconds it is killed. Labs
 # check the stop flag once per step, so a healthy engine ends well inside it. An engine that has
 # already sent its final event is never killed: it is only flushing and reaping.

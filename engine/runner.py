@@ -1,6 +1,12 @@
 """Runs a lab on the engine thread, fans its events out to sinks, turns failures into events.
 
 Nothing flows back but a stop request: `stop()` sets a flag the lab checks once per step.
+
+A sink that fails ends the run, in one of two ways:
+- its reader went away (BrokenPipeError, or rich's SystemExit on a closed pipe): not a failure.
+  The run stops at its next step and ends with `done`, stopped, reason `STOP_READER_GONE`;
+- anything else (a full disk, a bug): the run stops at its next step and ends with an `error`
+  event naming the sink and the failure, sent to the sinks that still work.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Any
 from pttui.engine import events as ev
 from pttui.engine.context import Context
 from pttui.engine.lab import Lab
+from pttui.engine.lifecycle import STOP_READER_GONE
 from pttui.engine.params import ParamError, validate
 from pttui.engine.sinks import Sink
 
@@ -33,6 +40,8 @@ class Runner:
         self.ctx = Context(lab.name, self.values, self._fan_out, self.stop_event)
         self.ctx.extras.update(extras or {})
         self.last: ev.Event | None = None  # the final Done or Error
+        self.reader_gone = False  # a sink's reader went away (see the module docstring)
+        self.sink_failure = ""  # the first other sink failure, as a message; "" when none
         self._thread: threading.Thread | None = None
         self._finished = threading.Event()
 
@@ -43,10 +52,16 @@ class Runner:
             except (BrokenPipeError, SystemExit):
                 # The reader went away (`| head`; rich turns that into SystemExit): stop the run.
                 self.sinks.remove(sink)
+                self.reader_gone = True
                 self.stop()
-            except Exception as exc:  # a broken sink (full disk, ...) is dropped; the run goes on
+            except Exception as exc:
+                # A sink that cannot write loses events from here on: the run's output or record
+                # would be silently short, so the run ends and says why on the sinks left.
                 self.sinks.remove(sink)
-                print(f"pttui: {type(sink).__name__} failed and was dropped: {exc}", file=sys.stderr)
+                if not self.sink_failure:
+                    self.sink_failure = f"{type(sink).__name__} failed: {type(exc).__name__}: {exc}"
+                    print(f"pttui: {self.sink_failure}; the run stops", file=sys.stderr, flush=True)
+                self.stop()
 
     def start(self) -> Runner:
         self._thread = threading.Thread(target=self._main, name="pttui-engine", daemon=True)
@@ -72,6 +87,14 @@ class Runner:
         assert self.last is not None
         return self.last
 
+    def _outcome(self, final: ev.Event) -> ev.Event:
+        """The final event, once sink failures are taken into account."""
+        if self.sink_failure:
+            return ev.Error(final.t, self.sink_failure)
+        if self.reader_gone and isinstance(final, ev.Done):
+            return ev.Done(final.t, final.result, stopped=True, reason=STOP_READER_GONE)
+        return final
+
     def _main(self) -> None:
         ctx = self.ctx
         try:
@@ -81,9 +104,13 @@ class Runner:
             final = ev.Error(ctx.now(), str(exc), exc.field)
         except (Exception, SystemExit) as exc:  # any failure of a lab becomes an event, never a traceback
             final = ev.Error(ctx.now(), f"{type(exc).__name__}: {exc}", None, traceback.format_exc())
+        final = self._outcome(final)
         self.last = final
         try:
             ctx.emit(final)
+            if self.sink_failure and not isinstance(final, ev.Error):  # it failed on the last event
+                self.last = ev.Error(ctx.now(), self.sink_failure)
+                ctx.emit(self.last)
         finally:
             for sink in self.sinks:
                 try:

@@ -13,9 +13,8 @@ Contract (the app's "open a past run" and `pttui runs` rely on it):
 - events.jsonl is flushed at least once a second (a background timer), at every event that is
   not a step (so at each epoch end, at done and at error) and at close: a killed run loses at
   most its last second of steps.
-- `list_runs(runs_dir=None)` -> [RunInfo], newest first. A RunInfo's status is "done",
-  "stopped" (done with stopped=true), "failed" (an error event), "running" (no final event and
-  the recording pid is alive) or "killed" (no final event and that pid is gone).
+- `list_runs(runs_dir=None)` -> [RunInfo], newest first. A RunInfo's status is one of
+  STATUSES (declared once below); a failed run's `reason` is its error message.
 - `read_events(run_path)` -> [Event], skipping a torn last line (a write cut by SIGKILL) and
   any line it cannot read.
 - `main(argv)` is `pttui runs [--json] [--runs-dir DIR]`.
@@ -38,13 +37,25 @@ from pathlib import Path
 from typing import Any
 
 from pttui.engine import events as ev
+from pttui.engine.lifecycle import STOP_READER_GONE
 from pttui.engine.sinks import Sink
 
 ENV_VAR = "PTTUI_RUNS_DIR"
 PARAMS_FILE = "params.json"
 EVENTS_FILE = "events.jsonl"
 FLUSH_S = 1.0
-STATUSES = ("done", "stopped", "failed", "killed", "running")
+
+# A run's status, declared once: `pttui runs`, the app's run list, the recorder and the
+# supervisor all use these names. A new status is added here, never beside.
+RUNNING = "running"  # no final event yet, and the recording process is alive
+DONE = "done"  # a done event
+STOPPED = "stopped"  # a done event with stopped=true: a stop was asked for (s, Ctrl-C, SIGTERM)
+STOPPED_READER_GONE = "stopped (reader gone)"  # stopped because its reader left (`| head`)
+FAILED = "failed"  # an error event: the lab raised, a parameter or a sink failed (see reason)
+CRASHED = "crashed"  # the engine process died of a native crash (signal, out of memory)
+KILLED = "killed"  # no final event, and the recording process is gone (SIGKILL, power cut)
+UNREADABLE = "unreadable"  # the run folder's record cannot be read
+STATUSES = (RUNNING, DONE, STOPPED, STOPPED_READER_GONE, FAILED, CRASHED, KILLED, UNREADABLE)
 
 
 def resolve_runs_dir(runs_dir: str | os.PathLike | None = None) -> Path:
@@ -171,8 +182,9 @@ class RunInfo:
     topic: str
     started: str  # ISO 8601 with the local offset
     params: dict[str, Any] = field(default_factory=dict)
-    status: str = "killed"  # one of STATUSES
+    status: str = KILLED  # one of STATUSES
     result: dict[str, Any] = field(default_factory=dict)  # the done event's figures, or {}
+    reason: str = ""  # why it failed (the error event's message), or why it stopped
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -182,6 +194,7 @@ class RunInfo:
             "params": self.params,
             "status": self.status,
             "result": self.result,
+            "reason": self.reason,
         }
 
 
@@ -244,13 +257,18 @@ def read_run(run_path: str | os.PathLike) -> RunInfo | None:
         return None
     last = _last_event(path / EVENTS_FILE)
     result: dict[str, Any] = {}
+    reason = ""
     if isinstance(last, ev.Done):
-        status, result = ("stopped" if last.stopped else "done"), dict(last.result)
+        result, reason = dict(last.result), last.reason
+        if not last.stopped:
+            status = DONE
+        else:
+            status = STOPPED_READER_GONE if last.reason == STOP_READER_GONE else STOPPED
     elif isinstance(last, ev.Error):
-        status = "failed"
+        status, reason = FAILED, last.message
     else:
-        status = "running" if pid_alive(pid) else "killed"
-    return RunInfo(path, topic, started, params, status, result)
+        status = RUNNING if pid_alive(pid) else KILLED
+    return RunInfo(path, topic, started, params, status, result, reason)
 
 
 def _sort_key(info: RunInfo) -> tuple[float, int]:
@@ -328,6 +346,13 @@ def _when(started: str) -> str:
         return started
 
 
+def _status(info: RunInfo, limit: int = 60) -> str:
+    if info.status != FAILED or not info.reason:
+        return info.status
+    text = f"{info.status}: {info.reason.splitlines()[0]}"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="pttui runs",
@@ -346,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no runs recorded in {root}")
         return 0
     header = ("when", "topic", "key params", "final figures", "status")
-    rows = [(_when(i.started), i.topic, key_params(i), final_figures(i), i.status) for i in infos]
+    rows = [(_when(i.started), i.topic, key_params(i), final_figures(i), _status(i)) for i in infos]
     widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

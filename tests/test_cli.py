@@ -137,18 +137,36 @@ def test_export_script_writes_a_file(tmp_path):
 
 
 @pytest.mark.parametrize("mode", [[], ["--json"]], ids=["human", "json"])
-def test_a_reader_that_leaves_early_ends_the_run(mode):
-    """`pttui run training | head -1` must end, not hang, whichever printer runs."""
+def test_a_reader_that_leaves_early_ends_the_run(mode, tmp_path):
+    """`pttui run training | head -1` ends quietly with 141, recorded "stopped (reader gone)"."""
+    from pttui.engine import runs
+    from pttui.engine.lifecycle import EXIT_READER_GONE
+
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pttui.tui", "run", "training", "--epochs", "10000", "--no-record", *mode],
+        [
+            sys.executable,
+            "-m",
+            "pttui.tui",
+            "run",
+            "training",
+            "--epochs",
+            "10000",
+            *mode,
+            "--runs-dir",
+            str(tmp_path),
+        ],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         cwd=ROOT,
         env=dict(os.environ),
     )
     proc.stdout.readline()
     proc.stdout.close()
-    assert proc.wait(timeout=60) in (0, 130)
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == EXIT_READER_GONE, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    (info,) = runs.list_runs(tmp_path)
+    assert info.status == runs.STOPPED_READER_GONE
 
 
 @pytest.mark.parametrize("after_s", [0.05, 0.3])

@@ -208,7 +208,7 @@ def test_pttui_runs_lists_them(tmp_path):
     assert "training" in row and "lr=0.01" in row and "val_acc" in row and row.rstrip().endswith("done")
     listed = json.loads(pttui("runs", "--json", "--runs-dir", str(root)).stdout)
     assert len(listed) == 1 and listed[0]["status"] == "done" and listed[0]["params"]["lr"] == 0.01
-    assert set(listed[0]) == {"path", "topic", "started", "params", "status", "result"}
+    assert set(listed[0]) == {"path", "topic", "started", "params", "status", "result", "reason"}
     empty = pttui("runs", "--runs-dir", str(tmp_path / "none"))
     assert empty.returncode == 0 and "no runs" in empty.stdout
     assert json.loads(pttui("runs", "--json", "--runs-dir", str(tmp_path / "none")).stdout) == []
