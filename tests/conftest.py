@@ -41,3 +41,19 @@ def pttui(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess
         env=env,
         **kw,
     )
+
+
+OLD_NAMES = ("engine", "tui")  # the folders' names; installed, they are pttui.engine and pttui.tui
+
+
+def _loaded_under_old_names() -> list[str]:
+    """Modules of this checkout imported as top-level `engine...`/`tui...` (pytest puts the root on sys.path)."""
+    return sorted(n for n in sys.modules if n.split(".")[0] in OLD_NAMES)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run when any test loaded a module twice, under its old top-level name."""
+    old = _loaded_under_old_names()
+    if old:
+        print(f"\nmodules loaded under their old top-level names (import them as pttui.*): {old}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
