@@ -102,7 +102,8 @@ class Runner:
             final: ev.Event = ev.Done(ctx.now(), dict(result or {}), ctx.stopped)
         except ParamError as exc:
             final = ev.Error(ctx.now(), str(exc), exc.field)
-        except (Exception, SystemExit) as exc:  # any failure of a lab becomes an event, never a traceback
+        except BaseException as exc:
+            # KeyboardInterrupt too: the engine thread never gets a real Ctrl-C) becomes an event
             final = ev.Error(ctx.now(), f"{type(exc).__name__}: {exc}", None, traceback.format_exc())
         final = self._outcome(final)
         self.last = final

@@ -161,8 +161,12 @@ def _first_param_device(model) -> str:
     return "cpu"
 
 
-def summarize(model, shapes: list[tuple[int, ...]], device: str | None = None) -> Summary:
-    """Totals from the parameters, the hook trace, and torchsummary's table where it copes."""
+def summarize(
+    model, shapes: list[tuple[int, ...]], device: str | None = None, inputs: list[Any] | None = None
+) -> Summary:
+    """Totals from the parameters, the hook trace, and torchsummary's table where it copes.
+
+    `inputs` are the tensors to trace with (default: uniform floats of `shapes`)."""
     import torch
 
     device = device or _first_param_device(model)
@@ -171,7 +175,8 @@ def summarize(model, shapes: list[tuple[int, ...]], device: str | None = None) -
     trainable = sum(p.numel() for p in params if p.requires_grad)
     param_bytes = sum(p.numel() * p.element_size() for p in params)
     buffer_bytes = sum(b.numel() * b.element_size() for b in model.buffers())
-    inputs = [torch.rand(*s, device=device) for s in shapes]
+    if inputs is None:
+        inputs = [torch.rand(*s, device=device) for s in shapes]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         layers, activation, output = trace(model, inputs)

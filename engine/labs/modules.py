@@ -32,7 +32,17 @@ MODEL = Param(
 )
 MODEL_SPEC = common.MODEL_SPEC
 INPUT_SHAPE = common.INPUT_SHAPE
-PARAMS = (MODEL, common.HIDDEN, MODEL_SPEC, INPUT_SHAPE, common.DEVICE, common.SEED)
+PARAMS = (
+    MODEL,
+    common.HIDDEN,
+    MODEL_SPEC,
+    common.MODEL_KWARGS,
+    INPUT_SHAPE,
+    common.INPUT_DTYPE,
+    common.INPUT_HIGH,
+    common.DEVICE,
+    common.SEED,
+)
 
 
 def chosen(values: dict[str, Any]) -> str:
@@ -55,7 +65,7 @@ def build(values: dict[str, Any]):
     if name == "custom":
         if not values["model_spec"]:
             raise ParamError("model_spec", "", "FILE.py:NAME for the custom model")
-        return usermodel.load(values["model_spec"])
+        return usermodel.load(values["model_spec"], values["model_kwargs"])
     built = {
         "simplenet": lambda: models.SimpleNet(784, 10),
         "mlp": lambda: models.MLP(784, tuple(values["hidden"]), 10),
@@ -89,7 +99,8 @@ def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
 
     if values["model"] == "custom" and not values["model_spec"]:
         raise ParamError("model_spec", "", "FILE.py:NAME for the custom model")
-    shapes = summary.parse_shapes(input_text(values))
+    text = input_text(values)
+    shapes = summary.parse_shapes(text)
     device = devices.resolve(values["device"])
     ctx.start(device)
     torch.manual_seed(values["seed"])
@@ -97,13 +108,20 @@ def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
     if printed.strip():
         ctx.text("printed by your model file", printed.rstrip())
     model = model.to(device)
+    file = usermodel.split_spec(values["model_spec"])[0] if chosen(values) == "custom" else None
+    dtype, high, why = usermodel.input_dtype(model, values["input_dtype"], values["input_high"])
+    inputs = usermodel.make_inputs(shapes, dtype, high, device)
+    given = usermodel.describe_inputs(inputs, f"--input-shape {text}, {why}")
+    if usermodel.materialize(model, inputs, file, given):
+        ctx.text("lazy modules", f"materialised by one dry forward with {given} before counting")
     try:
-        s = summary.summarize(model, shapes, device)
-    except Exception as exc:  # the model rejects these input sizes: say which, with its words
+        with usermodel.blamed(file, "forward", given):
+            s = summary.summarize(model, shapes, device, inputs)
+    except usermodel.UserModelError:
+        raise
+    except Exception as exc:  # a built-in model rejects these input sizes: say which, with its words
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ParamError(
-            "input_shape", values["input_shape"] or input_text(values), f"sizes the model accepts ({message})"
-        ) from None
+        raise ParamError("input_shape", text, f"sizes the model accepts ({message})") from None
     for message in s.warnings:
         ctx.warn(message)
     if s.torchsummary_text:
