@@ -2,10 +2,17 @@
 
 The totals always come from `model.parameters()`, because torchsummary's do not: it counts
 only attributes named `weight` and `bias` of submodules, so an LSTM's `weight_ih_l0` or a
-custom `nn.Parameter` on the model itself are missed. The shape trace uses forward hooks and
-copes with tuple and dict outputs. torchsummary's own table is kept (people know it) but it
-defaults to CUDA and prints to stdout, so it is called with the model's device and its
-output is captured; where it fails or miscounts, `problem` says so in one line.
+custom `nn.Parameter` on the model itself are missed, and it calls a layer trainable when its
+`weight` is, whatever its bias. The shape trace uses forward hooks and copes with tuple and
+dict outputs. torchsummary's own table is kept (people know it) but it defaults to CUDA and
+prints to stdout, so it is called with the model's device and its output is captured; it is
+called right only when its total, trainable and non-trainable counts all agree with
+`model.parameters()`, and otherwise `problem` says which figures it got wrong.
+
+The rows agree with `model.parameters()` as torchinfo's do: every parameter is in exactly one
+row (the first module call that owns it; a tied weight once), and parameters no module's own
+forward touched (MultiheadAttention's `out_proj`, used inside its parent's forward) get a row
+that says so. So the rows always sum to the total.
 """
 
 from __future__ import annotations
@@ -27,9 +34,11 @@ class Layer:
     name: str
     kind: str  # the module's class
     output: str  # shapes of what it returned: "(1, 10)", "((1, 5, 32), ((1, 1, 32), (1, 1, 32)))"
-    params: int  # its own parameters (not its children's)
-    leaf: bool
+    params: int  # its own parameters (not its children's), counted once over all rows
+    leaf: bool  # no submodule ran inside this call: its output counts as an activation
     plain: bool = True  # returned one tensor (torchsummary copes with nothing else)
+    trainable: int = 0  # of `params`, those with requires_grad
+    note: str = ""  # why a row's count is not simply its own parameters ("" when it is)
 
 
 @dataclass
@@ -123,25 +132,60 @@ def _tensor_bytes(value: Any) -> int:
 
 
 def trace(model, inputs: list[Any]) -> tuple[list[Layer], int, str]:
-    """Run one forward pass with a hook on every module: (layers in call order, bytes, output)."""
+    """Run one forward pass with hooks on every module: (rows in call order, bytes, output).
+
+    Rows are module calls, in the order they returned, then one row per module whose
+    parameters no call counted. Each parameter is counted in exactly one row, so the rows'
+    `params` sum to `sum(p.numel() for p in model.parameters())`. Activation bytes are the
+    outputs of calls inside which no submodule ran (leaves, and parents such as
+    MultiheadAttention whose children are used functionally).
+    """
     import torch
 
     layers: list[Layer] = []
     activation = 0
-    names = {m: n for n, m in model.named_modules()}
+    names: dict[Any, str] = {}
+    for n, m in model.named_modules():
+        names.setdefault(m, n)
+    counted: dict[int, str] = {}  # id(parameter) -> the row that counted it
+    calls: list[list[bool]] = []  # one frame per module call in progress: [a child ran]
+    ran: set[str] = set()
     handles = []
+
+    def pre_hook(module, _inputs):
+        if calls:
+            calls[-1][0] = True
+        calls.append([False])
 
     def hook(module, _inputs, output):
         nonlocal activation
-        leaf = not any(True for _ in module.children())
-        own = sum(p.numel() for p in module.parameters(recurse=False))
-        name = names.get(module, "?") or type(module).__name__
+        child_ran = calls.pop()[0] if calls else False
+        key = names.get(module, "?")
+        name = key or type(module).__name__
+        own = trainable = 0
+        shared = []
+        for p in module.parameters(recurse=False):
+            if id(p) in counted:
+                shared.append(counted[id(p)])
+                continue
+            counted[id(p)] = name
+            own += p.numel()
+            trainable += p.numel() if p.requires_grad else 0
+        note = ""
+        if key in ran and any(True for _ in module.parameters(recurse=False)):
+            note = "called again: its parameters are counted at its first call"
+        elif shared:
+            note = f"shares parameters with {', '.join(sorted(set(shared)))}: counted there"
+        ran.add(key)
         plain = isinstance(output, torch.Tensor)
-        layers.append(Layer(name, type(module).__name__, describe(output), own, leaf, plain))
-        if leaf:
+        layers.append(
+            Layer(name, type(module).__name__, describe(output), own, not child_ran, plain, trainable, note)
+        )
+        if not child_ran:
             activation += _tensor_bytes(output)
 
     for module in model.modules():
+        handles.append(module.register_forward_pre_hook(pre_hook))
         handles.append(module.register_forward_hook(hook))
     was_training = model.training
     model.eval()  # batch 1 through BatchNorm would fail in training mode
@@ -152,7 +196,34 @@ def trace(model, inputs: list[Any]) -> tuple[list[Layer], int, str]:
         for h in handles:
             h.remove()
         model.train(was_training)
+    layers.extend(_uncalled_rows(model, counted, ran))
     return layers, activation, describe(output)
+
+
+def _uncalled_rows(model, counted: dict[int, str], ran: set[str]) -> list[Layer]:
+    """Rows for parameters of modules whose own forward never ran (counted into `counted`)."""
+    rows = []
+    for name, module in model.named_modules():
+        own = trainable = 0
+        for p in module.parameters(recurse=False):
+            if id(p) not in counted:
+                counted[id(p)] = name
+                own += p.numel()
+                trainable += p.numel() if p.requires_grad else 0
+        if not own:
+            continue
+        parts = name.split(".")
+        users = [".".join(parts[:i]) for i in range(len(parts) - 1, -1, -1)]
+        user = next((u for u in users if u in ran), None)
+        if user is not None:
+            shown = user or type(model).__name__
+            note = f"not called: its parameters are used inside {shown}'s forward"
+        else:
+            note = "not called in this forward pass"
+        rows.append(
+            Layer(name or type(model).__name__, type(module).__name__, "-", own, True, True, trainable, note)
+        )
+    return rows
 
 
 def _first_param_device(model) -> str:
@@ -180,7 +251,7 @@ def summarize(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         layers, activation, output = trace(model, inputs)
-        text, problem = torchsummary_report(model, shapes, device, total, layers)
+        text, problem = torchsummary_report(model, shapes, device, total, layers, trainable)
     summary = Summary(
         total,
         trainable,
@@ -197,8 +268,16 @@ def summarize(
     return summary
 
 
-def torchsummary_report(model, shapes, device: str, total: int, layers: list[Layer]) -> tuple[str, str]:
-    """torchsummary's printed table (captured) and a one-line problem, or "" when it is right."""
+def torchsummary_report(
+    model, shapes, device: str, total: int, layers: list[Layer], trainable: int | None = None
+) -> tuple[str, str]:
+    """torchsummary's printed table (captured) and a one-line problem, or "" when it is right.
+
+    Right means its total, trainable and non-trainable counts all equal those of
+    `model.parameters()` (`total`, `trainable`; `trainable` defaults to `total`). When one
+    differs, the table comes back with a last line saying which, and `problem` names them.
+    """
+    trainable = total if trainable is None else trainable
     kind = str(device).split(":")[0]
     if kind not in ("cpu", "cuda"):
         return (
@@ -232,11 +311,26 @@ def torchsummary_report(model, shapes, device: str, total: int, layers: list[Lay
             f"torchsummary cannot summarise this model ({reason}); the totals come from model.parameters()",
         )
     text = out.getvalue()
-    match = re.search(r"Total params: ([\d,]+)", text)
-    counted = int(match.group(1).replace(",", "")) if match else None
-    if counted is not None and counted != total:
-        return text, (
-            f"torchsummary counts {counted:,} parameters but the model has {total:,}: it counts only "
-            "submodules' `weight` and `bias` (each time a module runs); the totals here come from model.parameters()"
-        )
-    return text, ""
+    got = _torchsummary_counts(text)
+    want = {"total": total, "trainable": trainable, "non-trainable": total - trainable}
+    wrong = [name for name in want if got.get(name) is not None and got[name] != want[name]]
+    if not wrong:
+        return text, ""
+    said = ", ".join(f"{name} params {got[name]:,} (model.parameters(): {want[name]:,})" for name in wrong)
+    why = (
+        "it counts only submodules' `weight` and `bias`, each time a module runs"
+        if "total" in wrong
+        else "it calls a layer trainable or frozen by its `weight` alone"
+    )
+    footer = f"\npttui: torchsummary is wrong here: {said}. The totals shown by pttui come from model.parameters()."
+    return text.rstrip() + "\n" + footer, f"torchsummary is wrong: {said}; {why}"
+
+
+def _torchsummary_counts(text: str) -> dict[str, int]:
+    """The three counts torchsummary printed: {"total", "trainable", "non-trainable"}."""
+    found = {}
+    for name, label in (("total", "Total"), ("trainable", "Trainable"), ("non-trainable", "Non-trainable")):
+        match = re.search(rf"^{label} params: (-?[\d,]+)", text, re.MULTILINE)
+        if match:
+            found[name] = int(match.group(1).replace(",", ""))
+    return found

@@ -130,9 +130,10 @@ def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
         ctx.text("torchsummary", s.problem, level="warning")
     ctx.table(
         "layers (forward hooks, in call order)",
-        ["layer", "type", "output shape", "params"],
-        [[layer.name, layer.kind, layer.output, layer.params] for layer in s.layers],
-        note=f"input {'; '.join(str(x) for x in shapes)} on {device}",
+        ["layer", "type", "output shape", "params", "trainable", "note"],
+        [[x.name, x.kind, x.output, x.params, x.trainable, x.note] for x in s.layers],
+        note=f"input {'; '.join(str(x) for x in shapes)} on {device}; each parameter in one row: "
+        f"the rows sum to {sum(x.params for x in s.layers):,} of {s.total_params:,}",
     )
     ctx.table("totals (from model.parameters())", ["", "value"], s.totals_rows())
     ctx.tree(f"{type(model).__name__} modules", module_tree(model))
