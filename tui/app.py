@@ -33,8 +33,15 @@ class PlaygroundApp(App[None]):
     SUB_TITLE = "the PyTorch playground"
     COMMANDS = App.COMMANDS | {PlaygroundCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q", "quit", "Quit", tooltip="Quit (a running run is stopped first)"),
-        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit", tooltip="Quit (a running run is stopped first)", id="quit"),
+        Binding(
+            "question_mark",
+            "help",
+            "Help",
+            key_display="?",
+            tooltip="This help: the keys of this screen",
+            id="help",
+        ),
     ]
 
     def __init__(self, topic: str | None = None, **kw: Any):
@@ -100,7 +107,9 @@ class PlaygroundApp(App[None]):
         from pttui.tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            from pttui.tui.screens.help import key_rows
+
+            self.push_screen(HelpScreen(key_rows(self.screen)))
 
     def action_toggle_dark(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"

@@ -1,4 +1,9 @@
-"""The help screen (`?`): the keys, and how the app works, in a few lines."""
+"""The help screen (`?`): the keys of the screen it was opened on, read from its bindings.
+
+The key table is built from the bindings that are active on that screen (those declared with
+an `id`, plus the command palette), so the help cannot drift from the keys: a key added to a
+screen's BINDINGS appears here, and a key the help shows is one the screen answers.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +12,54 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Markdown
 
-HELP = """\
-# pttui keys
+# Keys that widgets handle themselves (lists, inputs, tabs): not bindings of ours.
+MOVING_AROUND = (
+    ("↑ ↓", "move in lists, trees and tables"),
+    ("Tab / Shift+Tab", "next / previous field, then the result tabs"),
+    ("← →", "switch result tab (when the tabs have focus)"),
+)
 
-| key | what it does |
-| --- | --- |
-| ↑ ↓ or j k | move in lists and trees |
-| Enter | open the topic; in a field: run |
-| Tab / Shift+Tab | next / previous field, then the tabs |
-| ← → | switch result tab (when the tabs have focus) |
-| r | run the topic with the form's values |
-| s | stop the run (it ends at its next step) |
-| e | export the plain PyTorch script for these values |
-| f | hide or show the form (wider results) |
-| h | past runs kept on disk |
-| Esc | leave a field, back to the topic list |
-| ctrl+p | command palette: run, stop, switch topic, export, theme |
-| q | quit (a running run is stopped first) |
-| ? | this help |
-
+ABOUT = """\
 A field that holds a bad value says so next to it, and Run waits until it is fixed.
 The run is a separate process (`pttui run TOPIC --json`); the chart keeps the previous run's
 curve dimmed, so two runs compare at a glance. Every run is kept on disk (`pttui runs`).
 """
 
+PALETTE_ACTION = "command_palette"
+
+
+def key_rows(screen: Screen) -> list[tuple[str, str]]:
+    """(keys, what they do) for the bindings active on `screen`, in declaration order.
+
+    Only bindings with an `id` (ours) and the command palette are listed; keys bound to the
+    same action are shown together ("j / down").
+    """
+    app = screen.app
+    by_action: dict[tuple[str, str], list[str]] = {}
+    words: dict[tuple[str, str], str] = {}
+    for active in screen.active_bindings.values():
+        binding = active.binding
+        if binding.id is None and binding.action != PALETTE_ACTION:
+            continue
+        what = (binding.action, binding.id or binding.action)
+        by_action.setdefault(what, []).append(binding.key_display or app.get_key_display(binding))
+        words.setdefault(what, binding.tooltip or binding.description)
+    return [(" / ".join(dict.fromkeys(keys)), words[what]) for what, keys in by_action.items()]
+
+
+def help_markdown(rows: list[tuple[str, str]]) -> str:
+    """The help's Markdown: this screen's keys, then the keys widgets handle themselves."""
+    lines = ["# pttui keys", "", "| key | what it does |", "| --- | --- |"]
+    lines += [f"| {keys} | {what} |" for keys, what in (*rows, *MOVING_AROUND)]
+    return "\n".join(lines) + "\n\n" + ABOUT
+
 
 class HelpScreen(ModalScreen[None]):
+    """Modal help; `rows` come from `key_rows(screen)` of the screen below."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss", "Close"),
         Binding("q", "dismiss", "Close", show=False),
@@ -50,6 +74,10 @@ class HelpScreen(ModalScreen[None]):
     }
     """
 
+    def __init__(self, rows: list[tuple[str, str]]):
+        super().__init__()
+        self.rows = rows
+
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Markdown(HELP)
+            yield Markdown(help_markdown(self.rows))

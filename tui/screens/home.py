@@ -16,7 +16,9 @@ from pttui.tui.widgets.topic_list import TopicList
 
 class HomeScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("h", "app.runs", "Past runs", tooltip="Runs kept on disk: open one to see its results"),
+        Binding(
+            "h", "app.runs", "Past runs", tooltip="Runs kept on disk: open one to see its results", id="runs"
+        ),
     ]
 
     def compose(self) -> ComposeResult:

@@ -20,10 +20,10 @@ from pttui.tui.widgets.topic_list import _MOVE
 
 class RunsScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "open", "Open"),
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("j", "cursor_down", "Down", group=_MOVE),
-        Binding("k", "cursor_up", "Up", group=_MOVE),
+        Binding("enter", "open", "Open", tooltip="Open the run in its topic", id="open-run"),
+        Binding("escape", "app.pop_screen", "Back", tooltip="Back", id="runs.back"),
+        Binding("j", "cursor_down", "Down", group=_MOVE, tooltip="Next run", id="runs.down"),
+        Binding("k", "cursor_up", "Up", group=_MOVE, tooltip="Previous run", id="runs.up"),
     ]
 
     def __init__(self):

@@ -22,6 +22,7 @@ from pttui.engine import events as ev
 from pttui.engine.lab import Lab
 from pttui.tui.child import Child, Exit, Line, flags
 from pttui.tui.run_state import FAILED, STARTING, STOPPED, STOPPING, RunState
+from pttui.tui.widgets.chart import LossChart
 from pttui.tui.widgets.param_form import ParamForm
 from pttui.tui.widgets.results import ResultTabs
 from pttui.tui.widgets.status_line import StatusLine
@@ -32,12 +33,28 @@ DRAIN_S = 0.1  # 10 Hz: smooth enough for a chart, rare enough to leave the trai
 class TopicScreen(Screen):
     AUTO_FOCUS = "ContentTabs"  # the tabs, not a field: r and s work at once; Tab reaches the form
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("r", "run", "Run", tooltip="Run with these values (Enter in a field too)"),
-        Binding("s", "stop", "Stop", tooltip="Stop the run at its next step"),
-        Binding("e", "export", "Export", tooltip="Write the plain PyTorch script for these values"),
-        Binding("f", "toggle_form", "Form", tooltip="Hide or show the form (wider results)"),
+        Binding("r", "run", "Run", tooltip="Run with these values (Enter in a field too)", id="topic.run"),
+        Binding("s", "stop", "Stop", tooltip="Stop the run at its next step", id="topic.stop"),
         Binding(
-            "escape", "back", "Back", tooltip="Leave the field; elsewhere back to the topics (a run goes on)"
+            "e",
+            "export",
+            "Export",
+            tooltip="Write the plain PyTorch script for these values",
+            id="topic.export",
+        ),
+        Binding(
+            "f",
+            "toggle_form",
+            "Form",
+            tooltip="Hide or show the form (wider results)",
+            id="topic.toggle_form",
+        ),
+        Binding(
+            "escape",
+            "back",
+            "Back",
+            tooltip="Leave the field; elsewhere back to the topics (a run goes on)",
+            id="topic.back",
         ),
     ]
 
@@ -63,6 +80,11 @@ class TopicScreen(Screen):
             yield ResultTabs(f"{self.lab.title}: {self.lab.summary}.", id="results")
         yield StatusLine()
         yield Footer()
+
+    def on_loss_chart_failed(self, message: LossChart.Failed) -> None:
+        self.results.log_view.note(
+            f"chart: drawing failed ({message.reason}); the next redraw tries again", "error"
+        )
 
     def on_mount(self) -> None:
         self.query_one(StatusLine).device_hint = self._device()

@@ -62,8 +62,12 @@ class _RenderThread(threading.Thread):
                     return
                 job, self._job = self._job, None
             key, snapshot, width, height, palette, base = job
-            text = plot_render.render(snapshot, width, height, palette)
-            strips = to_strips(text, width, base, self._console)
+            try:
+                text = plot_render.render(snapshot, width, height, palette)
+                strips = to_strips(text, width, base, self._console)
+            except Exception as exc:  # the thread must outlive a bad drawing: report it, serve the next
+                self.chart.post_message(LossChart.Failed(key, f"{type(exc).__name__}: {exc}"))
+                continue
             self.chart.post_message(LossChart.Drawn(key, strips))  # thread-safe; once per redraw
 
     @property
@@ -100,6 +104,14 @@ class LossChart(Widget):
             self.key = key
             self.strips = strips
 
+    class Failed(Message):
+        """A drawing failed on the render thread; it bubbles up so the screen can log it."""
+
+        def __init__(self, key: tuple, reason: str):
+            super().__init__()
+            self.key = key
+            self.reason = reason
+
     def __init__(self, **kw):
         super().__init__(**kw)
         self.data = ChartData()
@@ -108,6 +120,8 @@ class LossChart(Widget):
         self._drawn: tuple | None = None  # the key of the text on show
         self._thread: _RenderThread | None = None
         self.redraws = 0
+        self.failures = 0
+        self._last_failure = ""
         self._restyles = 0
         self._last_submit = -1e9
         self._deferred: Timer | None = None
@@ -168,6 +182,15 @@ class LossChart(Widget):
         self._strips, self._drawn = message.strips, message.key
         self.redraws += 1
         self.refresh()
+
+    def on_loss_chart_failed(self, message: Failed) -> None:
+        # Forget the failed drawing, so the next redraw (new data, resize, theme) tries again.
+        if self._wanted == message.key:
+            self._wanted = None
+        self.failures += 1
+        if message.reason != self._last_failure:  # one notification per distinct failure
+            self._last_failure = message.reason
+            self.notify(f"the chart could not be drawn: {message.reason}", severity="error", timeout=4)
 
     def on_resize(self) -> None:
         self.data.resize(max(2 * self.content_size.width, 16))

@@ -20,9 +20,9 @@ _MOVE = Binding.Group("Move")
 
 class TopicList(OptionList):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("j", "cursor_down", "Down", group=_MOVE),
-        Binding("k", "cursor_up", "Up", group=_MOVE),
-        Binding("enter", "select", "Open"),
+        Binding("j", "cursor_down", "Down", group=_MOVE, tooltip="Next topic", id="topics.down"),
+        Binding("k", "cursor_up", "Up", group=_MOVE, tooltip="Previous topic", id="topics.up"),
+        Binding("enter", "select", "Open", tooltip="Open the topic", id="topics.open"),
     ]
 
     DEFAULT_CSS = """
