@@ -7,11 +7,12 @@ per-epoch losses. Torch-free: the app calls it for its code view on every edit.
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 from pttui.engine.source import definition
 
-_DATA_FN = {
+DATA_FN = {
     "digits": "load_digits_arrays",
     "spiral": "make_spiral",
     "moons": "make_moons",
@@ -19,7 +20,7 @@ _DATA_FN = {
     "xor": "make_xor",
     "blobs": "make_blobs",
 }
-_MODEL_CLASS = {"mlp": "MLP", "simplenet": "SimpleNet", "cnn": "CNN"}
+MODEL_CLASS = {"mlp": "MLP", "simplenet": "SimpleNet", "cnn": "CNN"}
 _AUTO_DEVICE = (
     '"cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")'
 )
@@ -43,7 +44,7 @@ def optimizer_call(values: dict[str, Any]) -> str:
 
 
 def data_lines(values: dict[str, Any]) -> list[str]:
-    fn = _DATA_FN[values["dataset"]]
+    fn = DATA_FN[values["dataset"]]
     call = (
         f"{fn}()"
         if fn == "load_digits_arrays"
@@ -59,9 +60,9 @@ def data_lines(values: dict[str, Any]) -> list[str]:
 
 def definitions(values: dict[str, Any]) -> str:
     parts = [
-        definition("data", _DATA_FN[values["dataset"]]),
+        definition("data", DATA_FN[values["dataset"]]),
         definition("data", "split"),
-        definition("models", _MODEL_CLASS[values["model"]]),
+        definition("models", MODEL_CLASS[values["model"]]),
         definition("train", "evaluate"),
     ]
     return "\n\n\n".join(parts)
@@ -131,3 +132,79 @@ for epoch in range({values["epochs"]}):
     train_loss = sum(losses) / len(losses)
     print(f"epoch {{epoch + 1}}: train_loss {{train_loss:.8f}} val_loss {{val_loss:.8f}} val_acc {{val_acc:.4f}}")
 '''
+
+
+_SAVE_HELPER = '''
+
+
+def save_atomically(obj, path):
+    """Write a temporary file, fsync it, then rename it over `path`: never half a checkpoint."""
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)'''
+
+
+def add_save_helper(script: str, extra_imports: str = "import os\n") -> str:
+    """The script with `save_atomically` after the copied definitions, and its imports."""
+    evaluate = definition("train", "evaluate")
+    assert evaluate in script and "import numpy as np\n" in script, "training_script changed its shape"
+    script = script.replace("import numpy as np\n", extra_imports + "\nimport numpy as np\n", 1)
+    return script.replace(evaluate, evaluate + _SAVE_HELPER, 1)
+
+
+def with_checkpoints(script: str, values: dict[str, Any]) -> str:
+    """A training script plus `--resume` (before the loop) and `--save` (at each epoch's end).
+
+    The keys are the engine's, so the script resumes from a file that `pttui run training
+    --save` wrote, restoring the same RNG states, and this run's lr wins as in the engine.
+    """
+    save, resume = values.get("save"), values.get("resume")
+    epochs = values["epochs"]
+    loop = f"for epoch in range({epochs}):\n"
+    if resume:
+        assert loop in script, "training_script changed its shape"
+        fp16 = values.get("amp") == "fp16"
+        lines = [
+            f'checkpoint = torch.load({resume!r}, map_location="cpu", weights_only=True)',
+            'model.load_state_dict(checkpoint["model"])',
+            'optimizer.load_state_dict(checkpoint["optimizer"])',
+            *(['scaler.load_state_dict(checkpoint["scaler"])'] if fp16 else []),
+            "for group in optimizer.param_groups:  # this run's values win over the saved ones",
+            f"    group.update(lr={values['lr']!r}, weight_decay={values['weight_decay']!r})",
+            'torch.set_rng_state(checkpoint["rng"]["torch"])  # the same random numbers as before',
+            'generator.set_state(checkpoint["rng"]["batches"])  # the same shuffles as before',
+        ]
+        head = "\n".join(lines) + "\n\n"
+        script = script.replace(loop, head + f'for epoch in range(checkpoint["epoch"], {epochs}):\n', 1)
+    if save:
+        scaler = "scaler.state_dict()" if values.get("amp") == "fp16" else "None"
+        script = add_save_helper(script).rstrip("\n") + "\n"
+        # The script ends inside the epoch loop (its print), so these lines run every epoch.
+        script += "\n".join(
+            [
+                "    checkpoint = {",
+                '        "format": "pttui-training-checkpoint",',
+                '        "version": 1,',
+                '        "epoch": epoch + 1,',
+                '        "step": (epoch + 1) * -(-len(x_train) // batch_size),',
+                '        "model": model.state_dict(),',
+                '        "optimizer": optimizer.state_dict(),',
+                f'        "scaler": {scaler},',
+                '        "rng": {"torch": torch.get_rng_state(), "batches": generator.get_state()},',
+                "    }",
+                f"    save_atomically(checkpoint, {save!r})",
+                "",
+            ]
+        )
+    return script
+
+
+def one_line(text: str) -> str:
+    """An expression as one line of Python (comments and line breaks dropped), or as typed."""
+    try:
+        return ast.unparse(ast.parse(text.strip(), mode="eval"))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return text.strip().replace("\n", " ")

@@ -153,3 +153,19 @@ INPUT_HIGH = Param(
 USER_MODEL_PARAMS = (MODEL_SPEC, MODEL_KWARGS, OUTPUT_KEY)
 USER_DATA_PARAMS = (DATA, TARGET, TASK, VAL_FRACTION)
 SYNTHETIC_PARAMS = (INPUT_SHAPE, INPUT_DTYPE, INPUT_HIGH)
+
+# The graph and expression labs (autograd, dynamic, visualize, tensors).
+SHOW_SAVED = Param(
+    "show_saved", "bool", False, "also show the tensors each backward node saved (torchviz's show_saved)"
+)
+DOT = Param(
+    "dot", "path", "", "write the graph as Graphviz DOT to this file (no Graphviz needed to write it)"
+)
+MAX_MB = Param(
+    "max_mb",
+    "int",
+    1024,
+    "most MiB the expression's tensors may take together; larger results are refused before allocation",
+    low=1,
+    high=1 << 20,
+)

@@ -279,3 +279,14 @@ def write_dot(graph: Graph, path: str, title: str = "") -> str:
     target = Path(path).expanduser()
     target.write_text(to_dot(graph, title), encoding="utf-8")
     return str(target)
+
+
+def save_dot(graph: Graph, path: str, title: str = "", field: str = "dot") -> str:
+    """`write_dot` for a lab's `--dot`: a path that cannot be written is a ParamError naming `field`."""
+    from pttui.engine.safe_eval import param_error
+
+    try:
+        return write_dot(graph, path, title)
+    except OSError as exc:
+        message = f"cannot write there ({exc.strerror or exc}); give a writable file path"
+        raise param_error(field, path, message) from None

@@ -1,6 +1,8 @@
 """Runs a lab on the engine thread, fans its events out to sinks, turns failures into events.
 
 Nothing flows back but a stop request: `stop()` sets a flag the lab checks once per step.
+Warnings a lab raises become log lines here, for every lab: nothing a lab does may print to
+the screen the app draws on.
 
 A sink that fails ends the run, in one of two ways:
 - its reader went away (BrokenPipeError, or rich's SystemExit on a closed pipe): not a failure.
@@ -11,9 +13,11 @@ A sink that fails ends the run, in one of two ways:
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import traceback
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -98,7 +102,8 @@ class Runner:
     def _main(self) -> None:
         ctx = self.ctx
         try:
-            result = self.lab.run(self.values, ctx)
+            with reported_warnings(ctx):
+                result = self.lab.run(self.values, ctx)
             final: ev.Event = ev.Done(ctx.now(), dict(result or {}), ctx.stopped)
         except ParamError as exc:
             final = ev.Error(ctx.now(), str(exc), exc.field)
@@ -119,3 +124,23 @@ class Runner:
                 except (Exception, SystemExit):  # a sink that fails to close must not hide the outcome
                     pass
             self._finished.set()
+
+
+@contextlib.contextmanager
+def reported_warnings(ctx: Context):
+    """Warnings raised inside become `text` events (log pane, level warning), each line once.
+
+    `catch_warnings` is process-wide; the engine runs one lab at a time on one thread, so the
+    capture covers exactly that lab's work.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            seen = set()
+            for w in caught:
+                line = f"{w.category.__name__}: {w.message}"
+                if line not in seen:
+                    seen.add(line)
+                    ctx.warn(line)

@@ -76,14 +76,18 @@ def fit(
     series: str = "train",
     rank: int | None = None,
     emit_every_s: float = 0.1,
+    max_steps: int | None = None,
 ) -> dict[str, float]:
     """Train for `epochs` (from `state.epoch`), emitting step and epoch events; returns the
-    last epoch's figures. Stops at the next step once `ctx.stopped` is set."""
+    last epoch's figures. Stops at the next step once `ctx.stopped` is set, and after
+    `max_steps` optimizer steps in all when given (that last, short epoch is still evaluated
+    and reported: the run ended there on purpose)."""
     hooks = hooks or Hooks()
     state = state or TrainState()
     device_type = torch.device(device).type
     metrics: dict[str, float] = {}
     batch_count = len(batches)
+    steps_total = batch_count * epochs if max_steps is None else min(batch_count * epochs, max_steps)
     for epoch in range(state.epoch, epochs):
         hooks.on_epoch_start(epoch)
         model.train()
@@ -118,6 +122,8 @@ def fit(
             if now - last_emit >= emit_every_s:
                 _flush(ctx, pending, losses, epoch, series, rank)
                 last_emit = now
+            if max_steps is not None and state.step >= max_steps:
+                break
         _flush(ctx, pending, losses, epoch, series, rank)
         seconds = time.perf_counter() - started
         if ctx.stopped and len(losses) < batch_count:
@@ -131,9 +137,9 @@ def fit(
             "seconds": seconds,
         }
         state.epoch = epoch + 1
-        ctx.epoch(epoch, epochs, metrics, series=series, steps_total=batch_count * epochs, rank=rank)
+        ctx.epoch(epoch, epochs, metrics, series=series, steps_total=steps_total, rank=rank)
         hooks.on_epoch_end(epoch, metrics)
-        if ctx.stopped:
+        if ctx.stopped or (max_steps is not None and state.step >= max_steps):
             break
     return metrics
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from pttui.engine import common
 from pttui.engine.lab import Lab
-from pttui.engine.labs.tensors import MAX_MB
 from pttui.engine.params import Param
 
 EXPR = Param(
@@ -33,13 +32,7 @@ LEAVES = Param(
 REQUIRES_GRAD = Param(
     "requires_grad", "bool", True, "make the leaves require grad (autograd records their graph)"
 )
-SHOW_SAVED = Param(
-    "show_saved", "bool", False, "also show the tensors each backward node saved (torchviz's show_saved)"
-)
-DOT = Param(
-    "dot", "path", "", "write the graph as Graphviz DOT to this file (no Graphviz needed to write it)"
-)
-PARAMS = (EXPR, LEAVES, REQUIRES_GRAD, SHOW_SAVED, DOT, MAX_MB, common.SEED)
+PARAMS = (EXPR, LEAVES, REQUIRES_GRAD, common.SHOW_SAVED, common.DOT, common.MAX_MB, common.SEED)
 _RESERVED = {"torch", "F", "out", "abs", "len", "float", "int", "bool", "round", "complex"}
 
 
@@ -81,13 +74,6 @@ def _has_float(node_text: str) -> bool:
 
 
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
-    from pttui.engine.labs.tensors import reported_warnings
-
-    with reported_warnings(ctx):
-        return _run(values, ctx)
-
-
-def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
 
     from pttui.engine import graph, safe_eval
@@ -123,7 +109,7 @@ def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
     ctx.table("graph nodes", ["grad_fn class", "count"], [[k, v] for k, v in counts.items()])
     dot_path = None
     if values["dot"]:
-        dot_path = _write_dot(g, values["dot"], f"out = {expr}")
+        dot_path = graph.save_dot(g, values["dot"], f"out = {expr}")
         ctx.text("DOT", f"wrote {dot_path}; render it with: dot -Tsvg {dot_path} -o graph.svg")
 
     if out.dim() > 0:
@@ -215,17 +201,6 @@ def _check_output(out, leaves: dict[str, Any], values: dict[str, Any]) -> None:
     )
 
 
-def _write_dot(g, path: str, title: str) -> str:
-    from pttui.engine import graph
-    from pttui.engine.safe_eval import param_error
-
-    try:
-        return graph.write_dot(g, path, title)
-    except OSError as exc:
-        message = f"cannot write there ({exc.strerror or exc}); give a writable file path"
-        raise param_error("dot", path, message) from None
-
-
 def _short(t) -> str:
     import torch
 
@@ -254,7 +229,7 @@ def leaf_lines(values: dict[str, Any]) -> list[str]:
 
 
 def code(values: dict[str, Any]) -> str:
-    from pttui.engine.labs.tensors import _one_line
+    from pttui.engine.codegen import one_line
 
     try:
         names = [n for n, _, _ in parse_leaves(values["leaves"])]
@@ -286,7 +261,7 @@ def show(fn, depth=0, seen=None):
 
 torch.manual_seed({values["seed"]})
 {chr(10).join(leaf_lines(values))}
-out = {_one_line(values["expr"])}
+out = {one_line(values["expr"])}
 if out.grad_fn is not None:
     show(out.grad_fn)
 out.backward(torch.ones_like(out))  # a non-scalar output needs a gradient to start from

@@ -3,8 +3,7 @@
 Without `--load` it trains a small model, saves it each way, loads each file into a fresh
 model and shows that the outputs match exactly, with file sizes and load times. With
 `--load PATH` it inspects a user's file (keys, shapes, dtypes, parameter count), reading it
-with `weights_only=True` unless `--trust` is given. The code generators for checkpoints
-(`with_checkpoints`, used by the training topic too) live here because they are torch-free.
+with `weights_only=True` unless `--trust` is given.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pttui.engine import common
-from pttui.engine.codegen import model_call, training_script
+from pttui.engine.codegen import add_save_helper, model_call, training_script
 from pttui.engine.lab import Lab
 from pttui.engine.params import Param
 from pttui.engine.source import definition
@@ -235,73 +234,6 @@ def _has_safetensors() -> bool:
 
 # --- the code view ---------------------------------------------------------------------------
 
-_SAVE_HELPER = '''
-
-
-def save_atomically(obj, path):
-    """Write a temporary file, fsync it, then rename it over `path`: never half a checkpoint."""
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)'''
-
-
-def _add_save_helper(script: str, extra_imports: str = "import os\n") -> str:
-    """The script with `save_atomically` after the copied definitions, and its imports."""
-    evaluate = definition("train", "evaluate")
-    assert evaluate in script and "import numpy as np\n" in script, "training_script changed its shape"
-    script = script.replace("import numpy as np\n", extra_imports + "\nimport numpy as np\n", 1)
-    return script.replace(evaluate, evaluate + _SAVE_HELPER, 1)
-
-
-def with_checkpoints(script: str, values: dict[str, Any]) -> str:
-    """A training script plus `--resume` (before the loop) and `--save` (at each epoch's end).
-
-    The keys are the engine's, so the script resumes from a file that `pttui run training
-    --save` wrote, restoring the same RNG states, and this run's lr wins as in the engine.
-    """
-    save, resume = values.get("save"), values.get("resume")
-    epochs = values["epochs"]
-    loop = f"for epoch in range({epochs}):\n"
-    if resume:
-        assert loop in script, "training_script changed its shape"
-        fp16 = values.get("amp") == "fp16"
-        lines = [
-            f'checkpoint = torch.load({resume!r}, map_location="cpu", weights_only=True)',
-            'model.load_state_dict(checkpoint["model"])',
-            'optimizer.load_state_dict(checkpoint["optimizer"])',
-            *(['scaler.load_state_dict(checkpoint["scaler"])'] if fp16 else []),
-            "for group in optimizer.param_groups:  # this run's values win over the saved ones",
-            f"    group.update(lr={values['lr']!r}, weight_decay={values['weight_decay']!r})",
-            'torch.set_rng_state(checkpoint["rng"]["torch"])  # the same random numbers as before',
-            'generator.set_state(checkpoint["rng"]["batches"])  # the same shuffles as before',
-        ]
-        head = "\n".join(lines) + "\n\n"
-        script = script.replace(loop, head + f'for epoch in range(checkpoint["epoch"], {epochs}):\n', 1)
-    if save:
-        scaler = "scaler.state_dict()" if values.get("amp") == "fp16" else "None"
-        script = _add_save_helper(script).rstrip("\n") + "\n"
-        # The script ends inside the epoch loop (its print), so these lines run every epoch.
-        script += "\n".join(
-            [
-                "    checkpoint = {",
-                '        "format": "pttui-training-checkpoint",',
-                '        "version": 1,',
-                '        "epoch": epoch + 1,',
-                '        "step": (epoch + 1) * -(-len(x_train) // batch_size),',
-                '        "model": model.state_dict(),',
-                '        "optimizer": optimizer.state_dict(),',
-                f'        "scaler": {scaler},',
-                '        "rng": {"torch": torch.get_rng_state(), "batches": generator.get_state()},',
-                "    }",
-                f"    save_atomically(checkpoint, {save!r})",
-                "",
-            ]
-        )
-    return script
-
 
 def code(values: dict[str, Any]) -> str:
     if values["load"]:
@@ -310,7 +242,7 @@ def code(values: dict[str, Any]) -> str:
     folder = values["folder"] or "checkpoints"
     build = model_call(values)
     return (
-        _add_save_helper(script, "import os\nimport time\n")
+        add_save_helper(script, "import os\nimport time\n")
         + f"""
 # --- save, then load into a fresh model: the outputs must match exactly ------------------------
 folder = {folder!r}

@@ -327,10 +327,10 @@ def _report_batches(ctx, values, n: int, m: Measured) -> None:
 
 
 def code(values: dict[str, Any]) -> str:
-    from pttui.engine.codegen import _DATA_FN
+    from pttui.engine.codegen import DATA_FN
     from pttui.engine.source import definition
 
-    fn = _DATA_FN[values["dataset"]]
+    fn = DATA_FN[values["dataset"]]
     call = (
         f"{fn}()"
         if fn == "load_digits_arrays"

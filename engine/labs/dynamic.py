@@ -12,7 +12,6 @@ from typing import Any
 
 from pttui.engine import common
 from pttui.engine.lab import Lab
-from pttui.engine.labs.autograd import DOT
 from pttui.engine.params import Param
 
 MODEL = Param(
@@ -27,7 +26,7 @@ REPEAT = Param(
     "repeat", "int", 3, "loop model: how many times the layer runs in this call", low=0, high=20_000
 )
 BATCH = Param("batch", "int", 2, "rows in the random input", low=1, high=4096)
-PARAMS = (MODEL, USE_SECOND, REPEAT, BATCH, DOT, common.SEED)
+PARAMS = (MODEL, USE_SECOND, REPEAT, BATCH, common.DOT, common.SEED)
 
 
 def _other(values: dict[str, Any]) -> dict[str, Any]:
@@ -49,17 +48,9 @@ def _describe(choice: dict[str, Any]) -> str:
 
 
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
-    from pttui.engine.labs.tensors import reported_warnings
-
-    with reported_warnings(ctx):
-        return _run(values, ctx)
-
-
-def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
 
     from pttui.engine import graph, models
-    from pttui.engine.labs.autograd import _write_dot
 
     ctx.start("cpu")
     torch.manual_seed(values["seed"])
@@ -79,7 +70,7 @@ def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
     g = graph.walk(loss, names, output_name="loss")
     ctx.tree(f"graph of model(x, {_describe(choice)}).sum()", graph.to_tree(g))
     if values["dot"]:
-        path = _write_dot(g, values["dot"], f"{type(model).__name__}(x, {_describe(choice)}).sum()")
+        path = graph.save_dot(g, values["dot"], f"{type(model).__name__}(x, {_describe(choice)}).sum()")
         ctx.text("DOT", f"wrote {path}; render it with: dot -Tsvg {path} -o graph.svg")
     loss.backward()
     rows, got, missing = [], [], []

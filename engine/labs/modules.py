@@ -86,13 +86,6 @@ def input_text(values: dict[str, Any]) -> str:
 
 
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
-    from pttui.engine.labs.tensors import reported_warnings
-
-    with reported_warnings(ctx):
-        return _run(values, ctx)
-
-
-def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
 
     from pttui.engine import devices, summary

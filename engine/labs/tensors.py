@@ -7,11 +7,8 @@ anatomy, how the shapes in an operation broadcast, and what a `.to(dtype, device
 
 from __future__ import annotations
 
-import ast
-import contextlib
 import re
 import time
-import warnings
 from typing import Any
 
 from pttui.engine import common
@@ -53,23 +50,10 @@ TARGET = Param(
     max_len=10,
     check=lambda v: None if _TARGET_DEVICE.match(v.strip().lower()) else "keep, cpu, cuda, cuda:N or mps",
 )
-MAX_MB = Param(
-    "max_mb",
-    "int",
-    1024,
-    "most MiB the expression's tensors may take together; larger results are refused before allocation",
-    low=1,
-    high=1 << 20,
-)
-PARAMS = (EXPR, DTYPE, TARGET, MAX_MB, common.SEED)
+PARAMS = (EXPR, DTYPE, TARGET, common.MAX_MB, common.SEED)
 
 
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
-    with reported_warnings(ctx):
-        return _run(values, ctx)
-
-
-def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
 
     from pttui.engine import devices, safe_eval
@@ -107,22 +91,6 @@ def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
         out["conversion"] = conversion
         ctx.text("values after .to()", _preview(converted), pane="summary")
     return out
-
-
-@contextlib.contextmanager
-def reported_warnings(ctx):
-    """Warnings raised inside become log lines: nothing a lab does may print to the screen."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            yield
-        finally:
-            seen = set()
-            for w in caught:
-                line = f"{w.category.__name__}: {w.message}"
-                if line not in seen:
-                    seen.add(line)
-                    ctx.warn(line)
 
 
 def _facts(t) -> dict[str, Any]:
@@ -236,7 +204,9 @@ def _max_change(before, after) -> float | None:
 
 
 def code(values: dict[str, Any]) -> str:
-    expr = _one_line(values["expr"])
+    from pttui.engine.codegen import one_line
+
+    expr = one_line(values["expr"])
     lines = [
         '"""tensors: the plain PyTorch that pttui runs for these values."""',
         "",
@@ -270,14 +240,6 @@ def code(values: dict[str, Any]) -> str:
             '          "bytes", converted.numel() * converted.element_size(), f"in {seconds * 1e6:.0f} µs")',
         ]
     return "\n".join(lines) + "\n"
-
-
-def _one_line(text: str) -> str:
-    """The expression as one line of Python (comments and line breaks dropped), or as typed."""
-    try:
-        return ast.unparse(ast.parse(text.strip(), mode="eval"))
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return text.strip().replace("\n", " ")
 
 
 LAB = Lab(

@@ -6,9 +6,8 @@ import time
 from typing import Any
 
 from pttui.engine import common
-from pttui.engine.codegen import training_script
+from pttui.engine.codegen import training_script, with_checkpoints
 from pttui.engine.lab import Lab
-from pttui.engine.labs.checkpoint import with_checkpoints
 
 PARAMS = common.TRAIN_PARAMS + common.CHECKPOINT_PARAMS
 

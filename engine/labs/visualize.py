@@ -14,7 +14,6 @@ from typing import Any
 
 from pttui.engine import common
 from pttui.engine.lab import Lab
-from pttui.engine.labs.autograd import DOT, SHOW_SAVED
 from pttui.engine.params import Param
 
 # name: the constructor, sized for the 8x8 digits; DynamicModel gets 10 random features.
@@ -31,7 +30,17 @@ LOGDIR = Param(
 )
 STEPS = Param("steps", "int", 50, "optimizer steps of the short training run", low=1, high=100_000)
 INSTALL_HINT = "pip install 'pttui[tensorboard]'"
-PARAMS = (MODEL, SHOW_SAVED, DOT, LOGDIR, STEPS, common.LR, common.BATCH_SIZE, common.DEVICE, common.SEED)
+PARAMS = (
+    MODEL,
+    common.SHOW_SAVED,
+    common.DOT,
+    LOGDIR,
+    STEPS,
+    common.LR,
+    common.BATCH_SIZE,
+    common.DEVICE,
+    common.SEED,
+)
 
 
 def _build(name: str):
@@ -47,17 +56,18 @@ def _build(name: str):
 
 
 def _data(name: str, seed: int):
-    """(x, y) as tensors: the digits, or for DynamicModel 10 random features and 3 classes."""
+    """(x_train, y_train, x_val, y_val) as tensors: the digits split as every lab splits them,
+    or for DynamicModel 1,280 rows of 10 random features and 3 classes (the last 256 for val)."""
     import torch
 
     from pttui.engine import data
 
     if name == "dynamic":
         g = torch.Generator().manual_seed(seed)
-        x = torch.randn(1024, 10, generator=g)
-        return x, x[:, :3].argmax(1)  # a rule the model can learn: which of 3 features is largest
-    d = data.load(data.DataSpec("digits", seed=seed))
-    return torch.from_numpy(d.x_train), torch.from_numpy(d.y_train)
+        x = torch.randn(1280, 10, generator=g)
+        y = x[:, :3].argmax(1)  # a rule the model can learn: which of 3 features is largest
+        return x[:1024], y[:1024], x[1024:], y[1024:]
+    return data.to_tensors(data.load(data.DataSpec("digits", seed=seed)))
 
 
 def default_logdir(model: str, runs_dir: str | None) -> Path:
@@ -86,37 +96,26 @@ def tensorboard_writer(logdir: Path):
 
 
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
-    from pttui.engine.labs.tensors import reported_warnings
-
-    with reported_warnings(ctx):
-        return _run(values, ctx)
-
-
-def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import contextlib
     import io
-    import warnings
 
     import torch
-    import torch.nn.functional as F
 
-    from pttui.engine import devices, graph, summary
-    from pttui.engine.labs.autograd import _write_dot
+    from pttui.engine import data, devices, graph, summary, train
 
     device = devices.resolve(values["device"])
     ctx.start(device)
     name = values["model"]
-    x_all, y_all = _data(name, values["seed"])
-    x_all, y_all = x_all.to(device), y_all.to(device)
+    x_train, y_train, x_val, y_val = (t.to(device) for t in _data(name, values["seed"]))
     torch.manual_seed(values["seed"])
     model = _build(name).to(device)
-    example = x_all[:1]
+    example = x_train[:1]
 
     # 1. The autograd graph of the output (before training: the same graph every step).
     out = model(example)
     g = graph.walk(out, dict(model.named_parameters()), show_saved=values["show_saved"], output_name="output")
     ctx.tree(f"autograd graph of {MODELS[name]}(x)", graph.to_tree(g))
-    dot_path = _write_dot(g, values["dot"], f"{MODELS[name]}(x)") if values["dot"] else None
+    dot_path = graph.save_dot(g, values["dot"], f"{MODELS[name]}(x)") if values["dot"] else None
     if dot_path:
         ctx.text("DOT", f"wrote {dot_path}; render it with: dot -Tsvg {dot_path} -o graph.svg")
     del out, g
@@ -144,26 +143,16 @@ def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
             ctx.warn(graph_problem)
     optimizer = torch.optim.Adam(model.parameters(), lr=values["lr"])
     generator = torch.Generator().manual_seed(values["seed"])
-    bs, step, losses = values["batch_size"], 0, []
-    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("always")
-        while step < values["steps"] and not ctx.stopped:
-            order = torch.randperm(len(x_all), generator=generator).to(device)
-            for i in range(0, len(order), bs):
-                idx = order[i : i + bs]
-                loss = F.cross_entropy(model(x_all[idx]), y_all[idx])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                step += 1
-                losses.append(loss.item())
-                ctx.step(step, 0, losses[-1])
-                if writer is not None:
-                    writer.add_scalar("loss/train", losses[-1], step)
-                if step >= values["steps"] or ctx.stopped:
-                    break
-    for w in {f"{w.category.__name__}: {w.message}" for w in caught}:
-        ctx.warn(w)
+    batches = data.Batches(x_train, y_train, values["batch_size"], generator)
+    epochs = -(-values["steps"] // len(batches))
+    log, state = LossLog(writer), train.TrainState()
+    with contextlib.redirect_stdout(io.StringIO()):  # TensorBoard's chatter stays off the screen
+        train.fit(
+            model, optimizer, batches, (x_val, y_val), ctx, epochs, device,
+            hooks=log, state=state, max_steps=values["steps"],
+        )  # fmt: skip
+    log.read_back()  # a stop mid-epoch leaves the last losses unread
+    losses, step = log.losses, state.step
     if writer is not None:
         writer.close()
         ctx.text(
@@ -182,6 +171,43 @@ def _run(values: dict[str, Any], ctx) -> dict[str, Any]:
         "tensorboard_command": f"tensorboard --logdir {logdir}" if writer is not None else None,
         "dot": dot_path,
     }
+
+
+class LossLog:
+    """Keeps every step's loss, read back once per epoch (never a sync per step), and writes
+    them to TensorBoard when a SummaryWriter is given.
+
+    It has `pttui.engine.train.Hooks`' three methods without subclassing it: that module
+    imports torch, which a lab module must not do when it is imported.
+    """
+
+    def __init__(self, writer=None):
+        self.writer = writer
+        self.pending = []  # (step, loss still on the device)
+        self.losses = []  # every step's loss, as floats
+
+    def on_epoch_start(self, epoch):
+        pass
+
+    def on_step_end(self, step, loss):
+        self.pending.append((step, loss.detach()))
+
+    def on_epoch_end(self, epoch, metrics):
+        self.read_back()
+        if self.writer is not None:
+            self.writer.add_scalar("loss/val", metrics["val_loss"], epoch + 1)
+
+    def read_back(self):
+        import torch
+
+        if not self.pending:
+            return
+        values = torch.stack([loss for _, loss in self.pending]).tolist()  # one transfer
+        for (step, _), value in zip(self.pending, values, strict=True):
+            self.losses.append(value)
+            if self.writer is not None:
+                self.writer.add_scalar("loss/train", value, step)
+        self.pending.clear()
 
 
 def _add_graph(writer, model, example) -> str:
