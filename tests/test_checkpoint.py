@@ -91,8 +91,8 @@ def test_inspect_a_state_dict(tmp_path):
     assert final.result["kind"] == "state_dict"
     assert final.result["parameters"] == sum(p.numel() for p in model.parameters())
     table = sink.of("table")[0]
-    assert table.columns == ["key", "shape", "dtype", "numel", "bytes"]
-    assert ["0.weight", "8x4", "float32", 32, 128] in table.rows
+    assert table.columns == ["key", "shape", "dtype", "numel", "bytes", "counted as"]
+    assert ["0.weight", "8x4", "float32", 32, 128, "parameter"] in table.rows
 
 
 def test_inspect_safetensors(tmp_path):
@@ -103,7 +103,7 @@ def test_inspect_safetensors(tmp_path):
     final, sink = run_lab("checkpoint", load=str(path))
     assert isinstance(final, ev.Done), final
     assert final.result["format"] == "safetensors" and final.result["parameters"] == 11
-    assert ["a", "2x3", "float16", 6, 12] in sink.of("table")[0].rows
+    assert ["a", "2x3", "float16", 6, 12, "parameter"] in sink.of("table")[0].rows
 
 
 def test_a_whole_model_needs_trust(tmp_path):

@@ -75,36 +75,60 @@ def inspect(values: dict[str, Any], ctx) -> dict[str, Any]:
     for message in loaded.warnings:
         ctx.warn(message)
     obj = loaded.obj
-    leaves = list(checkpoint.walk(obj))
-    tensors = [(k, v) for k, v in leaves if isinstance(v, torch.Tensor)]
-    others = [(k, v) for k, v in leaves if not isinstance(v, torch.Tensor)]
-    rows = [[k, "x".join(map(str, v.shape)) or "scalar", str(v.dtype).removeprefix("torch."), v.numel(),
-             v.numel() * v.element_size()] for k, v in tensors]  # fmt: skip
+    from pttui.engine import checkpoint_contents
+
+    contents = checkpoint_contents.count(obj)
+    rows = [[r.key, "x".join(map(str, r.shape)) or "scalar", r.dtype, r.numel, r.bytes, r.role]
+            for r in contents.rows]  # fmt: skip
     note = f"first {MAX_ROWS} of {len(rows)}" if len(rows) > MAX_ROWS else ""
     ctx.table(
-        f"tensors in {Path(path).name}", ["key", "shape", "dtype", "numel", "bytes"], rows[:MAX_ROWS], note
+        f"tensors in {Path(path).name}",
+        ["key", "shape", "dtype", "numel", "bytes", "counted as"],
+        rows[:MAX_ROWS],
+        note,
     )
+    others = [(k, v) for k, v in checkpoint.walk(obj) if not isinstance(v, torch.Tensor)]
     if others:
         shown = [[k, _short(v)] for k, v in others[:MAX_ROWS]]
         ctx.table("other entries", ["key", "value"], shown)
-    weights = [v for _, v in checkpoint.walk(checkpoint.model_part(obj)) if isinstance(v, torch.Tensor)]
-    n_params = sum(v.numel() for v in weights if v.is_floating_point())
-    kind = checkpoint.describe(obj)
-    tensor_bytes = sum(r[4] for r in rows)
+    c = contents
+    layout = ", ".join(f"{role} under {key!r}" for role, key in c.layout.items()) or "none recognised"
+    ctx.table(
+        "what the file holds (each tensor once)",
+        ["", "value"],
+        [
+            ["parameters", c.parameters],
+            ["buffers", c.buffers],
+            ["optimizer state" + (f" ({c.optimizer})" if c.optimizer else ""), c.optimizer_state],
+            ["other tensors", c.other_tensors],
+            ["tensor bytes (logical)", c.tensor_bytes],
+            ["stored bytes (storages in the file)", c.stored_bytes],
+            ["layout", layout],
+            [
+                "parameters vs buffers",
+                "by the model's class" if c.split == "class" else "inferred from names",
+            ],
+        ],
+        note=" ".join(c.notes),
+    )
+    for message in c.notes:
+        ctx.text("checkpoint", message)
     ctx.text(
         "checkpoint",
-        f"{path}: {kind}, {loaded.format} format, {len(tensors)} tensors, {n_params:,} parameters "
-        f"(floating-point weights), {tensor_bytes:,} bytes of tensor data, read in {loaded.seconds * 1e3:.1f} ms "
+        f"{path}: {c.kind}, {loaded.format} format, {len(rows)} tensors, {c.parameters:,} parameters, "
+        f"{c.buffers:,} buffer values, {c.optimizer_state:,} optimizer state values"
+        + (f" ({c.optimizer})" if c.optimizer else "")
+        + f", {c.other_tensors:,} other tensor values; {c.tensor_bytes:,} bytes of tensor data in "
+        f"{c.stored_bytes:,} bytes of storage, read in {loaded.seconds * 1e3:.1f} ms "
         f"with weights_only={not values['trust']}.",
         pane="summary",
     )
     return {
         "file": str(path),
         "format": loaded.format,
-        "kind": kind,
-        "tensors": len(tensors),
-        "parameters": n_params,
-        "tensor_bytes": tensor_bytes,
+        "kind": c.kind,
+        "tensors": len(rows),
+        **c.result(),
         "file_bytes": Path(path).expanduser().stat().st_size,
         "load_s": loaded.seconds,
     }
@@ -309,14 +333,31 @@ import torch
 {definition("checkpoint", "walk")}
 
 
-parameters = 0
-for key, value in walk(checkpoint):
+# pttui's rules (engine/checkpoint_contents.py), shortened: the model's weights sit at the top
+# or under a key such as model_state_dict; a tensor reached by two keys (tied weights) counts
+# once; standard buffer names and integer dtypes are buffers, not parameters.
+BUFFER_NAMES = {{"running_mean", "running_var", "num_batches_tracked", "scale", "zero_point"}}
+MODEL_KEYS = ("model_state_dict", "state_dict", "model", "net", "ema")
+weights = checkpoint
+if isinstance(checkpoint, dict):
+    weights = next((checkpoint[k] for k in MODEL_KEYS if isinstance(checkpoint.get(k), dict)), checkpoint)
+parameters = buffers = 0
+seen = set()
+for key, value in walk(weights):
     if isinstance(value, torch.Tensor):
         print(f"{{key:50}} {{tuple(value.shape)!s:20}} {{value.dtype}}")
-        parameters += value.numel() if value.is_floating_point() else 0
+        same = (value.untyped_storage().data_ptr(), value.storage_offset(), tuple(value.shape), value.dtype)
+        if same in seen:
+            continue
+        seen.add(same)
+        numeric = value.is_floating_point() or value.is_complex() or value.is_quantized
+        if key.split(".")[-1] in BUFFER_NAMES or not numeric:
+            buffers += value.numel()
+        else:
+            parameters += value.numel()
     else:
         print(f"{{key:50}} {{value!r:.60}}")
-print(f"{{parameters:,}} floating-point values")
+print(f"{{parameters:,}} parameters, {{buffers:,}} buffer values")
 '''
 
 
