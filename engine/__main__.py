@@ -8,8 +8,16 @@ import sys
 
 
 def _main(argv: list[str]) -> int:
+    if len(argv) >= 2 and argv[0] == "run" and argv[1].startswith("-") and "--control" in argv:
+        from pttui.engine.control import serve  # a warm spare: the topic comes as a `run` command
+
+        return serve(argv[1:])
     if len(argv) < 2 or argv[0] != "run":
-        print("usage: python -m pttui.engine run TOPIC [--param value ...] [--json]", file=sys.stderr)
+        print(
+            "usage: python -m pttui.engine run TOPIC [--param value ...] [--json] [--control]\n"
+            "       python -m pttui.engine run --control [--threads N]   (a warm spare)",
+            file=sys.stderr,
+        )
         return 2
     try:
         from pttui.engine.headless import main

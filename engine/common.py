@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from pttui.engine.commands import PACE_MAX
 from pttui.engine.params import Param
 
 DATASET_NAMES = ("digits", "spiral", "moons", "circles", "xor", "blobs")
@@ -168,4 +169,14 @@ MAX_MB = Param(
     "most MiB the expression's tensors may take together; larger results are refused before allocation",
     low=1,
     high=1 << 20,
+)
+
+# Watching a run (engine.gate): the labs that pause offer it; `pace` commands change it live.
+PACE = Param(
+    "pace",
+    "float",
+    0.0,
+    "optimizer steps per second, to watch the curve form (0: as fast as possible)",
+    low=0.0,
+    high=PACE_MAX,
 )

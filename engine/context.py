@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pttui.engine import events as ev
+from pttui.engine.gate import Gate
 
 
 class Context:
@@ -21,6 +22,7 @@ class Context:
         params: dict[str, Any],
         emit: Callable[[ev.Event], None],
         stop_event: threading.Event | None = None,
+        pausable: bool = False,
     ):
         self.topic = topic
         self.params = params
@@ -30,11 +32,24 @@ class Context:
         self.t0 = time.perf_counter()
         self.started = False
         self.extras: dict[str, Any] = {}  # options that sinks or hosts hand to labs (runs dir, ...)
+        self.last_step = 0  # the latest optimizer step reported: a pause says where it holds
+        # Pause, single step and pace (engine.gate): open to control only where the lab allows it.
+        self.gate = Gate(self.stop_event, params.get("pace", 0.0) or 0.0, pausable, self.announce)
 
     @property
     def stopped(self) -> bool:
         """True once a stop was asked for; labs check it once per step."""
         return self.stop_event.is_set()
+
+    def proceed(self, hold: Callable[[], None] | None = None) -> bool:
+        """The training loop's check before each optimizer step: waits while paused or while
+        the pace says so, and is False once a stop was asked for. `hold` runs before a wait
+        (send the steps taken so far)."""
+        return self.gate.turn(hold)
+
+    def announce(self, state: str) -> None:
+        """A `state` event: where the run stands now (see events.State)."""
+        self.emit(ev.State(self.now(), state, self.last_step, self.gate.pace))
 
     def now(self) -> float:
         return time.perf_counter() - self.t0
@@ -50,6 +65,7 @@ class Context:
         self.emit(ev.Start(self.now(), self.topic, dict(self.params), str(device), torch.__version__))
 
     def step(self, step: int, epoch: int, loss: float, series: str = "train", rank=None) -> None:
+        self.last_step = step
         self.emit(ev.Step(self.now(), step, epoch, loss, series, rank))
 
     def epoch(self, epoch: int, epochs: int, metrics: dict[str, float], **kw: Any) -> None:

@@ -121,16 +121,44 @@ class Done(Event):
 
 @dataclass(frozen=True)
 class Error(Event):
-    """The run failed; `field` names the parameter to blame, where one is."""
+    """The run failed; `field` names the parameter to blame, where one is.
+
+    `fatal` is False when the error answers a control command (a malformed line, a pause a
+    lab cannot honour): the engine keeps serving and the run, if any, goes on.
+    """
 
     kind: ClassVar[str] = "error"
     message: str
     field: str | None = None
     detail: str = ""
+    fatal: bool = True
+
+
+@dataclass(frozen=True)
+class Hello(Event):
+    """The first word of an engine started with `--control`: the protocol it speaks
+    (`pttui.engine.commands.PROTOCOL`), its process id and the commands it takes."""
+
+    kind: ClassVar[str] = "hello"
+    protocol: int
+    pid: int
+    commands: list[str]
+
+
+@dataclass(frozen=True)
+class State(Event):
+    """Where a controlled engine stands, sent on every change: "warming" (importing torch),
+    "ready" (a spare waiting for `run`), "running" or "paused" (at `step`, the last optimizer
+    step taken). `pace` is the steps per second it holds to (0: as fast as it can)."""
+
+    kind: ClassVar[str] = "state"
+    state: str
+    step: int = 0
+    pace: float = 0.0
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (Start, Step, Epoch, Table, Tree, Text, Done, Error)
+    cls.kind: cls for cls in (Start, Step, Epoch, Table, Tree, Text, Done, Error, Hello, State)
 }
 
 

@@ -13,8 +13,9 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pttui.engine.lab import Lab
 from pttui.engine.lifecycle import (
@@ -25,6 +26,9 @@ from pttui.engine.lifecycle import (
     EXIT_READER_GONE,
 )
 from pttui.engine.params import ParamError
+
+if TYPE_CHECKING:
+    from pttui.engine.control import Control
 
 
 def build_parser(lab: Lab, prog: str = "pttui run") -> argparse.ArgumentParser:
@@ -56,6 +60,11 @@ def build_parser(lab: Lab, prog: str = "pttui run") -> argparse.ArgumentParser:
         help="folder that keeps a record of every run (default ./runs)",
     )
     out.add_argument("--no-record", action="store_true", help="keep no record of this run on disk")
+    out.add_argument(
+        "--control",
+        action="store_true",
+        help="take commands (pause, resume, step, pace, stop) as JSON lines on stdin; implies --json",
+    )
     return parser
 
 
@@ -93,17 +102,37 @@ def _main(topic: str, argv: list[str]) -> int:
         Path(args.export_script).write_text(lab.code(values), encoding="utf-8")
         print(f"wrote {args.export_script}", file=sys.stderr)
         return EXIT_OK
-    return execute(lab, values, args)
+    control = None
+    if args.control:
+        from pttui.engine.control import Control
+        from pttui.engine.sinks import JsonLinesSink
+
+        args.json = True
+        control = Control(JsonLinesSink(sys.stdout)).start()
+    return execute(lab, values, args, control)
 
 
-def execute(lab: Lab, values: dict[str, Any], args: argparse.Namespace) -> int:
+def execute(
+    lab: Lab,
+    values: dict[str, Any],
+    args: argparse.Namespace,
+    control: Control | None = None,
+    on: Callable[[Callable[[], None]], None] | None = None,
+) -> int:
+    """Run the lab to its end with the sinks `args` asks for; returns the exit code.
+
+    With `control` (engine.control) the run takes commands from stdin and its events go to
+    the control's stdout sink; `on` hands the work to a warm engine's thread.
+    """
     from pttui.engine import events as ev
     from pttui.engine.runner import Runner
     from pttui.engine.sinks import JsonLinesSink
 
     sinks = []
     stdout = sys.stdout
-    if args.json:
+    if control is not None:
+        sinks.append(control.out)
+    elif args.json:
         sinks.append(JsonLinesSink(stdout))
     else:
         from pttui.engine.human import HumanSink
@@ -122,7 +151,9 @@ def execute(lab: Lab, values: dict[str, Any], args: argparse.Namespace) -> int:
             signal.signal(signal.SIGTERM, signal.default_int_handler)
         except ValueError:  # not the main thread: leave signals alone
             previous = None
-        runner.start()
+        if control is not None:
+            control.attach(runner)
+        runner.start(on)
         while True:
             try:
                 if runner.join(0.2):

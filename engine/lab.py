@@ -25,6 +25,15 @@ class Lab:
     params: tuple[Param, ...]
     run: Callable[[dict[str, Any], Context], dict[str, Any]]
     code: Callable[[dict[str, Any]], str]
+    # Pause and single step (engine.gate): for labs that train in one process to be watched.
+    pausable: bool = False
+    no_pause: str = ""  # why a lab that trains does not pause, for the app to say so
+
+    def pause_words(self) -> str:
+        """What the app says about pausing this lab: "" where it pauses."""
+        if self.pausable:
+            return ""
+        return self.no_pause or f"{self.name} does not pause: it runs to the end"
 
     def param(self, name: str) -> Param:
         for p in self.params:

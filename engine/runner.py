@@ -1,6 +1,7 @@
 """Runs a lab on the engine thread, fans its events out to sinks, turns failures into events.
 
-Nothing flows back but a stop request: `stop()` sets a flag the lab checks once per step.
+What flows back is a stop request (`stop()` sets a flag the lab checks once per step) and,
+through `ctx.gate`, pause, single step and pace (engine.control drives them).
 Warnings a lab raises become log lines here, for every lab: nothing a lab does may print to
 the screen the app draws on.
 
@@ -18,7 +19,7 @@ import sys
 import threading
 import traceback
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pttui.engine import events as ev
@@ -41,7 +42,7 @@ class Runner:
         self.values = validate(lab.params, raw_params)  # raises ParamError before any thread
         self.sinks = list(sinks)
         self.stop_event = threading.Event()
-        self.ctx = Context(lab.name, self.values, self._fan_out, self.stop_event)
+        self.ctx = Context(lab.name, self.values, self._fan_out, self.stop_event, lab.pausable)
         self.ctx.extras.update(extras or {})
         self.last: ev.Event | None = None  # the final Done or Error
         self.reader_gone = False  # a sink's reader went away (see the module docstring)
@@ -67,13 +68,20 @@ class Runner:
                     print(f"pttui: {self.sink_failure}; the run stops", file=sys.stderr, flush=True)
                 self.stop()
 
-    def start(self) -> Runner:
+    def start(self, on: Callable[[Callable[[], None]], None] | None = None) -> Runner:
+        """Run the lab on a new engine thread, or hand it to `on` (a warm engine's thread:
+        `on(work)` must run `work` there, see engine.control)."""
+        if on is not None:
+            self._thread = threading.current_thread()  # join() waits on the event, not a thread
+            on(self._main)
+            return self
         self._thread = threading.Thread(target=self._main, name="pttui-engine", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self.stop_event.set()
+        self.ctx.gate.wake()
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the run; True once it has ended.

@@ -5,6 +5,7 @@ Hooks do nothing by default, as Lightning's callbacks do; a sink overrides what 
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import IO
 
@@ -26,16 +27,21 @@ class JsonLinesSink(Sink):
         self.stream = stream
         self.flush_s = flush_s
         self._last_flush = time.perf_counter()
+        # The run's thread and the control channel's answers (engine.control) share one stdout.
+        self._lock = threading.Lock()
 
     def on_event(self, event: ev.Event) -> None:
-        self.stream.write(event.to_json() + "\n")
-        now = time.perf_counter()
-        if event.kind != "step" or now - self._last_flush >= self.flush_s:
-            self.stream.flush()
-            self._last_flush = now
+        line = event.to_json() + "\n"
+        with self._lock:
+            self.stream.write(line)
+            now = time.perf_counter()
+            if event.kind != "step" or now - self._last_flush >= self.flush_s:
+                self.stream.flush()
+                self._last_flush = now
 
     def close(self) -> None:
-        self.stream.flush()
+        with self._lock:
+            self.stream.flush()
 
 
 class CollectSink(Sink):

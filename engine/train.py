@@ -9,6 +9,7 @@ loop never syncs per step.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -81,7 +82,8 @@ def fit(
     """Train for `epochs` (from `state.epoch`), emitting step and epoch events; returns the
     last epoch's figures. Stops at the next step once `ctx.stopped` is set, and after
     `max_steps` optimizer steps in all when given (that last, short epoch is still evaluated
-    and reported: the run ended there on purpose)."""
+    and reported: the run ended there on purpose). Holds between steps while the run is paused
+    or paced (`Context.proceed`)."""
     hooks = hooks or Hooks()
     state = state or TrainState()
     device_type = torch.device(device).type
@@ -95,9 +97,11 @@ def fit(
         losses: list[float] = []
         seen = 0
         started = last_emit = time.perf_counter()
+        hold = functools.partial(_flush, ctx, pending, losses, epoch, series, rank)  # before a pause
 
         for xb, yb in batches:
-            if ctx.stopped:
+            # Stop, pause, single step and pace all act here, between two optimizer steps.
+            if not ctx.proceed(hold):
                 break
             autocast = (
                 torch.autocast(device_type, dtype=autocast_dtype)

@@ -17,6 +17,9 @@ def _runs_in_tmp(tmp_path, monkeypatch):
     """Runs recorded by tests land in a temporary folder, never in the checkout."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PTTUI_RUNS_DIR", str(tmp_path / "runs"))
+    # No warm spare engine in app tests (each would import torch beside the test); the spare's
+    # own tests turn it back on.
+    monkeypatch.setenv("PTTUI_NO_SPARE", "1")
 
 
 def run_lab(name: str, **params):

@@ -15,6 +15,9 @@ def test_round_trip_every_kind():
         ev.Text(0.6, "note", "body"),
         ev.Done(0.7, {"x": 1}, stopped=True),
         ev.Error(0.8, "bad", "lr"),
+        ev.Error(0.85, "cmd: 'jump' is not a command", "cmd", '{"cmd":"jump"}', fatal=False),
+        ev.Hello(0.0, 1, 1234, ["run", "pause"]),
+        ev.State(0.9, "paused", 12, 2.0),
     ]
     assert {e.kind for e in samples} == set(ev.EVENT_TYPES)
     for event in samples:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -20,6 +21,7 @@ from pttui.engine.labs import all_labs, get_lab
 from pttui.tui.child import live_children
 from pttui.tui.commands import PlaygroundCommands
 from pttui.tui.screens.home import HomeScreen
+from pttui.tui.spare import NO_SPARE_ENV, Spares
 
 if TYPE_CHECKING:  # the topic screen (tabs, tables, trees, the chart) loads when first opened
     from pttui.tui.screens.topic import TopicScreen
@@ -44,11 +46,14 @@ class PlaygroundApp(App[None]):
         ),
     ]
 
-    def __init__(self, topic: str | None = None, **kw: Any):
+    def __init__(self, topic: str | None = None, spares: bool | None = None, **kw: Any):
         super().__init__(**kw)
         self.start_topic = topic
         self.started_at = time.perf_counter()
         self.first_frame_s: float | None = None  # from App() to the first frame: the UI bench reads it
+        self.spares = Spares()  # the warm spare engine (tui.spare): started after the first frame
+        # PTTUI_NO_SPARE=1 turns it off (the test suite does, but for the tests of the spare).
+        self.spares_wanted = spares if spares is not None else os.environ.get(NO_SPARE_ENV) != "1"
 
     def get_default_screen(self) -> HomeScreen:
         return HomeScreen()
@@ -63,6 +68,17 @@ class PlaygroundApp(App[None]):
         # full collection never walks it (on torch-sized heaps that stalled 100-190 ms).
         gc.collect()
         gc.freeze()
+        if self.spares_wanted:  # after the first frame, and on a worker thread: never delays the UI
+            self.call_after_refresh(self._first_spare)
+
+    def _first_spare(self) -> None:
+        from pttui.tui.screens.topic import TopicScreen
+
+        screen = self.screen
+        if isinstance(screen, TopicScreen):
+            screen._spare_for_form()  # the topic on show: its form's threads
+        elif self.running_topic() is None:
+            self.spares.ensure(0)
 
     # -- navigation ------------------------------------------------------------------------
     def topic_screen(self, name: str) -> TopicScreen:
@@ -125,12 +141,14 @@ class PlaygroundApp(App[None]):
 
     def running_topic(self) -> str | None:
         for child in live_children():
-            return child.topic
+            if child.topic is not None:  # a spare has no topic until it is handed a run
+                return child.topic
         return None
 
     # -- quitting --------------------------------------------------------------------------
     async def action_quit(self) -> None:
         """Stop every run (SIGINT, then SIGKILL), reap it, then exit: no orphans, within 3 s."""
+        self.spares.close()
         children = live_children()
         if children:
             self.notify("Stopping the run…", severity="warning")
@@ -144,6 +162,7 @@ class PlaygroundApp(App[None]):
         self.exit()
 
     def on_unmount(self) -> None:
+        self.spares.close()
         for child in live_children():  # any other way out (ctrl+c, an exception): same promise
             child.close(grace=0.5)
 

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pttui.engine import commands as cmd
 from pttui.engine import events as ev
 from pttui.engine.lifecycle import STOP_GRACE_S as GRACE_S  # SIGINT, then this long before SIGKILL
 from pttui.engine.params import Param
@@ -75,17 +76,26 @@ Item = ev.Event | Line | Exit
 
 
 class Child:
-    """One engine run in a child process; `drain()` hands over what it has said so far."""
+    """One engine run in a child process; `drain()` hands over what it has said so far.
+
+    Started with `--control` (the app's way): it takes commands on its stdin (`send`), and
+    ends when that pipe closes, so it cannot outlive the app even when the app is killed.
+    `topic=None` makes a warm spare (engine.control): torch imported, first-time work done,
+    waiting for `hand_over`.
+    """
 
     def __init__(
         self,
-        topic: str,
+        topic: str | None,
         args: list[str],
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
+        control: bool = True,
     ):
         self.topic = topic
-        self.argv = [python, "-m", "pttui.engine", "run", topic, "--json", *args]
+        self.control = control or topic is None
+        run = ["run", topic, "--json"] if topic is not None else ["run", "--json"]
+        self.argv = [python, "-m", "pttui.engine", *run, *(["--control"] if self.control else []), *args]
         self.env = dict(os.environ if env is None else env)
         self.env.setdefault("PTTUI_LEAVE_A_CORE", "1")  # see engine.devices.LEAVE_A_CORE_ENV
         self.env.pop("NO_COLOR", None)  # nothing the engine prints in JSON mode is coloured anyway
@@ -95,12 +105,13 @@ class Child:
         self.exited = threading.Event()
         self._stderr: deque[str] = deque(maxlen=40)
         self._threads: list[threading.Thread] = []
+        self._stdin_lock = threading.Lock()
 
     # -- life cycle -------------------------------------------------------------------
     def start(self) -> Child:
         self.proc = subprocess.Popen(
             self.argv,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if self.control else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=self.env,
@@ -114,6 +125,42 @@ class Child:
         out.start()
         err.start()
         return self
+
+    @classmethod
+    def spare(cls, threads: int = 0, env: Mapping[str, str] | None = None, **kw: Any) -> Child:
+        """A warm spare engine (not started): it warms up with `threads` (the `--threads` value
+        its run must have, see `hand_over`) and this environment."""
+        return cls(None, [f"--threads={threads}"], env=env, **kw)
+
+    def send(self, command: cmd.Command) -> bool:
+        """Write one command to the engine's stdin; False when it cannot take it (gone)."""
+        if not self.control or self.proc is None or self.proc.stdin is None or not self.running:
+            return False
+        try:
+            with self._stdin_lock:
+                self.proc.stdin.write((cmd.to_json(command) + "\n").encode())
+                self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+        return True
+
+    def hand_over(
+        self, topic: str, params: tuple[Param, ...] | list[Param], values: Mapping[str, Any]
+    ) -> bool:
+        """Give a spare its run: `topic` with these values (as the text the flags carry).
+        What the spare said before (hello, warming, ready) is dropped. False if it is gone."""
+        self.drain()
+        texts = {p.name: p.to_text(values[p.name]) for p in params if p.name in values}
+        if not self.send(cmd.Run(topic, texts)):
+            return False
+        self.topic = topic
+        return True
+
+    def end_input(self) -> None:
+        """Close the engine's stdin: EOF, which a controlled engine takes as stop."""
+        if self.proc is not None and self.proc.stdin is not None:
+            with self._stdin_lock, contextlib.suppress(OSError, ValueError):
+                self.proc.stdin.close()
 
     @property
     def pid(self) -> int | None:
@@ -142,6 +189,7 @@ class Child:
         """Stop, wait up to `grace`, kill, and reap: after this no process of ours is left."""
         if self.proc is None:
             return None
+        self.end_input()
         self.stop(grace)
         if not self.exited.wait(grace):
             self.kill()
@@ -174,6 +222,7 @@ class Child:
         for thread in self._threads[1:]:
             thread.join(2.0)  # stderr first, so its last words arrive before Exit
         returncode = self.proc.wait()
+        self.end_input()
         with _live_lock:
             _live.discard(self)
         self.exited.set()

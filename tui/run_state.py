@@ -11,10 +11,11 @@ from typing import Any
 
 from pttui.engine import events as ev
 
-IDLE, STARTING, RUNNING, STOPPING, DONE, STOPPED, FAILED = (
+IDLE, STARTING, RUNNING, PAUSED, STOPPING, DONE, STOPPED, FAILED = (
     "idle",
     "starting",
     "running",
+    "paused",
     "stopping",
     "done",
     "stopped",
@@ -36,6 +37,7 @@ class RunState:
     t_first_step: float | None = None
     seconds: float | None = None  # the whole run, once it ended
     message: str = ""  # what failed, or a note such as "past run"
+    pace: float = 0.0  # steps per second the run holds to (0: as fast as it can)
 
     def update(self, event: ev.Event) -> RunState:
         """The state after `event` (states are frozen: a new one is returned)."""
@@ -57,7 +59,15 @@ class RunState:
         if isinstance(event, ev.Done):
             return replace(s, state=STOPPED if event.stopped else DONE, seconds=event.t)
         if isinstance(event, ev.Error):
+            if not event.fatal:  # a control command the engine could not take: the run goes on
+                return s
             return replace(s, state=FAILED, seconds=event.t, message=event.message)
+        if isinstance(event, ev.State):
+            s = replace(s, pace=event.pace)
+            if event.state == PAUSED and s.state in (STARTING, RUNNING):
+                return replace(s, state=PAUSED, step=max(s.step, event.step))
+            if event.state == RUNNING and s.state == PAUSED:
+                return replace(s, state=RUNNING)
         return s
 
     def update_all(self, events) -> RunState:
@@ -78,7 +88,7 @@ class RunState:
 
     @property
     def active(self) -> bool:
-        return self.state in (STARTING, RUNNING, STOPPING)
+        return self.state in (STARTING, RUNNING, PAUSED, STOPPING)
 
     @property
     def progress(self) -> float | None:

@@ -233,6 +233,9 @@ class _TotalEpochs:
     def stopped(self) -> bool:
         return self._ctx.stopped
 
+    def proceed(self, hold=None) -> bool:
+        return self._ctx.proceed(hold)
+
     def step(self, *args, **kw) -> None:
         self._ctx.step(*args, **kw)
 
@@ -421,4 +424,5 @@ LAB = Lab(
     params=PARAMS,
     run=run,
     code=code,
+    no_pause="amp does not pause: a pause would falsify the timings it measures",
 )

@@ -30,7 +30,17 @@ PARAMS = (
     common.DATA_PARAMS
     + common.MODEL_PARAMS
     + common.OPTIM_PARAMS
-    + (common.BATCH_SIZE, EPOCHS, common.DEVICE, common.SEED, common.THREADS, LOAD, TRUST, FOLDER)
+    + (
+        common.BATCH_SIZE,
+        EPOCHS,
+        common.DEVICE,
+        common.SEED,
+        common.THREADS,
+        LOAD,
+        TRUST,
+        FOLDER,
+        common.PACE,
+    )
 )
 MAX_ROWS = 200  # a big model's every tensor would drown the Tables tab
 
@@ -369,4 +379,5 @@ LAB = Lab(
     params=PARAMS,
     run=run,
     code=code,
+    pausable=True,
 )

@@ -408,4 +408,5 @@ LAB = Lab(
     params=PARAMS,
     run=run,
     code=code,
+    no_pause="data does not pause: a pause would falsify the timings it measures",
 )

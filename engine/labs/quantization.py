@@ -346,4 +346,5 @@ LAB = Lab(
     params=PARAMS,
     run=run,
     code=code,
+    no_pause="quantization does not pause: a pause would falsify the timings it measures",
 )

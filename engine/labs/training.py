@@ -9,7 +9,7 @@ from pttui.engine import common
 from pttui.engine.codegen import training_script, with_checkpoints
 from pttui.engine.lab import Lab
 
-PARAMS = common.TRAIN_PARAMS + common.CHECKPOINT_PARAMS
+PARAMS = common.TRAIN_PARAMS + common.CHECKPOINT_PARAMS + (common.PACE,)
 
 
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
@@ -60,4 +60,5 @@ LAB = Lab(
     params=PARAMS,
     run=run,
     code=lambda values: with_checkpoints(training_script(values, "training"), values),
+    pausable=True,
 )

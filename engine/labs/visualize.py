@@ -40,6 +40,7 @@ PARAMS = (
     common.BATCH_SIZE,
     common.DEVICE,
     common.SEED,
+    common.PACE,
 )
 
 
@@ -297,4 +298,5 @@ LAB = Lab(
     params=PARAMS,
     run=run,
     code=code,
+    pausable=True,
 )

@@ -18,10 +18,11 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Header, Input
 
+from pttui.engine import commands as cmd
 from pttui.engine import events as ev
 from pttui.engine.lab import Lab
 from pttui.tui.child import Child, Exit, Line, flags
-from pttui.tui.run_state import FAILED, STARTING, STOPPED, STOPPING, RunState
+from pttui.tui.run_state import FAILED, PAUSED, STARTING, STOPPED, STOPPING, RunState
 from pttui.tui.widgets.chart import LossChart
 from pttui.tui.widgets.param_form import ParamForm
 from pttui.tui.widgets.results import ResultTabs
@@ -35,6 +36,32 @@ class TopicScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "run", "Run", tooltip="Run with these values (Enter in a field too)", id="topic.run"),
         Binding("s", "stop", "Stop", tooltip="Stop the run at its next step", id="topic.stop"),
+        Binding(
+            "p", "pause", "Pause", tooltip="Pause the training loop; p again resumes it", id="topic.pause"
+        ),
+        Binding(
+            "n",
+            "step",
+            "Step",
+            tooltip="One optimizer step, then hold (pauses a running loop)",
+            id="topic.step",
+        ),
+        Binding(
+            "minus",
+            "pace(-1)",
+            "Slower",
+            key_display="-",
+            tooltip="Fewer steps per second",
+            id="topic.slower",
+        ),
+        Binding(
+            "plus,equals_sign",
+            "pace(1)",
+            "Faster",
+            key_display="+",
+            tooltip="More steps per second (past the top: as fast as it can)",
+            id="topic.faster",
+        ),
         Binding(
             "e",
             "export",
@@ -67,6 +94,7 @@ class TopicScreen(Screen):
         self.final: ev.Event | None = None
         self._timer: Timer | None = None
         self._code_timer: Timer | None = None
+        self._run_threads = 0
         self.sub_title = f"{lab.title}"
 
     def compose(self) -> ComposeResult:
@@ -90,6 +118,17 @@ class TopicScreen(Screen):
         self.query_one(StatusLine).device_hint = self._device()
         self._update_code()
 
+    def on_screen_resume(self) -> None:
+        self._spare_for_form()
+
+    def _spare_for_form(self) -> None:
+        """The spare warms up with this form's threads: replace it when they differ (never
+        while a run goes on: the next spare starts when the run ends)."""
+        if self.app.running_topic() is not None or not self.app.spares_wanted:  # type: ignore[attr-defined]
+            return
+        value = self.form.values() or {}
+        self.app.spares.ensure(int(value.get("threads", 0)))  # type: ignore[attr-defined]
+
     # -- parts ---------------------------------------------------------------------------
     @property
     def form(self) -> ParamForm:
@@ -110,10 +149,54 @@ class TopicScreen(Screen):
         return ""
 
     def _set_state(self, state: RunState) -> None:
+        before = self.state
         self.state = state
         self.query_one(StatusLine).state = state
         self.query_one("#run", Button).disabled = state.active
         self.query_one("#stop", Button).disabled = not state.active or state.state == STOPPING
+        if (before.state == PAUSED) != (state.state == PAUSED) or before.active != state.active:
+            self.refresh_bindings()  # Pause <-> Resume, and the watch keys only while a run goes
+            tab = self.results.tabs.get_tab("chart")
+            tab.label = "Chart ⏸" if state.state == PAUSED else "Chart"  # type: ignore[assignment]
+
+    # -- watching a run: pause, single step, pace (engine.gate) ---------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("pause", "step", "pace"):
+            if not self.lab.pausable:
+                return False  # not offered: the log says why when a run starts
+            return True if self.state.active and self.child is not None else None
+        return True
+
+    def action_pause(self) -> None:
+        if not self._watchable():
+            return
+        assert self.child is not None
+        if self.state.state == PAUSED:
+            self.child.send(cmd.Resume())
+        else:
+            self.child.send(cmd.Pause())
+
+    def action_step(self) -> None:
+        if self._watchable():
+            assert self.child is not None
+            self.child.send(cmd.Step())
+
+    def action_pace(self, direction: int) -> None:
+        if not self._watchable():
+            return
+        assert self.child is not None
+        pace = next_pace(self.state.pace, direction)
+        self.child.send(cmd.Pace(pace))
+        self.notify("as fast as it can" if pace == 0 else f"{pace:g} steps/s", title="Pace", timeout=1.5)
+
+    def _watchable(self) -> bool:
+        if not self.lab.pausable:
+            self.notify(self.lab.pause_words(), severity="warning")
+            return False
+        if not self.running or self.state.state == STOPPING:
+            self.notify("Nothing is running: r runs it.", severity="information")
+            return False
+        return True
 
     # -- actions ---------------------------------------------------------------------------
     def action_run(self) -> None:
@@ -142,12 +225,18 @@ class TopicScreen(Screen):
             return
         self.results.new_run(keep_previous=True)
         self.final = None
+        self._run_threads = int(values.get("threads", 0))
+        spare = self.app.spares.take(self._run_threads)  # type: ignore[attr-defined]
+        warm = spare is not None and spare.hand_over(self.lab.name, self.lab.params, values)
         try:
-            self.child = Child(self.lab.name, flags(self.lab.params, values)).start()
+            self.child = spare if warm else Child(self.lab.name, flags(self.lab.params, values)).start()
         except OSError as exc:
             self.notify(f"Could not start the engine: {exc}", title="Not run", severity="error")
             return
-        self.results.log_view.note(f"run {self.lab.name}: pid {self.child.pid}")
+        assert self.child is not None
+        self.results.log_view.note(f"run {self.lab.name}: pid {self.child.pid}" + (" (warm)" if warm else ""))
+        if self.lab.pause_words() and self.lab.no_pause:
+            self.results.log_view.note(self.lab.pause_words())
         self._set_state(RunState(state=STARTING))
         self._timer = self.set_interval(DRAIN_S, self.drain, name="drain")
 
@@ -211,8 +300,10 @@ class TopicScreen(Screen):
         for item in items:
             if isinstance(item, ev.Event):
                 events.append(item)
-                if item.kind in ("done", "error"):
+                if item.kind == "done" or (isinstance(item, ev.Error) and item.fatal):
                     self.final = item
+                elif isinstance(item, ev.Error):
+                    self.notify(item.message, title="The engine refused a command", severity="warning")
             elif isinstance(item, Line):
                 log.note(item.text, "warning" if item.stream == "stderr" else "info")
             elif isinstance(item, Exit):
@@ -254,6 +345,7 @@ class TopicScreen(Screen):
         self._set_state(state)
         self.child = None
         self._show_results()
+        self.app.spares.ensure(self._run_threads)  # type: ignore[attr-defined]  # the next run's spare
 
     def _show_results(self) -> None:
         """A topic that draws no curves: leave the empty Chart for the tab that has its results."""
@@ -281,6 +373,7 @@ class TopicScreen(Screen):
     # -- the code tab follows the form ----------------------------------------------------
     def on_param_form_changed(self, event: ParamForm.Changed) -> None:
         self.query_one(StatusLine).device_hint = self._device()
+        self._spare_for_form()
         if self._code_timer is not None:
             self._code_timer.stop()
         self._code_timer = self.set_timer(0.15, self._update_code)
@@ -297,6 +390,23 @@ class TopicScreen(Screen):
             view.show_code(self.lab.code(values), note="# the plain PyTorch for these values: e exports it")
         except Exception as exc:  # a lab's code() must never take the screen down
             view.show_error(f"code() failed: {type(exc).__name__}: {exc}")
+
+
+PACES = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0)  # steps per second, slow to fast
+
+
+def next_pace(pace: float, direction: int) -> float:
+    """The pace one key press away: slower from "as fast as it can" (0) starts at 20 steps/s;
+    faster past the top is 0 again."""
+    if direction < 0:
+        if pace <= 0:
+            return 20.0
+        slower = [p for p in PACES if p < pace]
+        return slower[-1] if slower else PACES[0]
+    if pace <= 0:
+        return 0.0
+    faster = [p for p in PACES if p > pace]
+    return faster[0] if faster else 0.0
 
 
 def _free_path(path: Path) -> Path:

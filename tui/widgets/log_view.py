@@ -86,6 +86,14 @@ class LogView(RichLog):
             )
             for k, v in event.result.items():
                 self.note(f"  {k}: {fmt_value(v)}")
+        elif isinstance(event, ev.State):
+            if event.state == "paused":
+                self.note(f"paused after step {event.step:,}", when=t)
+            elif event.state == "running" and event.step:  # resumed (not the run's first word)
+                pace = f" at {event.pace:g} steps/s" if event.pace else ""
+                self.note(f"running{pace}", when=t)
+        elif isinstance(event, ev.Error) and not event.fatal:
+            self.note(f"engine refused a command: {event.message}", "warning", when=t)
         elif isinstance(event, ev.Error):
             where = f" (parameter {event.field})" if event.field else ""
             self.note(f"{event.message}{where}", "error", when=t)

@@ -12,16 +12,17 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from pttui.tui.run_state import DONE, FAILED, IDLE, RUNNING, STOPPED, STOPPING, RunState, fmt_seconds
+from pttui.tui.run_state import DONE, FAILED, IDLE, PAUSED, RUNNING, STOPPED, STOPPING, RunState, fmt_seconds
 
 _STATE_STYLE = {
     RUNNING: "bold $success",
+    PAUSED: "bold $warning",
     STOPPING: "bold $warning",
     DONE: "bold $success",
     STOPPED: "bold $warning",
     FAILED: "bold $error",
 }
-_MARK = {RUNNING: "▶", STOPPING: "■", DONE: "✔", STOPPED: "■", FAILED: "✘", IDLE: "○"}
+_MARK = {RUNNING: "▶", PAUSED: "⏸", STOPPING: "■", DONE: "✔", STOPPED: "■", FAILED: "✘", IDLE: "○"}
 
 
 @cache
@@ -65,6 +66,8 @@ class StatusLine(Widget):
             parts.append((1, Text(f"epoch {s.epoch}/{s.epochs}")))
         if s.step:
             parts.append((2, Text(f"step {s.step:,}")))
+        if s.pace and s.active:
+            parts.append((2, Text(f"pace {s.pace:g} steps/s")))
         if s.samples_per_s:
             parts.append((4, Text(f"{s.samples_per_s:,.0f} samples/s")))
         if s.eta_s is not None:
