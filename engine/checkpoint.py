@@ -38,6 +38,7 @@ from typing import Any, BinaryIO
 
 import torch
 
+from pttui.engine import hardened
 from pttui.engine.params import ParamError
 from pttui.engine.runs import pid_alive
 from pttui.engine.train import Hooks, TrainState
@@ -51,14 +52,8 @@ MUST_MATCH = ("dataset", "size", "noise", "seed", "model", "hidden", "activation
 _SAFETENSORS_MAX_HEADER = 100_000_000
 
 
-class CheckpointError(ParamError):
+class CheckpointError(hardened.FileRefused):
     """A checkpoint that cannot be saved or loaded; names the field and the file."""
-
-    def __init__(self, field: str, path: str | os.PathLike, reason: str):
-        super().__init__(field, str(path), reason)
-        self.path = str(path)
-        self.reason = reason
-        self.args = (f"{field}: {path}: {reason}",)
 
 
 # --- atomic saves ------------------------------------------------------------------------------
@@ -201,9 +196,9 @@ class Loaded:
     warnings: list[str] = field(default_factory=list)
 
 
-def file_format(path: Path) -> str:
-    """Tell the formats apart by their first bytes, not the file's name."""
-    with open(path, "rb") as stream:
+def file_format(path: Path, field: str = "load") -> str:
+    """Tell the formats apart by their first bytes, not the file's name (FileRefused: not a regular file)."""
+    with hardened.open_regular(path, field) as stream:
         head = stream.read(9)
     if head.startswith(b"PK\x03\x04"):
         return "torch zip"
@@ -252,9 +247,19 @@ def _refusal(path: Path, error: str) -> str:
 
 
 def load(
-    path: str | os.PathLike, *, trust: bool = False, field: str = "load", map_location: Any = "cpu"
+    path: str | os.PathLike,
+    *,
+    trust: bool = False,
+    field: str = "load",
+    map_location: Any = "cpu",
+    max_bytes: int | None = None,
 ) -> Loaded:
     """Read a checkpoint safely (weights_only=True), or with the user's explicit `trust`.
+
+    Before torch reads a byte, engine.hardened checks the file: a regular file; for a zip, every
+    CRC-32 and every declared size against the storages its pickle declares and `max_bytes`
+    (default: half the free memory); for a legacy file, the declared storages against what
+    follows. `--trust` skips none of this: it only allows code in the pickle.
 
     Every failure is a CheckpointError naming `field` and the file: a refusal says what the
     file holds and how to opt in; a truncated or corrupted file says so.
@@ -267,9 +272,20 @@ def load(
         raise CheckpointError(field, shown, "is a folder, not a checkpoint file")
     clean_stale_temps(path)
     try:
+        fmt = file_format(path, field)  # first: it refuses a FIFO or device without blocking
         if path.stat().st_size == 0:
             raise CheckpointError(field, shown, "the file is empty (a save that never finished?)")
-        fmt = file_format(path)
+        limit = max_bytes if max_bytes is not None else hardened.default_max_bytes()
+        if fmt == "torch zip":
+            hardened.check_torch_zip(path, limit, field)
+        elif fmt == "torch legacy":
+            hardened.check_torch_legacy(path, limit, field)
+        else:
+            hardened.open_regular(path, field, limit).close()
+    except hardened.FileRefused as exc:
+        if isinstance(exc, CheckpointError):
+            raise
+        raise CheckpointError(field, shown, exc.reason) from None
     except OSError as exc:
         raise CheckpointError(field, shown, f"cannot be read ({exc.strerror or exc})") from None
     started = time.perf_counter()
@@ -300,6 +316,11 @@ def load(
         except Exception as exc:  # truncated zip, bad records, torn legacy pickle, ...
             raise CheckpointError(field, shown, _unreadable(exc)) from None
     seconds = time.perf_counter() - started
+    try:  # every path, bounded: then any walker of the object (recursive ones too) ends
+        for _ in hardened.walk(obj.state_dict() if isinstance(obj, torch.nn.Module) else obj, revisit=True):
+            pass
+    except ValueError as exc:
+        raise CheckpointError(field, shown, str(exc)) from None
     return Loaded(obj, fmt, seconds, [str(w.message).splitlines()[0] for w in caught])
 
 
@@ -331,20 +352,18 @@ def save_safetensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike, 
     return atomic_write(path, lambda stream: stream.write(data), field)
 
 
-def walk(obj: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Every leaf of a checkpoint with a dotted key: tensors, numbers, strings (a model as its state_dict)."""
+def walk(obj: Any, field: str = "load", path: Any = "the checkpoint") -> Iterator[tuple[str, Any]]:
+    """Every leaf of a checkpoint with a dotted key: tensors, numbers, strings (a model as its state_dict).
+
+    Walked by engine.hardened: no recursion, each shared object once, and a CheckpointError
+    naming `field` past its node or depth budget (a "billion laughs" pickle, a 100,000-deep list).
+    """
     if isinstance(obj, torch.nn.Module):
         obj = obj.state_dict()
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            yield from walk(value, f"{prefix}.{key}" if prefix else str(key))
-    elif isinstance(obj, (list, tuple)) and any(
-        isinstance(v, (dict, list, tuple, torch.Tensor)) for v in obj
-    ):
-        for i, value in enumerate(obj):
-            yield from walk(value, f"{prefix}.{i}" if prefix else str(i))
-    else:
-        yield prefix or "(root)", obj
+    try:
+        yield from hardened.walk(obj)
+    except ValueError as exc:
+        raise CheckpointError(field, path, str(exc)) from None
 
 
 def describe(obj: Any) -> str:

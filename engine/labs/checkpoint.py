@@ -97,7 +97,7 @@ def inspect(values: dict[str, Any], ctx) -> dict[str, Any]:
         rows[:MAX_ROWS],
         note,
     )
-    others = [(k, v) for k, v in checkpoint.walk(obj) if not isinstance(v, torch.Tensor)]
+    others = [(k, v) for k, v in checkpoint.walk(obj, path=path) if not isinstance(v, torch.Tensor)]
     if others:
         shown = [[k, _short(v)] for k, v in others[:MAX_ROWS]]
         ctx.table("other entries", ["key", "value"], shown)
@@ -340,9 +340,12 @@ import torch
 {read}
 
 
-{definition("checkpoint", "walk")}
+# Iterative, each shared object once, bounded: a crafted file cannot hang or exhaust the walk.
+{definition("hardened", "walk")}
 
 
+if isinstance(checkpoint, torch.nn.Module):
+    checkpoint = checkpoint.state_dict()
 # pttui's rules (engine/checkpoint_contents.py), shortened: the model's weights sit at the top
 # or under a key such as model_state_dict; a tensor reached by two keys (tied weights) counts
 # once; standard buffer names and integer dtypes are buffers, not parameters.
