@@ -28,11 +28,26 @@ _AUTO_DEVICE = (
 
 def model_call(values: dict[str, Any], in_features: str = "x_train.shape[1]") -> str:
     name = values["model"]
+    dropout = values.get("dropout", 0.0)
     if name == "simplenet":
         return f"SimpleNet({in_features}, n_classes)"
     if name == "cnn":
-        return "CNN(n_classes, side=8)"
-    return f"MLP({in_features}, {tuple(values['hidden'])!r}, n_classes, {values['activation']!r})"
+        return "CNN(n_classes, side=8" + (f", dropout={dropout!r})" if dropout else ")")
+    extra = f", dropout={dropout!r}" if dropout else ""
+    return f"MLP({in_features}, {tuple(values['hidden'])!r}, n_classes, {values['activation']!r}{extra})"
+
+
+def feature_names(values: dict[str, Any]) -> tuple[str, ...] | None:
+    """The --features as names when they are not the plain x1, x2 (then None)."""
+    from pttui.engine.common import FEATURES, feature_list
+
+    names = feature_list(values.get("features", FEATURES.default))
+    return None if names == feature_list(FEATURES.default) else names
+
+
+def regularization(values: dict[str, Any]) -> tuple[str, float] | None:
+    kind = values.get("regularization", "none")
+    return None if kind == "none" else (kind, values["reg_rate"])
 
 
 def optimizer_call(values: dict[str, Any]) -> str:
@@ -50,8 +65,11 @@ def data_lines(values: dict[str, Any]) -> list[str]:
         if fn == "load_digits_arrays"
         else f"{fn}({values['size']}, {values['noise']!r}, {values['seed']})"
     )
+    names = feature_names(values)
+    crosses = [f"x = add_features(x, {names!r})  # TF Playground's feature crosses"] if names else []
     return [
         f"x, y = {call}",
+        *crosses,
         f"x_train, y_train, x_val, y_val = split(x, y, 0.2, {values['seed']})",
         "n_classes = int(y.max()) + 1",
         "x_train, y_train, x_val, y_val = (torch.from_numpy(a).to(device) for a in (x_train, y_train, x_val, y_val))",
@@ -61,9 +79,11 @@ def data_lines(values: dict[str, Any]) -> list[str]:
 def definitions(values: dict[str, Any]) -> str:
     parts = [
         definition("data", DATA_FN[values["dataset"]]),
+        *([definition("data", "add_features")] if feature_names(values) else []),
         definition("data", "split"),
         definition("models", MODEL_CLASS[values["model"]]),
         definition("train", "evaluate"),
+        *([definition("train", "penalty")] if regularization(values) else []),
     ]
     return "\n\n\n".join(parts)
 
@@ -84,15 +104,20 @@ def training_script(values: dict[str, Any], title: str = "training") -> str:
             f"with torch.autocast(torch.device(device).type, dtype={dtype}):",
             "    loss = F.cross_entropy(model(xb), yb)",
         ]
+    objective = "loss"
+    reg = regularization(values)
+    if reg:  # the penalty joins the loss that is minimised; the printed loss stays the data loss
+        step_lines.append(f"objective = loss + penalty(model, {reg[0]!r}, {reg[1]!r})  # not weight_decay")
+        objective = "objective"
     if amp == "fp16":
         update = [
             "optimizer.zero_grad(set_to_none=True)",
-            "scaler.scale(loss).backward()",
+            f"scaler.scale({objective}).backward()",
             "scaler.step(optimizer)  # skipped when a gradient is inf or nan",
             "scaler.update()  # and then the scale is halved",
         ]
     else:
-        update = ["optimizer.zero_grad(set_to_none=True)", "loss.backward()", "optimizer.step()"]
+        update = ["optimizer.zero_grad(set_to_none=True)", f"{objective}.backward()", "optimizer.step()"]
     body = "\n".join("        " + line for line in step_lines + update)
     threads = f"torch.set_num_threads({values['threads']})\n" if values.get("threads") else ""
     scaler = 'scaler = torch.amp.GradScaler("cuda")\n' if amp == "fp16" else ""

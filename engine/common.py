@@ -180,3 +180,69 @@ PACE = Param(
     low=0.0,
     high=PACE_MAX,
 )
+# TF Playground's controls and the views inside training (the training lab).
+FEATURE_NAMES = ("x1", "x2", "x1sq", "x2sq", "x1x2", "sinx1", "sinx2")
+
+
+def feature_list(text: str) -> tuple[str, ...]:
+    """`--features` as a tuple of names, in the order given ("x1,x2" -> ("x1", "x2"))."""
+    return tuple(p for p in (s.strip().lower() for s in text.replace(" ", ",").split(",")) if p)
+
+
+def _check_features(text: str) -> str | None:
+    names = feature_list(text)
+    if not names or any(n not in FEATURE_NAMES for n in names) or len(set(names)) != len(names):
+        return "comma-separated, each once, of " + ", ".join(FEATURE_NAMES)
+    return None
+
+
+FEATURES = Param(
+    "features",
+    "str",
+    "x1,x2",
+    "inputs made from a 2-D set's x1, x2 (TF Playground's feature crosses)",
+    max_len=80,
+    check=_check_features,
+)
+REGULARIZATION = Param(
+    "regularization",
+    "choice",
+    "none",
+    "penalty added to the loss on the weights (TF Playground's): l1 rate*sum|w|, l2 rate*sum(w^2)/2; "
+    "not the optimizer's weight_decay, which Adam/AdamW apply differently",
+    ("none", "l1", "l2"),
+)
+REG_RATE = Param(
+    "reg_rate", "float", 0.001, "regularization rate (with --regularization)", low=0.0, high=10.0
+)
+DROPOUT = Param(
+    "dropout", "float", 0.0, "dropout after each hidden layer of mlp/cnn (0: none)", low=0.0, high=0.95
+)
+BOUNDARY = Param(
+    "boundary", "bool", True, "emit the decision boundary of 2-D sets a few times a second (heatmap events)"
+)
+HISTOGRAMS = Param(
+    "histograms",
+    "int",
+    0,
+    "every N steps, each layer's weight/grad histograms, grad norm and update/weight ratio (0: off)",
+    low=0,
+    high=1_000_000,
+)
+PROFILE = Param(
+    "profile",
+    "int",
+    0,
+    "run torch.profiler over N steps after warm-up: top ops table and a Chrome trace (0: off)",
+    low=0,
+    high=10_000,
+)
+SYSTEM = Param("system", "bool", True, "emit CPU %, memory (and CUDA memory) of the run once a second")
+PLAYGROUND_PARAMS = (FEATURES, REGULARIZATION, REG_RATE, DROPOUT)
+TENSORBOARD = Param(
+    "tensorboard",
+    "path",
+    "",
+    "also write the --histograms figures to this TensorBoard log folder (needs pttui[tensorboard])",
+)
+INSIDE_PARAMS = (BOUNDARY, HISTOGRAMS, TENSORBOARD, PROFILE, SYSTEM)

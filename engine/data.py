@@ -83,6 +83,24 @@ def split(x, y, val_fraction, seed):
     return x[train], y[train], x[val], y[val]
 
 
+def add_features(x, names):
+    """TF Playground's inputs from 2-D points x (n, 2): one column per name, in order.
+
+    x1, x2 the coordinates; x1sq, x2sq their squares; x1x2 their product; sinx1, sinx2 sines.
+    """
+    x1, x2 = x[:, 0], x[:, 1]
+    made = {
+        "x1": x1,
+        "x2": x2,
+        "x1sq": x1 * x1,
+        "x2sq": x2 * x2,
+        "x1x2": x1 * x2,
+        "sinx1": np.sin(x1),
+        "sinx2": np.sin(x2),
+    }
+    return np.stack([made[name] for name in names], axis=1).astype(np.float32)
+
+
 GENERATORS = {
     "spiral": make_spiral,
     "moons": make_moons,

@@ -157,8 +157,76 @@ class State(Event):
     pace: float = 0.0
 
 
+@dataclass(frozen=True)
+class Heatmap(Event):
+    """A 2-D model's decision boundary over a grid, and the data it learns from.
+
+    The grid has `width` columns spanning `x_range` and `height` rows spanning `y_range`,
+    row-major, top row (highest y) first; cell (row r, column c) is centred at
+    x = x0 + (c + 0.5) * (x1 - x0) / width, y = y1 - (r + 0.5) * (y1 - y0) / height.
+    `classes` holds one character per cell, the predicted class in base 36 ("0".."9", "a"..);
+    `confidence` one digit per cell, "0" at chance to "9" certain (the top softmax
+    probability, rescaled from [1/n_classes, 1]). Strings, not lists: a 40x40 grid costs
+    3.2 kB a line. `points` ([x, y, class, split], split 0 train / 1 validation, a sample
+    of at most a few hundred) comes with the first and the final map only; an empty list
+    means "the same points as before".
+    """
+
+    kind: ClassVar[str] = "heatmap"
+    title: str
+    step: int
+    width: int
+    height: int
+    x_range: list[float]
+    y_range: list[float]
+    n_classes: int
+    classes: str
+    confidence: str
+    points: list[list[float]]
+    final: bool = False
+
+
+@dataclass(frozen=True)
+class Histogram(Event):
+    """One layer's weights and gradients as histograms, with its health figures.
+
+    `weights`/`grads` are {"edges": [bins + 1 floats], "counts": [bins ints]} over all the
+    layer's own parameters (weight and bias together), so the counts sum to `numel`; `grads`
+    is None before the first backward. `grad_norm` is the L2 norm of the layer's gradients;
+    `update_ratio` is |last update| / |weights| (healthy training sits near 1e-3), None when
+    no update was seen.
+    """
+
+    kind: ClassVar[str] = "histogram"
+    layer: str
+    step: int
+    numel: int
+    weights: dict[str, list[float]]
+    grads: dict[str, list[float]] | None
+    grad_norm: float | None
+    update_ratio: float | None
+
+
+@dataclass(frozen=True)
+class System(Event):
+    """The machine beside the run, at most once a second.
+
+    `cpu_percent` is the CPU use of the engine's whole process tree (100 = one core busy),
+    `rss_mb` its resident memory in MiB, `processes` how many processes that tree has.
+    `cuda` (None off CUDA) has allocated_mb, reserved_mb, peak_mb and, with nvidia-ml-py,
+    util_percent.
+    """
+
+    kind: ClassVar[str] = "system"
+    cpu_percent: float
+    rss_mb: float
+    processes: int
+    cuda: dict[str, float] | None = None
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (Start, Step, Epoch, Table, Tree, Text, Done, Error, Hello, State)
+    cls.kind: cls
+    for cls in (Start, Step, Epoch, Table, Tree, Text, Heatmap, Histogram, System, Done, Error, Hello, State)
 }
 
 

@@ -47,6 +47,10 @@ class HumanSink(Sink):
         self.progress: Progress | None = None
         self.task = None
         self.last_loss = float("nan")
+        self.heatmap: ev.Heatmap | None = None  # the latest map and points: drawn once, at the end
+        self.points: list[list[float]] = []
+        self.layers: dict[str, ev.Histogram] = {}
+        self.system: ev.System | None = None
 
     def _bar(self, total: int | None) -> None:
         if self.progress is None:
@@ -109,8 +113,16 @@ class HumanSink(Sink):
                 if event.title:
                     c.print(f"[bold {style}]{event.title}[/]: ", end="")
                 c.print(event.body, markup=False, highlight=False)
+        elif isinstance(event, ev.Heatmap):
+            self.heatmap = event
+            self.points = event.points or self.points
+        elif isinstance(event, ev.Histogram):
+            self.layers[event.layer] = event
+        elif isinstance(event, ev.System):
+            self.system = event
         elif isinstance(event, ev.Done):
             self._stop_bar()
+            self._print_inside()
             table = Table(title="stopped early" if event.stopped else "result", show_header=False)
             for key, value in event.result.items():
                 if not isinstance(value, (dict, list)):
@@ -120,6 +132,39 @@ class HumanSink(Sink):
             self._stop_bar()
             self.errors.print("[bold red]error[/]: ", end="")
             self.errors.print(event.message, markup=False, highlight=False)
+
+    def _print_inside(self) -> None:
+        """The final decision boundary, the layers' health and the machine, once, at the end."""
+        c = self.console
+        if self.heatmap is not None:
+            from pttui.engine import heatmap_view
+
+            h = self.heatmap
+            c.print(f"[bold]{h.title}[/] at step {h.step:,}")
+            c.print(heatmap_view.render(h, self.points, min(h.width, 64), min(h.height // 2, 24)))
+            c.print(heatmap_view.legend(h.n_classes))
+        if self.layers:
+            table = Table(title="layers at the last histogram")
+            for col in ("layer", "params", "weights min..max", "grad norm", "update/weight"):
+                table.add_column(col)
+            for h in self.layers.values():
+                edges = h.weights["edges"]
+                table.add_row(
+                    h.layer,
+                    fmt(h.numel),
+                    f"{fmt(edges[0])}..{fmt(edges[-1])}",
+                    fmt(h.grad_norm),
+                    fmt(h.update_ratio),
+                )
+            c.print(table)
+        if self.system is not None:
+            s = self.system
+            cuda = ""
+            if s.cuda:
+                cuda = "  cuda " + "  ".join(f"{k} {fmt(v)}" for k, v in s.cuda.items())
+            c.print(
+                f"[dim]system: cpu {s.cpu_percent:.0f}%  rss {s.rss_mb:,.0f} MiB  {s.processes} process(es){cuda}[/]"
+            )
 
     def close(self) -> None:
         self._stop_bar()

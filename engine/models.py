@@ -22,12 +22,14 @@ class SimpleNet(nn.Module):
 
 
 class MLP(nn.Module):
-    def __init__(self, in_features, hidden, n_classes, activation="relu"):
+    def __init__(self, in_features, hidden, n_classes, activation="relu", dropout=0.0):
         super().__init__()
         act = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "sigmoid": nn.Sigmoid}
         layers, width = [], in_features
         for h in hidden:
             layers += [nn.Linear(width, h), act[activation]()]
+            if dropout > 0:  # no layer at all when off: the same state_dict keys as before
+                layers.append(nn.Dropout(dropout))
             width = h
         layers.append(nn.Linear(width, n_classes))
         self.net = nn.Sequential(*layers)
@@ -39,18 +41,19 @@ class MLP(nn.Module):
 class CNN(nn.Module):
     """A small convolutional net for 1x8x8 digits (inputs may come flat: they are reshaped)."""
 
-    def __init__(self, n_classes=10, channels=16, side=8):
+    def __init__(self, n_classes=10, channels=16, side=8, dropout=0.0):
         super().__init__()
         self.side = side
         self.conv1 = nn.Conv2d(1, channels, 3, padding=1)
         self.conv2 = nn.Conv2d(channels, 2 * channels, 3, padding=1)
+        self.dropout = dropout  # functional, not a module: summaries stay as they were when off
         self.fc = nn.Linear(2 * channels * (side // 2) ** 2, n_classes)
 
     def forward(self, x):
         x = x.view(-1, 1, self.side, self.side)
         x = F.relu(self.conv1(x))
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        return self.fc(x.flatten(1))
+        return self.fc(F.dropout(x.flatten(1), self.dropout, self.training))
 
 
 class DynamicModel(nn.Module):
@@ -96,16 +99,21 @@ class LSTMClassifier(nn.Module):
         return self.fc(out[:, -1])
 
 
-def build(name, in_features, n_classes, hidden=(64,), activation="relu", image_shape=None):
-    """A fresh model by name; the caller seeds torch first so initial weights are repeatable."""
+def build(name, in_features, n_classes, hidden=(64,), activation="relu", image_shape=None, dropout=0.0):
+    """A fresh model by name; the caller seeds torch first so initial weights are repeatable.
+
+    `dropout` applies to mlp and cnn; simplenet has no hidden layer to drop from (ValueError).
+    """
     if name == "simplenet":
+        if dropout:
+            raise ValueError("simplenet has no hidden layer to apply dropout to")
         return SimpleNet(in_features, n_classes)
     if name == "mlp":
-        return MLP(in_features, tuple(hidden), n_classes, activation)
+        return MLP(in_features, tuple(hidden), n_classes, activation, dropout)
     if name == "cnn":
         if image_shape is None:
             raise ValueError("the cnn model needs an image data set: use --dataset digits")
-        return CNN(n_classes, side=image_shape[-1])
+        return CNN(n_classes, side=image_shape[-1], dropout=dropout)
     raise ValueError(f"unknown model {name!r}; choose one of {', '.join(CLASSES)}")
 
 

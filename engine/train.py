@@ -33,6 +33,37 @@ class Hooks:
         """After validation, with the epoch's figures (checkpoints are saved here)."""
 
 
+class HookList(Hooks):
+    """Several hooks as one, called in order (a lab's checkpoints plus the views inside)."""
+
+    def __init__(self, *hooks: Hooks | None):
+        self.hooks = [h for h in hooks if h is not None]
+
+    def on_epoch_start(self, epoch: int) -> None:
+        for h in self.hooks:
+            h.on_epoch_start(epoch)
+
+    def on_step_end(self, step: int, loss: torch.Tensor) -> None:
+        for h in self.hooks:
+            h.on_step_end(step, loss)
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
+        for h in self.hooks:
+            h.on_epoch_end(epoch, metrics)
+
+
+def penalty(model, kind, rate):
+    """TF Playground's regularization: a term added to the loss over the weights (not biases).
+
+    l1: rate * sum |w|; l2: rate * sum w^2 / 2. Unlike Adam's weight_decay (added to the
+    gradient, then rescaled by Adam's step size), this is part of the loss itself.
+    """
+    weights = [p for p in model.parameters() if p.dim() > 1]
+    if kind == "l1":
+        return rate * sum(w.abs().sum() for w in weights)
+    return rate * 0.5 * sum((w * w).sum() for w in weights)
+
+
 @dataclass
 class TrainState:
     """Where training stands: epochs completed and optimizer steps taken (saved on resume)."""
@@ -78,12 +109,16 @@ def fit(
     rank: int | None = None,
     emit_every_s: float = 0.1,
     max_steps: int | None = None,
+    regularization: tuple[str, float] | None = None,
 ) -> dict[str, float]:
     """Train for `epochs` (from `state.epoch`), emitting step and epoch events; returns the
     last epoch's figures. Stops at the next step once `ctx.stopped` is set, and after
     `max_steps` optimizer steps in all when given (that last, short epoch is still evaluated
     and reported: the run ended there on purpose). Holds between steps while the run is paused
-    or paced (`Context.proceed`)."""
+    or paced (`Context.proceed`).
+
+    `regularization` ("l1" or "l2", rate) adds `penalty` to the loss that is minimised; the
+    step events still report the data loss, which is what val_loss compares with."""
     hooks = hooks or Hooks()
     state = state or TrainState()
     device_type = torch.device(device).type
@@ -110,13 +145,14 @@ def fit(
             )
             with autocast:
                 loss = F.cross_entropy(model(xb), yb)
+            objective = loss if regularization is None else loss + penalty(model, *regularization)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
-                scaler.scale(loss).backward()
+                scaler.scale(objective).backward()
                 scaler.step(optimizer)
                 scaler.update()
             else:
-                loss.backward()
+                objective.backward()
                 optimizer.step()
             state.step += 1
             seen += len(xb)

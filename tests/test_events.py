@@ -13,6 +13,11 @@ def test_round_trip_every_kind():
         ev.Table(0.4, "t", ["a"], [[1]]),
         ev.Tree(0.5, "g", {"label": "SumBackward0", "children": []}),
         ev.Text(0.6, "note", "body"),
+        ev.Heatmap(
+            0.61, "decision boundary", 3, 2, 1, [-1.0, 1.0], [0.0, 2.0], 2, "01", "95", [[0.5, 1.0, 1, 0]]
+        ),
+        ev.Histogram(0.62, "net.0", 3, 4, {"edges": [0.0, 0.5, 1.0], "counts": [1, 3]}, None, None, None),
+        ev.System(0.63, 55.5, 300.0, 2, {"allocated_mb": 1.0, "reserved_mb": 2.0, "peak_mb": 1.5}),
         ev.Done(0.7, {"x": 1}, stopped=True),
         ev.Error(0.8, "bad", "lr"),
         ev.Error(0.85, "cmd: 'jump' is not a command", "cmd", '{"cmd":"jump"}', fatal=False),

@@ -80,8 +80,15 @@ def test_cnn_needs_images():
         {},
         {"dataset": "digits", "model": "cnn", "optimizer": "sgd", "lr": 0.05},
         {"dataset": "moons", "model": "simplenet", "optimizer": "adamw", "amp": "bf16"},
+        {
+            "features": "x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2",
+            "regularization": "l1",
+            "reg_rate": 0.0005,
+            "dropout": 0.2,
+        },
+        {"dataset": "digits", "model": "cnn", "regularization": "l2", "reg_rate": 0.01, "dropout": 0.3},
     ],
-    ids=["mlp-spiral", "cnn-digits-sgd", "simplenet-moons-bf16"],
+    ids=["mlp-spiral", "cnn-digits-sgd", "simplenet-moons-bf16", "features-l1-dropout", "cnn-l2-dropout"],
 )
 def test_exported_script_prints_the_engines_losses(tmp_path, extra):
     values = {**TINY, "device": "cpu", **extra}

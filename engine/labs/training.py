@@ -9,13 +9,20 @@ from pttui.engine import common
 from pttui.engine.codegen import training_script, with_checkpoints
 from pttui.engine.lab import Lab
 
-PARAMS = common.TRAIN_PARAMS + common.CHECKPOINT_PARAMS + (common.PACE,)
+PARAMS = (
+    common.TRAIN_PARAMS
+    + common.PLAYGROUND_PARAMS
+    + common.CHECKPOINT_PARAMS
+    + (common.PACE,)
+    + common.INSIDE_PARAMS
+)
 
 
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
 
     from pttui.engine import checkpoint, devices, recipe, train
+    from pttui.engine.inside import Inside
 
     devices.set_threads(values["threads"])
     available = devices.Available.probe()
@@ -25,6 +32,8 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     r = recipe.prepare(values, device)
     scaler = torch.amp.GradScaler("cuda") if values["amp"] == "fp16" else None
     state, hooks = checkpoint.prepare_training(values, r, scaler, ctx)
+    inside = Inside(values, r, ctx, device)
+    reg = values["regularization"]
     started = time.perf_counter()
     metrics = train.fit(
         r.model,
@@ -36,10 +45,12 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
         device,
         getattr(torch, amp) if amp else None,
         scaler,
-        hooks=hooks,
+        hooks=train.HookList(hooks, inside.hooks),
         state=state,
+        regularization=None if reg == "none" else (reg, values["reg_rate"]),
     )
     seconds = time.perf_counter() - started
+    cost = inside.finish(state.step, seconds)
     n_params = sum(p.numel() for p in r.model.parameters())
     return {
         **metrics,
@@ -49,6 +60,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
         "seconds": seconds,
         "device": device,
         "params": n_params,
+        **cost,
     }
 
 

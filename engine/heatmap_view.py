@@ -1,0 +1,101 @@
+"""Draws a `heatmap` event (a decision boundary) as coloured Rich Text: torch-free, thread-safe.
+
+Both the headless printer and the app's boundary panel draw with this. Each terminal cell
+shows two grid rows with an upper half block (foreground = top, background = bottom), so a
+40x40 grid fits 40 columns by 20 lines. A cell's colour is its class's, blended towards the
+background where the model is unsure (TF Playground's pale margins). Training points are
+drawn as "●", validation points as "◆", in their true class's full colour.
+
+Why not plotext: plotext 5.3.2's heatmap is grayscale and plotext 6's colour maps are
+continuous; a class map needs one hue per class and a lightness per confidence, which half
+blocks give directly at two samples per cell (plotext draws one).
+"""
+
+from __future__ import annotations
+
+from rich.color import Color
+from rich.style import Style
+from rich.text import Text
+
+# TF Playground's orange and blue first, then distinct hues for more classes.
+CLASS_COLORS = ("#f59322", "#0877bd", "#2ca02c", "#9467bd", "#d62728", "#8c564b", "#e377c2", "#17becf")
+TRAIN_MARK, VAL_MARK = "●", "◆"
+_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _rgb(color: str) -> tuple[int, int, int]:
+    t = Color.parse(color).get_truecolor()
+    return t.red, t.green, t.blue
+
+
+def _blend(a: tuple[int, int, int], b: tuple[int, int, int], k: float) -> str:
+    r, g, bl = (round(x + (y - x) * k) for x, y in zip(a, b, strict=True))
+    return f"#{r:02x}{g:02x}{bl:02x}"
+
+
+def cell_colors(background: str = "#1e1e1e") -> dict[tuple[int, int], str]:
+    """(class, confidence digit) -> hex colour: full class colour at 9, mostly background at 0."""
+    bg = _rgb(background)
+    return {
+        (c, level): _blend(bg, _rgb(CLASS_COLORS[c % len(CLASS_COLORS)]), 0.18 + 0.62 * level / 9)
+        for c in range(36)
+        for level in range(10)
+    }
+
+
+def render(event, points: list[list[float]], width: int, height: int, background: str = "#1e1e1e") -> Text:
+    """The map resampled to `width` x `height` cells (each cell two grid rows), points on top.
+
+    `event` is an `events.Heatmap` (or anything with its fields); `points` the latest points
+    sent ([x, y, class, split]).
+    """
+    width, height = max(width, 4), max(height, 2)
+    gw, gh = event.width, event.height
+    classes, confidence = event.classes, event.confidence
+    colors = cell_colors(background)
+
+    def sample(col: int, row2: int) -> str:  # row2 counts half-cells, 0..2*height-1
+        gx = min(col * gw // width, gw - 1)
+        gy = min(row2 * gh // (2 * height), gh - 1)
+        i = gy * gw + gx
+        c = _DIGITS.find(classes[i])
+        return colors[(max(c, 0), int(confidence[i]))]
+
+    marks: dict[tuple[int, int], tuple[str, str]] = {}
+    (x0, x1), (y0, y1) = event.x_range, event.y_range
+    for x, y, cls, split in points:
+        col = int((x - x0) / (x1 - x0) * width) if x1 > x0 else 0
+        line = int((y1 - y) / (y1 - y0) * height) if y1 > y0 else 0
+        if 0 <= col < width and 0 <= line < height:
+            mark = VAL_MARK if split else TRAIN_MARK
+            if marks.get((line, col), ("", ""))[0] != VAL_MARK:  # validation points stay visible
+                marks[(line, col)] = (mark, CLASS_COLORS[int(cls) % len(CLASS_COLORS)])
+    text = Text()
+    styles: dict[tuple[str, str], Style] = {}
+    for line in range(height):
+        for col in range(width):
+            top, bottom = sample(col, 2 * line), sample(col, 2 * line + 1)
+            mark = marks.get((line, col))
+            if mark is not None:
+                key = (mark[1], bottom)
+                char = mark[0]
+            else:
+                key = (top, bottom)
+                char = "▀"
+            style = styles.get(key)
+            if style is None:
+                style = styles[key] = Style(color=key[0], bgcolor=key[1], bold=mark is not None)
+            text.append(char, style)
+        if line < height - 1:
+            text.append("\n")
+    return text
+
+
+def legend(n_classes: int) -> Text:
+    """One line: each class's colour, then what the point marks mean."""
+    text = Text()
+    for c in range(n_classes):
+        text.append("■", Style(color=CLASS_COLORS[c % len(CLASS_COLORS)]))
+        text.append(f" {c}  ")
+    text.append(f"{TRAIN_MARK} train  {VAL_MARK} validation  pale: unsure")
+    return text

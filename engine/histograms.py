@@ -1,0 +1,128 @@
+"""Inside the network: each layer's weights and gradients as histograms, and its health.
+
+TensorBoard's histograms, plus the two figures Karpathy's "recipe" checks by hand: each
+layer's gradient norm and its update/weight ratio (|lr * update| / |w|, healthy near 1e-3).
+The ratio needs the weights before an update: they are copied one step before a histogram
+is due, so no hook inside the optimizer step is needed.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from pttui.engine import events as ev
+from pttui.engine.train import Hooks
+
+BINS = 24
+MIN_INTERVAL_S = 1.0  # whatever N is, at most one set a second
+BYTES_PER_S = 6_500  # and at most ~0.4 MB a minute of them in the run record (deep models: rarer sets)
+
+
+def layers(model: torch.nn.Module) -> list[tuple[str, list[torch.nn.Parameter]]]:
+    """(name, own parameters) of every module that holds parameters itself, in model order."""
+    found = []
+    for name, module in model.named_modules():
+        own = [p for p in module.parameters(recurse=False) if p.requires_grad]
+        if own:
+            found.append((name or type(module).__name__, own))
+    return found
+
+
+def histogram(values: torch.Tensor, bins: int = BINS) -> dict[str, list]:
+    """{"edges": bins + 1 floats, "counts": bins ints} spanning min..max; counts sum to numel."""
+    values = values.detach().float()
+    finite = values[torch.isfinite(values)]
+    if finite.numel() == 0:
+        return {"edges": [0.0, 1.0], "counts": [0]}
+    lo, hi = finite.min().item(), finite.max().item()
+    if hi <= lo:  # all equal (a zero-initialised bias): one bin around the value
+        lo, hi = lo - 0.5, hi + 0.5
+    counts = torch.histc(finite, bins=bins, min=lo, max=hi)
+    edges = torch.linspace(lo, hi, bins + 1)
+    return {"edges": [float(f"{e:.5g}") for e in edges.tolist()], "counts": [int(c) for c in counts.tolist()]}
+
+
+def layer_events(
+    model, step: int, t: float, before: dict[str, torch.Tensor] | None = None
+) -> list[ev.Histogram]:
+    """One `histogram` event per layer; `before` (layer -> flat weights one update earlier)
+    gives the update/weight ratio."""
+    out = []
+    for name, params in layers(model):
+        flat = torch.cat([p.detach().reshape(-1) for p in params])
+        grads = [p.grad.detach().reshape(-1) for p in params if p.grad is not None]
+        g = torch.cat(grads) if grads else None
+        ratio = None
+        if before is not None and name in before:
+            norm = flat.float().norm().item()
+            ratio = (flat.float() - before[name]).norm().item() / norm if norm > 0 else None
+        out.append(
+            ev.Histogram(
+                t,
+                name,
+                step,
+                flat.numel(),
+                histogram(flat),
+                histogram(g) if g is not None else None,
+                g.float().norm().item() if g is not None else None,
+                ratio,
+            )
+        )
+    return out
+
+
+def _flat_weights(model) -> dict[str, torch.Tensor]:
+    return {
+        name: torch.cat([p.detach().reshape(-1) for p in params]).float().clone()
+        for name, params in layers(model)
+    }
+
+
+class HistogramHook(Hooks):
+    """Every `every` steps (and at most once per MIN_INTERVAL_S), a set of layer histograms."""
+
+    def __init__(self, ctx, model, every: int, writer=None):
+        self.ctx, self.model, self.every, self.writer = ctx, model, every, writer
+        self.next_at = -1e9  # perf_counter time when the next set may come
+        self.before: tuple[int, dict[str, torch.Tensor]] | None = None  # (step, weights then)
+        self.sets = 0
+        self.seconds = 0.0
+
+    def _due(self, step: int) -> bool:
+        return step % self.every == 0 and time.perf_counter() >= self.next_at
+
+    def on_step_end(self, step: int, loss: torch.Tensor) -> None:
+        started = time.perf_counter()
+        if self._due(step + 1):  # the next step will report: keep these weights to measure its update
+            self.before = (step, _flat_weights(self.model))
+        if self._due(step):
+            # Only a copy from the step before measures this step's update.
+            before = self.before[1] if self.before is not None and self.before[0] == step - 1 else None
+            events = layer_events(self.model, step, self.ctx.now(), before)
+            self.before = None
+            size = 0
+            for event in events:
+                self.ctx.emit(event)
+                size += len(event.to_json()) + 1
+            self.next_at = started + max(MIN_INTERVAL_S, size / BYTES_PER_S)
+            if self.writer is not None:
+                write_tensorboard(self.writer, self.model, events)
+            self.sets += 1
+        self.seconds += time.perf_counter() - started
+
+
+def write_tensorboard(writer, model, events: list[ev.Histogram]) -> None:
+    """The same figures as TensorBoard histograms and scalars (torch.utils.tensorboard)."""
+    params = dict(layers(model))
+    for e in events:
+        flat = torch.cat([p.detach().reshape(-1) for p in params[e.layer]]).float().cpu()
+        writer.add_histogram(f"{e.layer}/weights", flat, e.step)
+        grads = [p.grad.detach().reshape(-1) for p in params[e.layer] if p.grad is not None]
+        if grads:
+            writer.add_histogram(f"{e.layer}/grads", torch.cat(grads).float().cpu(), e.step)
+        if e.grad_norm is not None:
+            writer.add_scalar(f"{e.layer}/grad_norm", e.grad_norm, e.step)
+        if e.update_ratio is not None:
+            writer.add_scalar(f"{e.layer}/update_ratio", e.update_ratio, e.step)

@@ -1,0 +1,137 @@
+"""The views inside training that the training lab's values ask for, as one set of hooks.
+
+Decision boundary (`boundary`), layer histograms (`histograms`), the profiler (`profiling`),
+the machine beside the run (`system_stats`) and the confusion matrix all join the one loop
+in `train.fit` through `Hooks`; `finish()` emits the final ones and says what they cost.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from pttui.engine.train import HookList, Hooks
+
+CONFUSION_TITLE = "confusion matrix (validation)"
+CONFUSION_EVERY_S = 1.0  # per epoch in the app, but at most once a second: fast epochs stay cheap
+
+
+@torch.no_grad()
+def confusion_matrix(
+    model, x: torch.Tensor, y: torch.Tensor, n_classes: int, chunk: int = 4096
+) -> list[list[int]]:
+    """counts[true][predicted] over (x, y); rows sum to each class's sample count."""
+    was_training = model.training
+    model.eval()
+    try:
+        preds = torch.cat([model(x[i : i + chunk]).argmax(1) for i in range(0, len(x), chunk)])
+    finally:
+        model.train(was_training)
+    counts = torch.bincount(y.long() * n_classes + preds, minlength=n_classes * n_classes)
+    return counts.view(n_classes, n_classes).tolist()
+
+
+class ConfusionHook(Hooks):
+    def __init__(self, ctx, model, x_val, y_val, n_classes: int):
+        self.ctx, self.model, self.x, self.y, self.n = ctx, model, x_val, y_val, n_classes
+        self.last = -1e9
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
+        now = time.perf_counter()
+        if now - self.last >= CONFUSION_EVERY_S:
+            self.last = now
+            self.emit(f"after epoch {epoch + 1}")
+
+    def emit(self, note: str) -> None:
+        if len(self.x) == 0:
+            return
+        counts = confusion_matrix(self.model, self.x, self.y, self.n)
+        columns = ["true \\ predicted", *(str(c) for c in range(self.n))]
+        rows = [[str(i), *row] for i, row in enumerate(counts)]
+        self.ctx.table(CONFUSION_TITLE, columns, rows, note=note)
+
+
+class Inside:
+    """Builds the hooks from `values` (a training lab's) for a prepared `recipe.Recipe`."""
+
+    def __init__(self, values: dict[str, Any], r, ctx, device: str):
+        from pttui.engine import boundary, histograms, profiling, system_stats
+
+        self.ctx = ctx
+        self.boundary = None
+        self.histograms = None
+        self.profile = None
+        self.system = None
+        hooks: list[Hooks] = []
+        two_d = r.points is not None and r.points.n_features == 2 and r.points.image_shape is None
+        if values.get("boundary", False) and two_d:
+            from pttui.engine.common import feature_list
+
+            bmap = boundary.BoundaryMap(
+                r.model, r.points, feature_list(values.get("features", "x1,x2")), device
+            )
+            self.boundary = boundary.BoundaryHook(ctx, bmap)
+            hooks.append(self.boundary)
+        every = values.get("histograms", 0)
+        if every:
+            if not histograms.layers(r.model):
+                ctx.warn("histograms: this model has no trainable parameters, so there is nothing to show")
+            else:
+                writer = tensorboard_writer(values.get("tensorboard", ""), ctx)
+                self.histograms = histograms.HistogramHook(ctx, r.model, every, writer)
+                hooks.append(self.histograms)
+        elif values.get("tensorboard"):
+            ctx.warn("tensorboard: it writes the --histograms figures; set --histograms N too")
+        if values.get("profile", 0):
+            self.profile = profiling.ProfileHook(ctx, values["profile"], device)
+            hooks.append(self.profile)
+        if values.get("system", False):
+            self.system = system_stats.SystemHook(ctx, device)
+            hooks.append(self.system)
+        self.confusion = ConfusionHook(ctx, r.model, r.x_val, r.y_val, r.data.n_classes)
+        hooks.append(self.confusion)
+        self.hooks = HookList(*hooks)
+
+    def finish(self, step: int, train_seconds: float) -> dict[str, Any]:
+        """The final boundary, confusion matrix and profile; the figures of what they cost."""
+        figures: dict[str, Any] = {}
+        if self.profile is not None:
+            self.profile.finish()
+            if self.profile.path is not None:
+                figures["trace"] = str(self.profile.path)
+        if self.boundary is not None:
+            self.boundary.emit(step, final=True)
+            m = self.boundary.map
+            figures["boundary_maps"] = m.maps
+            figures["boundary_share"] = m.seconds / train_seconds if train_seconds > 0 else 0.0
+        if self.histograms is not None:
+            figures["histogram_share"] = self.histograms.seconds / train_seconds if train_seconds > 0 else 0.0
+            if self.histograms.writer is not None:
+                self.histograms.writer.close()
+        if self.system is not None:
+            self.system.emit()
+        self.confusion.emit("final")
+        return figures
+
+
+def tensorboard_writer(folder: str, ctx):
+    """A SummaryWriter on `folder`, or None (after a warning naming --tensorboard)."""
+    if not folder:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        ctx.warn(
+            "tensorboard: the tensorboard package is not installed (pip install 'pttui[tensorboard]'); "
+            "the histograms go on without it"
+        )
+        return None
+    try:
+        return SummaryWriter(folder)
+    except OSError as exc:
+        ctx.warn(
+            f"tensorboard: cannot write to {folder!r} ({exc.strerror or exc}); the histograms go on without it"
+        )
+        return None

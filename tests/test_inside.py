@@ -1,0 +1,242 @@
+"""Inside training: the decision boundary, layer histograms, the profiler, system figures and
+the confusion matrix, each checked against real PyTorch computed here."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import pttui, run_lab
+
+from pttui.engine import boundary, data, histograms, models
+from pttui.engine import events as ev
+from pttui.engine.inside import confusion_matrix
+
+TINY = dict(dataset="spiral", size=300, hidden="16", epochs=3, batch_size=32, threads=1)
+
+
+def _centres(event: ev.Heatmap) -> np.ndarray:
+    """The cell centres as events.Heatmap documents them, computed here from its fields."""
+    (x0, x1), (y0, y1) = event.x_range, event.y_range
+    pts = []
+    for r in range(event.height):
+        for c in range(event.width):
+            pts.append(
+                (
+                    x0 + (c + 0.5) * (x1 - x0) / event.width,
+                    y1 - (r + 0.5) * (y1 - y0) / event.height,
+                )
+            )
+    return np.array(pts, dtype=np.float32)
+
+
+@pytest.mark.parametrize("features", [("x1", "x2"), ("x1", "x2", "x1sq", "x2sq", "x1x2", "sinx1", "sinx2")])
+def test_heatmap_class_is_the_models_argmax(features):
+    d = data.load(data.DataSpec("spiral", 600, 0.1, 0))
+    torch.manual_seed(0)
+    model = models.MLP(len(features), (16,), d.n_classes, "tanh", dropout=0.5)
+    bmap = boundary.BoundaryMap(model, d, features, "cpu")
+    event = bmap.make(7)
+    assert event.width >= 40 and event.height >= 40
+    assert len(event.classes) == len(event.confidence) == event.width * event.height
+    centres = _centres(event)
+    x = torch.from_numpy(data.add_features(centres, features))
+    model.eval()
+    with torch.no_grad():
+        probs = torch.softmax(model(x), 1)
+    expected = probs.argmax(1)
+    rng = np.random.default_rng(0)
+    for i in rng.choice(len(centres), 200, replace=False):
+        assert int(event.classes[i], 36) == int(expected[i]), f"cell {i}"
+        level = round((probs[i].max().item() - 1 / 3) / (2 / 3) * 9)
+        assert abs(int(event.confidence[i]) - level) <= 1
+    # The grid covers every data point, and the points sent are real ones, split marked.
+    xs = np.concatenate([d.x_train, d.x_val])
+    assert event.x_range[0] < xs[:, 0].min() and xs[:, 0].max() < event.x_range[1]
+    assert event.y_range[0] < xs[:, 1].min() and xs[:, 1].max() < event.y_range[1]
+    assert {p[3] for p in event.points} == {0, 1}
+    assert bmap.make(8).points == []  # the points come once (and again with the final map)
+    assert bmap.make(9, final=True).points == event.points
+
+
+def test_histogram_counts_sum_to_the_number_of_weights():
+    torch.manual_seed(0)
+    model = models.MLP(2, (32, 16), 3)
+    x, y = torch.randn(64, 2), torch.randint(0, 3, (64,))
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    events = histograms.layer_events(model, 1, 0.0)
+    assert [e.layer for e in events] == ["net.0", "net.2", "net.4"]
+    assert sum(e.numel for e in events) == sum(p.numel() for p in model.parameters())
+    for e, layer in zip(events, [model.net[0], model.net[2], model.net[4]], strict=True):
+        own = torch.cat([layer.weight.reshape(-1), layer.bias.reshape(-1)])
+        assert sum(e.weights["counts"]) == own.numel() == e.numel
+        assert sum(e.grads["counts"]) == own.numel()
+        assert len(e.weights["edges"]) == len(e.weights["counts"]) + 1
+        assert e.weights["edges"][0] == pytest.approx(own.min().item(), rel=1e-4)
+        grad = torch.cat([layer.weight.grad.reshape(-1), layer.bias.grad.reshape(-1)])
+        assert e.grad_norm == pytest.approx(grad.norm().item(), rel=1e-5)
+
+
+def test_update_ratio_is_the_update_over_the_weights():
+    torch.manual_seed(0)
+    model = models.MLP(2, (8,), 2)
+    before = {
+        name: torch.cat([p.detach().reshape(-1) for p in ps]).clone() for name, ps in histograms.layers(model)
+    }
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    torch.nn.functional.cross_entropy(model(torch.randn(16, 2)), torch.randint(0, 2, (16,))).backward()
+    opt.step()
+    events = histograms.layer_events(model, 1, 0.0, before)
+    for e in events:
+        params = dict(histograms.layers(model))[e.layer]
+        now = torch.cat([p.detach().reshape(-1) for p in params])
+        grad = torch.cat([p.grad.reshape(-1) for p in params])
+        assert e.update_ratio == pytest.approx((0.1 * grad).norm().item() / now.norm().item(), rel=1e-4)
+
+
+def test_a_training_run_emits_the_views_inside():
+    final, sink = run_lab("training", **{**TINY, "epochs": 4}, histograms=2)
+    assert isinstance(final, ev.Done), final
+    maps = sink.of("heatmap")
+    assert maps and maps[-1].final and maps[-1].points
+    hists = sink.of("histogram")
+    assert hists, "histograms asked for every 2 steps"
+    first_step = hists[0].step
+    same = [h for h in hists if h.step == first_step]
+    n_params = final.result["params"]
+    assert sum(sum(h.weights["counts"]) for h in same) == n_params
+    assert sink.of("system"), "the final system figures come at the end"
+    s = sink.of("system")[-1]
+    assert s.rss_mb > 10 and s.processes >= 1 and s.cpu_percent >= 0
+    tables = {t.title: t for t in sink.of("table")}
+    cm = tables["confusion matrix (validation)"]
+    counts = [row[1:] for row in cm.rows]
+    val_acc = sum(counts[i][i] for i in range(len(counts))) / sum(map(sum, counts))
+    assert val_acc == pytest.approx(final.result["val_acc"])
+    assert 0 <= final.result["boundary_share"] < 1
+    for event in sink.events:  # every new kind survives the JSON round trip
+        assert ev.from_json(event.to_json()).to_json() == event.to_json()
+
+
+def test_confusion_matrix_rows_count_each_class():
+    torch.manual_seed(0)
+    model = models.MLP(2, (8,), 3)
+    x, y = torch.randn(50, 2), torch.randint(0, 3, (50,))
+    counts = confusion_matrix(model, x, y, 3)
+    with torch.no_grad():
+        pred = model(x).argmax(1)
+    for t in range(3):
+        for p in range(3):
+            assert counts[t][p] == int(((y == t) & (pred == p)).sum())
+
+
+def test_profiler_rows_exist_for_a_cpu_run(tmp_path):
+    final, sink = run_lab("training", **TINY, profile=3, boundary=False)
+    assert isinstance(final, ev.Done), final
+    table = next(t for t in sink.of("table") if t.title == "profiler: top ops")
+    assert table.columns[:3] == ["op", "calls", "self CPU ms"] and table.columns[-1] == "% of step"
+    assert table.rows and any(row[0].startswith("aten::") for row in table.rows)
+    assert all(row[1] >= 1 and row[2] >= 0 for row in table.rows)
+    assert sum(row[-1] for row in table.rows) <= 100.5
+    trace = final.result["trace"]
+    assert json.loads(Path(trace).read_text())["traceEvents"]
+    assert any(trace in t.body for t in sink.of("text"))
+
+
+def test_no_boundary_and_no_system_emit_none():
+    final, sink = run_lab("training", **TINY, boundary=False, system=False)
+    assert isinstance(final, ev.Done)
+    assert not sink.of("heatmap") and not sink.of("system")
+
+
+def test_digits_draw_no_boundary():
+    final, sink = run_lab("training", dataset="digits", epochs=1, threads=1)
+    assert isinstance(final, ev.Done) and not sink.of("heatmap")
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"dataset": "digits", "features": "x1,x2,x1sq"}, "features"),
+        ({"model": "simplenet", "dropout": 0.3}, "dropout"),
+    ],
+)
+def test_inputs_that_do_not_apply_name_the_field(extra, field):
+    final, _ = run_lab("training", **{**TINY, **extra})
+    assert isinstance(final, ev.Error) and final.field == field, final
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"features": "x1,x3"}, "features"),
+        ({"features": "x1,x1"}, "features"),
+        ({"regularization": "l3"}, "regularization"),
+    ],
+)
+def test_bad_values_name_the_field(extra, field):
+    from pttui.engine.labs import get_lab
+    from pttui.engine.params import ParamError, validate
+
+    with pytest.raises(ParamError) as caught:
+        validate(get_lab("training").params, extra)
+    assert caught.value.field == field
+
+
+def test_unwritable_tensorboard_folder_is_a_warning(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    final, sink = run_lab("training", **TINY, histograms=1, tensorboard=str(blocker / "tb"))
+    assert isinstance(final, ev.Done)
+    warnings = [t.body for t in sink.of("text") if t.level == "warning"]
+    assert any(w.startswith("tensorboard:") for w in warnings), warnings
+
+
+def test_headless_printer_draws_the_final_boundary():
+    out = pttui(
+        "run",
+        "training",
+        "--dataset",
+        "moons",
+        "--size",
+        "200",
+        "--epochs",
+        "2",
+        "--threads",
+        "1",
+        "--histograms",
+        "1",
+        "--no-record",
+    )
+    assert out.returncode == 0, out.stderr
+    assert "decision boundary at step" in out.stdout
+    assert "▀" in out.stdout and "◆" in out.stdout and "●" in out.stdout
+    assert "layers at the last histogram" in out.stdout
+
+
+def test_events_added_per_minute_stay_small():
+    """Heatmap + histogram + system bytes stay under ~1 MB a minute, whatever the settings:
+    maps come at most every EVERY_S, histogram sets within their byte budget, system once a second."""
+    from pttui.engine import boundary as b
+    from pttui.engine import histograms as h
+    from pttui.engine import system_stats
+
+    final, sink = run_lab("training", **{**TINY, "hidden": "64,64,64,64,64,64", "epochs": 30}, histograms=1)
+    assert isinstance(final, ev.Done)
+    maps = [m for m in sink.of("heatmap") if not m.final]
+    map_bytes = max(len(m.to_json()) for m in maps if not m.points) if len(maps) > 1 else 0
+    times = [m.t for m in maps]
+    assert all(later - earlier >= b.EVERY_S * 0.9 for earlier, later in itertools.pairwise(times))
+    sets: dict[int, list] = {}
+    for e in sink.of("histogram"):
+        sets.setdefault(e.step, []).append(e)
+    set_times = [group[0].t for group in sets.values()]
+    set_bytes = [sum(len(e.to_json()) + 1 for e in group) for group in sets.values()]
+    for (t0, t1), size in zip(itertools.pairwise(set_times), set_bytes[:-1], strict=True):
+        assert t1 - t0 >= max(h.MIN_INTERVAL_S, size / h.BYTES_PER_S) * 0.9, (t1 - t0, size)
+    per_minute = map_bytes * 60 / b.EVERY_S + h.BYTES_PER_S * 60 + 200 * 60 / system_stats.EVERY_S
+    assert per_minute <= 1.05e6, per_minute
