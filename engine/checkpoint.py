@@ -445,32 +445,139 @@ def restore_training(
     ck = loaded.obj
     if not (isinstance(ck, dict) and ck.get("format") == FORMAT):
         raise CheckpointError(field, path, f"is a {describe(ck)}, not a training checkpoint made with --save")
-    saved = ck.get("values", {})
-    differ = [n for n in MUST_MATCH if n in saved and not _same(saved[n], values[n])]
+    check_training_fields(ck, path, field, values, model, optimizer, generator)
+    saved = ck["values"]
+    differ = [n for n in MUST_MATCH if not _same(saved[n], values[n])]
     if differ:
         was = ", ".join(f"{n}={_text(saved[n])} (now {_text(values[n])})" for n in differ)
         raise CheckpointError(field, path, f"was saved with {was}; resume with the same values")
-    epoch, step = int(ck["epoch"]), int(ck["step"])
+    epoch, step = ck["epoch"], ck["step"]
     if epoch >= values["epochs"]:
         raise ParamError("epochs", values["epochs"], f"more than the {epoch} epochs {path} already holds")
     try:
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
-    except (RuntimeError, ValueError, KeyError) as exc:
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
         raise CheckpointError(field, path, f"does not fit this model: {str(exc).splitlines()[0]}") from None
     for group in optimizer.param_groups:  # this run's values win: resuming may change lr
         group["lr"] = values["lr"]
         group["weight_decay"] = values["weight_decay"]
         if "momentum" in group:
             group["momentum"] = values["momentum"]
-    if scaler is not None and ck.get("scaler"):
-        scaler.load_state_dict(ck["scaler"])
     rng = ck["rng"]
-    torch.set_rng_state(rng["torch"])
-    generator.set_state(rng["batches"])
-    if "cuda" in rng and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(rng["cuda"])
+    try:
+        if scaler is not None and ck["scaler"]:
+            scaler.load_state_dict(ck["scaler"])
+        torch.set_rng_state(rng["torch"])
+        generator.set_state(rng["batches"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(
+            field, path, f"its RNG or scaler state is refused: {str(exc).splitlines()[0]}"
+        ) from None
     return TrainState(epoch=epoch, step=step)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_training_fields(
+    ck: dict[str, Any],
+    path: Any,
+    field: str,
+    values: dict[str, Any],
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+) -> None:
+    """Every field of a training checkpoint has the type and range `training_checkpoint` writes.
+
+    Checked against this run's freshly built model, optimizer and generator, before anything is
+    loaded into them, so a crafted file (a missing `rng`, `epoch=-5`, a 3-byte RNG state, an
+    optimizer state of the wrong shape) is a CheckpointError naming the checkpoint's field
+    instead of a KeyError, a crash mid-training, or the wrong number of epochs.
+    """
+
+    def bad(name: str, what: str) -> CheckpointError:
+        return CheckpointError(field, path, f"its field {name!r} {what}")
+
+    for name, kinds in (("version", int), ("values", dict), ("epoch", int), ("step", int), ("model", dict),
+                        ("optimizer", dict), ("rng", dict)):  # fmt: skip
+        if name not in ck:
+            raise bad(name, "is missing; it is not a whole training checkpoint")
+        if not isinstance(ck[name], kinds) or isinstance(ck[name], bool):
+            raise bad(name, f"is a {type(ck[name]).__name__}, not a {kinds.__name__}")
+    if ck["version"] != FORMAT_VERSION:
+        raise bad("version", f"is {ck['version']}; this pttui reads version {FORMAT_VERSION}")
+    missing = [n for n in MUST_MATCH if n not in ck["values"]]
+    if missing:
+        raise bad("values", f"lacks {', '.join(missing)}, which decide the data and the model")
+    epoch, step = ck["epoch"], ck["step"]
+    if not 0 <= epoch <= 10**9:
+        raise bad("epoch", f"is {epoch}; expected a whole number of completed epochs, 0 or more")
+    if not epoch <= step <= 10**15:  # each epoch takes at least one step
+        raise bad("step", f"is {step}; expected at least the {epoch} epochs completed")
+    expected = model.state_dict()
+    for key, tensor in ck["model"].items():
+        if not isinstance(tensor, torch.Tensor):
+            raise bad(f"model.{key}", f"is a {type(tensor).__name__}, not a tensor")
+        if key in expected and tuple(tensor.shape) != tuple(expected[key].shape):
+            raise bad(
+                f"model.{key}",
+                f"has shape {tuple(tensor.shape)}; this model's is {tuple(expected[key].shape)}",
+            )
+    _check_optimizer(ck["optimizer"], optimizer, bad)
+    if "scaler" not in ck:
+        raise bad("scaler", "is missing; it is not a whole training checkpoint")
+    if ck["scaler"] is not None and not isinstance(ck["scaler"], dict):
+        raise bad("scaler", f"is a {type(ck['scaler']).__name__}, not a dict or None")
+    rng = ck["rng"]
+    for name, like in (("torch", torch.get_rng_state()), ("batches", generator.get_state())):
+        state = rng.get(name)
+        if not isinstance(state, torch.Tensor):
+            raise bad(
+                f"rng.{name}", "is missing" if state is None else f"is a {type(state).__name__}, not a tensor"
+            )
+        if state.dtype != torch.uint8 or tuple(state.shape) != tuple(like.shape):
+            raise bad(
+                f"rng.{name}",
+                f"is a {state.dtype} tensor of shape {tuple(state.shape)}; a generator's state is "
+                f"uint8 of shape {tuple(like.shape)}",
+            )
+    if "cuda" in rng and not (
+        isinstance(rng["cuda"], (list, tuple))
+        and all(isinstance(t, torch.Tensor) and t.dtype == torch.uint8 for t in rng["cuda"])
+    ):
+        raise bad("rng.cuda", "is not a list of uint8 generator states")
+
+
+def _check_optimizer(saved: dict[str, Any], optimizer: torch.optim.Optimizer, bad: Callable) -> None:
+    """The saved optimizer state has this optimizer's groups, and each tensor the shape of its parameter."""
+    fresh = optimizer.state_dict()
+    groups, state = saved.get("param_groups"), saved.get("state")
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        raise bad("optimizer.param_groups", "is not a list of dicts")
+    if not isinstance(state, dict):
+        raise bad("optimizer.state", "is not a dict")
+    if [g.get("params") for g in groups] != [g["params"] for g in fresh["param_groups"]]:
+        raise bad("optimizer.param_groups", "does not list this model's parameters")
+    shapes = {}
+    for group, fresh_group in zip(optimizer.param_groups, fresh["param_groups"], strict=True):
+        for p, index in zip(group["params"], fresh_group["params"], strict=True):
+            shapes[index] = tuple(p.shape)
+    for index, per_param in state.items():
+        if index not in shapes:
+            raise bad(f"optimizer.state.{index}", "belongs to no parameter of this model")
+        if not isinstance(per_param, dict):
+            raise bad(f"optimizer.state.{index}", f"is a {type(per_param).__name__}, not a dict")
+        for name, value in per_param.items():
+            if isinstance(value, torch.Tensor) and value.numel() > 1 and tuple(value.shape) != shapes[index]:
+                raise bad(
+                    f"optimizer.state.{index}.{name}",
+                    f"has shape {tuple(value.shape)}; its parameter's is {shapes[index]}",
+                )
 
 
 def _text(value: Any) -> str:
