@@ -354,9 +354,16 @@ def _status(info: RunInfo, limit: int = 60) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["compare"], ["export"]):  # pttui runs compare RUN RUN ... / export RUN --csv FILE
+        from pttui.engine import runs_compare
+
+        handler = runs_compare.compare_main if argv[0] == "compare" else runs_compare.export_main
+        return handler(argv[1:])
     parser = argparse.ArgumentParser(
         prog="pttui runs",
-        description="List the runs kept on disk, newest first.",
+        description="List the runs kept on disk, newest first. Also: pttui runs compare RUN RUN ... "
+        "and pttui runs export RUN --csv FILE.",
         epilog=f"The runs folder is --runs-dir, else ${ENV_VAR}, else ./runs.",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON list")

@@ -12,7 +12,8 @@ COMMANDS = {
     "run": "run a topic headless: pttui run TOPIC [--param value ...] [--json]",
     "topics": "list the topics: pttui topics [--json]",
     "bench": "measure the engine against a bare PyTorch loop: pttui bench [--json] [--ui]",
-    "runs": "list the runs kept on disk: pttui runs [--json] [--runs-dir DIR]",
+    "runs": "list the runs kept on disk: pttui runs [--json] [--runs-dir DIR]; "
+    "pttui runs compare RUN RUN ...; pttui runs export RUN --csv FILE",
     "serve": "serve the app in a browser: pttui serve [--host 127.0.0.1] [--port 8000]",
 }
 
