@@ -20,6 +20,7 @@ cannot hold a lock the interpreter wants when it exits.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import queue
 import sys
@@ -246,7 +247,11 @@ def serve(argv: list[str]) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     if job is None:
-        return EXIT_OK  # stop or EOF before any run: nothing ran, nothing to report
+        # Stop or EOF before any run: nothing ran, nothing to record. Leave at once, without
+        # waiting on the engine thread (it may still be importing torch).
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+        os._exit(EXIT_OK)
     lab, values = job
     from pttui.engine.headless import execute
 
