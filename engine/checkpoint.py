@@ -446,11 +446,6 @@ def restore_training(
     if not (isinstance(ck, dict) and ck.get("format") == FORMAT):
         raise CheckpointError(field, path, f"is a {describe(ck)}, not a training checkpoint made with --save")
     check_training_fields(ck, path, field, values, model, optimizer, generator)
-    saved = ck["values"]
-    differ = [n for n in MUST_MATCH if not _same(saved[n], values[n])]
-    if differ:
-        was = ", ".join(f"{n}={_text(saved[n])} (now {_text(values[n])})" for n in differ)
-        raise CheckpointError(field, path, f"was saved with {was}; resume with the same values")
     epoch, step = ck["epoch"], ck["step"]
     if epoch >= values["epochs"]:
         raise ParamError("epochs", values["epochs"], f"more than the {epoch} epochs {path} already holds")
@@ -503,7 +498,7 @@ def check_training_fields(
     def bad(name: str, what: str) -> CheckpointError:
         return CheckpointError(field, path, f"its field {name!r} {what}")
 
-    for name, kinds in (("version", int), ("values", dict), ("epoch", int), ("step", int), ("model", dict),
+    for name, kinds in (("version", int), ("epoch", int), ("step", int), ("model", dict),
                         ("optimizer", dict), ("rng", dict)):  # fmt: skip
         if name not in ck:
             raise bad(name, "is missing; it is not a whole training checkpoint")
@@ -511,9 +506,13 @@ def check_training_fields(
             raise bad(name, f"is a {type(ck[name]).__name__}, not a {kinds.__name__}")
     if ck["version"] != FORMAT_VERSION:
         raise bad("version", f"is {ck['version']}; this pttui reads version {FORMAT_VERSION}")
-    missing = [n for n in MUST_MATCH if n not in ck["values"]]
-    if missing:
-        raise bad("values", f"lacks {', '.join(missing)}, which decide the data and the model")
+    saved = ck.get("values", {})  # the exported script's checkpoints carry no values
+    if not isinstance(saved, dict):
+        raise bad("values", f"is a {type(saved).__name__}, not a dict")
+    differ = [n for n in MUST_MATCH if n in saved and not _same(saved[n], values[n])]
+    if differ:
+        was = ", ".join(f"{n}={_text(saved[n])} (now {_text(values[n])})" for n in differ)
+        raise CheckpointError(field, path, f"was saved with {was}; resume with the same values")
     epoch, step = ck["epoch"], ck["step"]
     if not 0 <= epoch <= 10**9:
         raise bad("epoch", f"is {epoch}; expected a whole number of completed epochs, 0 or more")
