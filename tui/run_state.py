@@ -38,6 +38,7 @@ class RunState:
     seconds: float | None = None  # the whole run, once it ended
     message: str = ""  # what failed, or a note such as "past run"
     pace: float = 0.0  # steps per second the run holds to (0: as fast as it can)
+    system: str = ""  # the machine beside the run (latest `system` event), as the status line shows it
 
     def update(self, event: ev.Event) -> RunState:
         """The state after `event` (states are frozen: a new one is returned)."""
@@ -56,6 +57,8 @@ class RunState:
                 steps_total=event.steps_total or s.steps_total,
                 samples_per_s=float(sps) if isinstance(sps, (int, float)) else s.samples_per_s,
             )
+        if isinstance(event, ev.System):
+            return replace(s, system=system_words(event))
         if isinstance(event, ev.Done):
             return replace(s, state=STOPPED if event.stopped else DONE, seconds=event.t)
         if isinstance(event, ev.Error):
@@ -125,3 +128,15 @@ def fmt_seconds(seconds: float) -> str:
     minutes, secs = divmod(seconds, 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def system_words(event: ev.System) -> str:
+    """ "cpu 180% 350 MiB" (the run's whole process tree), then CUDA memory and use where known."""
+    words = f"cpu {event.cpu_percent:.0f}% {event.rss_mb:,.0f} MiB"
+    cuda = event.cuda or {}
+    if "allocated_mb" in cuda:
+        words += f" · gpu {cuda['allocated_mb']:,.0f}/{cuda.get('reserved_mb', 0):,.0f} MiB"
+        words += f" peak {cuda.get('peak_mb', 0):,.0f}"
+        if "util_percent" in cuda:
+            words += f" {cuda['util_percent']:.0f}%"
+    return words

@@ -1,7 +1,8 @@
 """The result tabs, and the one place that routes events to panes, by kind only.
 
-step/epoch -> Chart, text -> Summary/Code/Log by its `pane`, tree -> Graph, table -> Tables,
-and every event -> Log. No lab is named here: a new lab needs no UI code.
+step/epoch -> Chart, heatmap -> the boundary beside it, histogram -> Histograms, text ->
+Summary/Code/Log by its `pane`, tree -> Graph, table -> Tables, and every event -> Log
+(system figures go to the status line, through the run state). No lab is named here: a new lab needs no UI code.
 """
 
 from __future__ import annotations
@@ -9,18 +10,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import TabbedContent, TabPane
 
 from pttui.engine import events as ev
+from pttui.tui.widgets.boundary import BoundaryView
 from pttui.tui.widgets.chart import LossChart
 from pttui.tui.widgets.code_view import CodeView
 from pttui.tui.widgets.graph import GraphPane
+from pttui.tui.widgets.histograms import HistogramsView
 from pttui.tui.widgets.log_view import LogView
 from pttui.tui.widgets.summary import SummaryPane
 from pttui.tui.widgets.tables import TablesPane
 
-TABS = ("chart", "summary", "graph", "tables", "code", "log")
+TABS = ("chart", "histograms", "summary", "graph", "tables", "code", "log")
 
 
 class ResultTabs(Vertical):
@@ -30,6 +33,8 @@ class ResultTabs(Vertical):
         & > TabbedContent { height: 1fr; }
         & ContentSwitcher { height: 1fr; }
         & TabPane { padding: 0; height: 1fr; }
+        & #chart-row { height: 1fr; }
+        & #chart-row > LossChart { width: 1fr; }
     }
     """
 
@@ -39,8 +44,11 @@ class ResultTabs(Vertical):
 
     def compose(self) -> ComposeResult:
         with TabbedContent(id="tabs"):
-            with TabPane("Chart", id="chart"):
+            with TabPane("Chart", id="chart"), Horizontal(id="chart-row"):
                 yield LossChart()
+                yield BoundaryView()
+            with TabPane("Histograms", id="histograms"), VerticalScroll():
+                yield HistogramsView()
             with TabPane("Summary", id="summary"):
                 yield SummaryPane(self.intro)
             with TabPane("Graph", id="graph"):
@@ -82,6 +90,8 @@ class ResultTabs(Vertical):
     def new_run(self, keep_previous: bool = True) -> None:
         """Clear the panes for a new run; the chart keeps this run dimmed, the log keeps history."""
         self.chart.new_run(keep_previous)
+        self.query_one(BoundaryView).clear()
+        self.query_one(HistogramsView).clear()
         self.query_one(SummaryPane).clear()
         self.query_one(GraphPane).clear_graphs()
         self.query_one(TablesPane).clear()
@@ -91,10 +101,19 @@ class ResultTabs(Vertical):
         """Route a batch of events; the chart redraws once per batch, not once per step."""
         chart, log = self.chart, self.log_view
         charted = 0
+        heatmap: ev.Heatmap | None = None
+        histograms = 0
         for event in events:
             kind = event.kind
             if kind in ("step", "epoch"):
                 charted += chart.add(event)
+            elif kind == "heatmap":
+                if heatmap is not None and heatmap.points and not event.points:  # type: ignore[attr-defined]
+                    self.query_one(BoundaryView).add(heatmap)  # keep the points a skipped map carried
+                heatmap = event  # type: ignore[assignment]  # only the batch's last map is drawn
+            elif kind == "histogram":
+                self.query_one(HistogramsView).add(event)  # type: ignore[arg-type]
+                histograms += 1
             elif kind == "table":
                 self.query_one(TablesPane).add_table(event)  # type: ignore[arg-type]
             elif kind == "tree":
@@ -110,4 +129,8 @@ class ResultTabs(Vertical):
             log.add_event(event)
         if charted:
             chart.redraw()
+        if heatmap is not None:
+            self.query_one(BoundaryView).add(heatmap)
+        if histograms:
+            self.query_one(HistogramsView).changed()
         return charted

@@ -70,6 +70,8 @@ class StatusLine(Widget):
             parts.append((2, Text(f"pace {s.pace:g} steps/s")))
         if s.samples_per_s:
             parts.append((4, Text(f"{s.samples_per_s:,.0f} samples/s")))
+        if s.system:  # the machine beside the run: CPU %, memory, CUDA memory
+            parts.append((4, Text(s.system, style="dim")))
         if s.eta_s is not None:
             parts.append((2, Text(f"ETA {fmt_seconds(s.eta_s)}")))
         elif s.seconds is not None and s.state != RUNNING:

@@ -1,0 +1,98 @@
+"""The app draws the views inside training: the boundary beside the loss chart, the
+Histograms tab and the system figures, from a real run's events, at 80x24 and 120x40."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+
+import pytest
+from conftest import run_lab
+
+from pttui.engine import heatmap_view
+from pttui.tui.app import PlaygroundApp
+from pttui.tui.widgets.boundary import BoundaryView
+from pttui.tui.widgets.histograms import HistogramsView
+from pttui.tui.widgets.status_line import StatusLine
+
+
+def sync(test):
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+
+    return wrapper
+
+
+async def wait_for(pilot, predicate, timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await pilot.pause(0.05)
+
+
+@pytest.fixture(scope="module")
+def spiral_run():
+    final, sink = run_lab(
+        "training", dataset="spiral", size=400, hidden="16", epochs=4, batch_size=32, threads=1, histograms=1
+    )
+    return final, sink.events
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+@sync
+async def test_boundary_and_histograms_tab(spiral_run, size):
+    final, events = spiral_run
+    app = PlaygroundApp("training")
+    async with app.run_test(size=size) as pilot:
+        screen = app.screen
+        screen.show_past_run(events, final and events[0].params, "spiral")
+        screen.results.show_tab("chart")
+        boundary = screen.query_one(BoundaryView)
+        await wait_for(pilot, lambda: boundary.display and boundary.settled and boundary.text, 20, "the map")
+        drawn = boundary.text
+        assert "decision boundary" in drawn and "▀" in drawn
+        assert heatmap_view.TRAIN_MARK in drawn and heatmap_view.VAL_MARK in drawn
+        assert boundary.region.width >= 20 and boundary.region.right <= size[0]
+        lines = drawn.splitlines()
+        assert len(lines) <= boundary.content_size.height
+        assert all(len(line) <= boundary.content_size.width for line in lines)
+        # Beside the loss chart, not over it.
+        chart = screen.results.chart
+        assert chart.region.right <= boundary.region.x
+
+        screen.results.show_tab("histograms")
+        view = screen.query_one(HistogramsView)
+        await wait_for(pilot, lambda: view.settled and view.text, 20, "the histograms")
+        text = view.text
+        for layer in ("net.0", "net.2"):
+            assert layer in text
+        assert "grad norm" in text and "update/weight" in text and "weights" in text
+        assert any(ch in text for ch in "░▒▓█")
+        status = screen.query_one(StatusLine).render().plain
+        if size[0] >= 120:
+            assert "cpu " in status and "MiB" in status
+
+
+@sync
+async def test_a_new_run_clears_the_views():
+    app = PlaygroundApp("training")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        boundary = screen.query_one(BoundaryView)
+        assert not boundary.display  # no map yet: the loss chart has the width
+        screen.results.new_run()
+        await pilot.pause(0.1)
+        assert not boundary.display and not screen.query_one(HistogramsView).by_layer
+
+
+def test_rebinning_keeps_every_count():
+    from pttui.tui.widgets.histograms import rebin
+
+    hist = {"edges": [0.0, 1.0, 2.0, 4.0], "counts": [3, 5, 8]}
+    for cells in (1, 2, 3, 7, 40):
+        out = rebin(hist, -1.0, 5.0, cells)
+        assert len(out) == cells and abs(sum(out) - 16) < 1e-9
+    assert rebin(hist, 0.0, 4.0, 4) == [3, 5, 4, 4]
