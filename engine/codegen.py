@@ -233,3 +233,13 @@ def one_line(text: str) -> str:
         return ast.unparse(ast.parse(text.strip(), mode="eval"))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return text.strip().replace("\n", " ")
+
+
+def speed_threads_line(values: dict[str, Any]) -> str:
+    """The speed labs' thread choice as a script line (see pttui.engine.devices.speed_thread_count)."""
+    if values.get("threads"):
+        return f"torch.set_num_threads({values['threads']})\n"
+    return (
+        "# pttui's auto: 1 thread on machines with at most 4 CPUs, where more make timings swing\n"
+        "if (__import__('os').cpu_count() or 1) <= 4:\n    torch.set_num_threads(1)\n"
+    )

@@ -6,6 +6,7 @@ with the same limits and help, in every topic. Torch-free on purpose (see pttui.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from pttui.engine.commands import PACE_MAX
@@ -52,7 +53,18 @@ THREADS = Param(
 
 DATA_PARAMS = (DATASET, SIZE, NOISE)
 MODEL_PARAMS = (MODEL, HIDDEN, ACTIVATION)
-OPTIM_PARAMS = (OPTIMIZER, LR, MOMENTUM, WEIGHT_DECAY)
+OPTIM_PARAMS = (
+    OPTIMIZER,
+    LR,
+    MOMENTUM,
+    WEIGHT_DECAY,
+)  # The speed labs (amp, quantization): 0 picks a steady count (pttui.engine.devices.speed_thread_count).
+SPEED_THREADS = dataclasses.replace(
+    THREADS,
+    help="CPU threads for torch (0: auto, 1 on machines with at most 4 CPUs, where more threads make "
+    "timings swing; else torch's default)",
+)
+
 TRAIN_PARAMS = DATA_PARAMS + MODEL_PARAMS + OPTIM_PARAMS + (BATCH_SIZE, EPOCHS, DEVICE, AMP, SEED, THREADS)
 
 # Checkpoints (engine.checkpoint): a lab that trains may offer both.

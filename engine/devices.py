@@ -6,7 +6,9 @@ machine for the CUDA cases too (`choose_device(spec, available)`).
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pttui.engine.params import ParamError
@@ -51,17 +53,38 @@ def choose_device(spec: str, available: Available) -> str:
     raise ParamError("device", spec, "a device that is here: " + ", ".join(available.names()))
 
 
-def choose_amp(amp: str, device: str, available: Available) -> str | None:
-    """The autocast dtype name for `amp` on `device`, or None for off."""
+def amp_runs(amp: str, device: str, available: Available) -> bool:
+    """Whether autocast `amp` can run on `device` here ("off" and "auto" always can)."""
+    kind = device.split(":")[0]
+    if amp == "fp16":
+        return kind == "cuda"
+    if amp == "bf16":
+        return (kind == "cuda" and available.cuda_bf16) or kind == "cpu"
+    return True
+
+
+def choose_amp(
+    amp: str, device: str, available: Available, choices: tuple[str, ...] = ("off", "bf16", "fp16")
+) -> str | None:
+    """The autocast dtype name for `amp` on `device`, or None for off.
+
+    `choices` are the caller's declared choices: a value this machine cannot run raises a
+    ParamError naming those of them that it can, so the message never offers a word the flag
+    does not take. Raises ParamError("amp", ...) for fp16 off CUDA, bf16 on a GPU without it
+    or on mps.
+    """
     if amp == "off":
         return None
     kind = device.split(":")[0]
-    if amp == "fp16" and kind != "cuda":
-        raise ParamError("amp", amp, f"off or bf16 on {kind}; fp16 autocast needs a CUDA device")
-    if amp == "bf16" and kind == "cuda" and not available.cuda_bf16:
-        raise ParamError("amp", amp, "off or fp16: this GPU has no bf16 support")
-    if kind == "mps" and amp == "bf16":
-        raise ParamError("amp", amp, "off on mps")
+    if not amp_runs(amp, device, available):
+        allowed = ", ".join(c for c in choices if amp_runs(c, device, available))
+        why = {
+            "fp16": "fp16 autocast needs a CUDA device",
+            "bf16": "this GPU has no bf16 support"
+            if kind == "cuda"
+            else f"bf16 autocast is not offered on {kind}",
+        }[amp]
+        raise ParamError("amp", amp, f"what {device} here can run: {allowed} ({why})")
     return {"bf16": "bfloat16", "fp16": "float16"}[amp]
 
 
@@ -82,6 +105,53 @@ def thread_count(threads: int, default: int, leave_a_core: bool) -> int:
     if threads:
         return threads
     return max(1, default - 1) if leave_a_core else default
+
+
+# The speed labs' default on small machines: with 2 threads on 2 shared cores, consecutive runs
+# of the quantization lab gave int8 speed-ups of 0.01x, 32x and 1.6x; with 1 thread, 1.64x/4.24x
+# and 1.63x/4.21x (issue 11). OpenMP threads wait for each other at every barrier, so one
+# stalled core stalls them all; one thread only pays for its own stalls.
+SMALL_MACHINE_CPUS = 4
+
+
+def speed_thread_count(threads: int, cpus: int, default: int, leave_a_core: bool) -> int:
+    """Threads for a speed lab: `threads` when given; else 1 on machines with at most
+    SMALL_MACHINE_CPUS CPUs (steady timings), else what `thread_count` gives."""
+    if threads:
+        return threads
+    if cpus <= SMALL_MACHINE_CPUS:
+        return 1
+    return thread_count(0, default, leave_a_core)
+
+
+def speed_threads_words(threads: int, chosen: int, cpus: int) -> str:
+    """Which thread count a speed lab runs with, and why, in one line."""
+    if threads:
+        return f"{chosen} thread(s), as --threads asked"
+    if cpus <= SMALL_MACHINE_CPUS:
+        return (
+            f"1 thread (auto: this machine has {cpus} CPU(s), and timings with more threads than that "
+            "swing from run to run; --threads N to choose)"
+        )
+    return f"{chosen} thread(s) (auto: torch's default here; --threads N to choose)"
+
+
+@contextlib.contextmanager
+def speed_threads(threads: int) -> Iterator[tuple[int, str]]:
+    """Pins a speed lab's intra-op threads (see `speed_thread_count`) and puts the old count
+    back after; yields (threads, the words that say why)."""
+    import torch
+
+    before = torch.get_num_threads()
+    cpus = os.cpu_count() or 1
+    chosen = speed_thread_count(threads, cpus, before, os.environ.get(LEAVE_A_CORE_ENV) == "1")
+    if chosen != before:
+        torch.set_num_threads(chosen)
+    try:
+        yield chosen, speed_threads_words(threads, chosen, cpus)
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def set_threads(threads: int) -> None:

@@ -73,7 +73,7 @@ def test_trains_both_variants_from_the_same_start():
     assert all(e.epochs == 3 for e in epochs)  # the real total, though fit runs one epoch at a time
     (table,) = sink.of("table")
     assert [row[0] for row in table.rows] == ["fp32", "bf16"]
-    assert table.rows[0][7] == "n/a"  # peak memory is a CUDA figure
+    assert table.rows[0][8] == "n/a"  # peak memory is a CUDA figure
     r = final.result
     assert r["speedup"] > 0 and r["epochs_timed"] == 2
     assert r["fp32"]["val_acc"] > 0 and r["bf16"]["val_acc"] > 0

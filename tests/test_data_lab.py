@@ -64,8 +64,13 @@ def test_sweep_measures_every_cell_and_names_the_best():
     (table,) = sink.of("table")
     assert [(row[0], row[1]) for row in table.rows] == [(0, 32), (0, 160), (1, 32), (1, 160)]
     assert all(row[2] > 0 for row in table.rows)
-    assert table.rows[0][3] == "baseline"
-    assert re.match(r"(slower: |about the same \(|)\d+\.\d\dx", table.rows[2][3].replace(" faster", ""))
+    assert table.columns[3:5] == ["IQR", "vs num_workers=0"]
+    assert table.rows[0][4] == "baseline"
+    vs = table.rows[2][4].replace(" faster", "")
+    assert vs == "unreliable" or re.match(r"(slower: |about the same \(|)\d+\.\d\dx", vs)
+    for row, cell in zip(table.rows, final.result["sweep"], strict=True):
+        spread = cell["samples_per_s_spread"]  # every speed carries its spread over the epochs
+        assert spread["min"] - 1 <= row[2] <= spread["max"] + 1 and spread["rounds"] >= TINY["epochs"]
     best = final.result["best"]
     assert (best["num_workers"], best["batch_size"]) in [(row[0], row[1]) for row in table.rows]
     assert final.result["start_method"] in ("forkserver", "spawn")

@@ -2,8 +2,9 @@
 
 Both variants go through `pttui.engine.train.fit` and `pttui.engine.recipe.prepare`, so the only thing that
 differs is the autocast dtype (and a GradScaler where fp16 needs one). They take turns epoch by
-epoch, so that noise from the rest of the machine hits both alike; the speed-up is the ratio of
-median epoch times after a warm-up epoch (see `pttui.engine.timing`).
+epoch, so that noise from the rest of the machine hits both alike; each epoch after the first
+(a warm-up, when there are two or more) is a round, and the speed-up is the median of the
+rounds' ratios, with their spread; rounds that disagree make it `noisy` (see `pttui.engine.timing`).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ PARAMS = (
     SCALER,
     INJECT_INF,
     common.SEED,
-    common.THREADS,
+    common.SPEED_THREADS,
 )
 
 
@@ -74,7 +75,7 @@ def plan(amp: str, scaler: str, device: str, available) -> Plan:
     label = amp
     if amp == "auto":
         label = "fp16" if kind == "cuda" and not available.cuda_bf16 else "bf16"
-    dtype = devices.choose_amp(label, device, available)
+    dtype = devices.choose_amp(label, device, available, AMP.choices)
     use_scaler = scaler == "on" or (scaler == "auto" and label == "fp16")
     if label == "fp16":
         why = (
@@ -93,12 +94,20 @@ def plan(amp: str, scaler: str, device: str, available) -> Plan:
 
 
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
+    from pttui.engine import devices
+
+    with devices.speed_threads(values["threads"]) as (threads, threads_words):
+        result = _run(values, ctx, threads_words)
+    result["threads"] = threads
+    return result
+
+
+def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
     import torch
 
     from pttui.engine import devices, recipe, train
-    from pttui.engine.timing import speed_words, speedup, summarize
+    from pttui.engine.timing import UNRELIABLE_ADVICE, rates, round_ratios, speedup_words, summarize
 
-    devices.set_threads(values["threads"])
     available = devices.Available.probe()
     device = devices.choose_device(values["device"], available)
     p = plan(values["amp"], values["scaler"], device, available)
@@ -110,6 +119,8 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     device_type = torch.device(device).type
     cuda = device_type == "cuda"
     ctx.text("precision", f"{device}: fp32 against {p.label} autocast. {p.why}.", pane="summary")
+    if not cuda:
+        ctx.text("threads", threads_words)
 
     variants = []
     loaded = None
@@ -154,42 +165,65 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
         n = min(len(v.seconds) for v in done)  # a stop may leave the second one an epoch behind
         timings = [summarize(v.seconds[:n], warmup=1) for v in done]
         samples = len(done[0].recipe.x_train)
-        ratio = speedup(timings[0].median, timings[1].median)
+        ratio = round_ratios(timings[0], timings[1])
+        speeds = [rates(samples, t) for t in timings]
         fp32, low = done
         rows = []
-        for v, t in zip(done, timings, strict=True):
+        for v, t, speed in zip(done, timings, speeds, strict=True):
             m = v.metrics
             rows.append([
                 v.name, "float32" if v.dtype is None else str(v.dtype).removeprefix("torch."),
-                round(samples / t.median, 1),
-                "baseline" if v is fp32 else speed_words(speedup(timings[0].median, t.median)),
+                round(speed.median, 1), speed.iqr_words("{:,.0f}"),
+                "baseline" if v is fp32 else speedup_words(round_ratios(timings[0], t)),
                 m["train_loss"], m["val_loss"], m["val_acc"],
                 "n/a" if v.peak_mb is None else round(v.peak_mb, 2),
                 len(v.hooks.skipped) if isinstance(v.hooks, ScalerWatch) else "-",
             ])  # fmt: skip
         timed = len(timings[0].seconds)
+        if timings[0].warmup:
+            how = f"the median of {timed} epoch(s) after a warm-up epoch"
+        else:
+            how = (
+                f"{timed} epoch(s) with no warm-up epoch before (--epochs {values['epochs']}: the first "
+                "epoch also pays for allocation and kernel selection)"
+            )
         ctx.table(
             f"fp32 vs {p.label} autocast on {device}",
-            ["variant", "dtype", "samples/s", "vs fp32", "train loss", "val loss", "val acc",
-             "peak extra MB", "skipped steps"],
+            ["variant", "dtype", "samples/s", "IQR", "vs fp32", "train loss", "val loss",
+             "val acc", "peak extra MB", "skipped steps"],
             rows,
-            note=f"samples/s from the median of {timed} epoch(s) after a warm-up epoch; the variants took "
-            "turns epoch by epoch. Peak memory: CUDA only, the most allocated above what was resident "
-            "before each timed epoch (activations and temporaries).",
+            note=f"samples/s: {how}; each timed epoch is a round, the variants took turns epoch by "
+            f"epoch, and the speed-up is the median of the rounds' ratios. Peak memory: CUDA only, the "
+            "most allocated above what was resident before each timed epoch (activations and temporaries).",
         )  # fmt: skip
-        ctx.text(
-            "speed-up",
-            f"{p.label} autocast against fp32 on {device}: {speed_words(ratio)} "
-            f"({rows[1][2]:,} vs {rows[0][2]:,} samples/s). Final val loss {low.metrics['val_loss']:.4f} "
-            f"vs {fp32.metrics['val_loss']:.4f} in fp32; val acc {low.metrics['val_acc']:.3f} vs "
-            f"{fp32.metrics['val_acc']:.3f}.",
-            pane="summary",
+        accuracy = (
+            f"Final val loss {low.metrics['val_loss']:.4f} vs {fp32.metrics['val_loss']:.4f} in fp32; "
+            f"val acc {low.metrics['val_acc']:.3f} vs {fp32.metrics['val_acc']:.3f}."
         )
+        if ratio.noisy:
+            ctx.text(
+                "speed-up",
+                f"{p.label} autocast against fp32 on {device}: unreliable ({ratio.noisy_reason}; the "
+                f"rounds' speed-ups: {ratio.range_words()}): {UNRELIABLE_ADVICE}. " + accuracy,
+                pane="summary",
+                level="warning",
+            )
+        else:
+            ctx.text(
+                "speed-up",
+                f"{p.label} autocast against fp32 on {device}: {speedup_words(ratio)} "
+                f"({rows[1][2]:,} vs {rows[0][2]:,} samples/s, {how}). " + accuracy,
+                pane="summary",
+            )
         result.update(
-            speedup=ratio,
-            fp32_samples_per_s=samples / timings[0].median,
-            amp_samples_per_s=samples / timings[1].median,
+            speedup=ratio.median,
+            speedup_spread=ratio.to_dict(),
+            noisy=ratio.noisy,
+            fp32_samples_per_s=speeds[0].median,
+            amp_samples_per_s=speeds[1].median,
+            samples_per_s_spread={v.name: sp.to_dict(1) for v, sp in zip(done, speeds, strict=True)},
             epochs_timed=timed,
+            warmup_epochs=timings[0].warmup,
             peak_mb={v.name: v.peak_mb for v in done} if cuda else None,
         )
     elif ctx.stopped:
@@ -329,12 +363,19 @@ def _report_scaler(ctx, watch, inject_step: int, steps: int) -> None:
 
 
 def code(values: dict[str, Any]) -> str:
-    from pttui.engine.codegen import data_lines, definitions, device_line, model_call, optimizer_call
+    from pttui.engine.codegen import (
+        data_lines,
+        definitions,
+        device_line,
+        model_call,
+        optimizer_call,
+        speed_threads_line,
+    )
 
     low = values["amp"] if values["amp"] != "auto" else "bf16"
     dtype = "torch.float16" if low == "fp16" else "torch.bfloat16"
     use_scaler = values["scaler"] == "on" or (values["scaler"] == "auto" and low == "fp16")
-    threads = f"torch.set_num_threads({values['threads']})\n" if values["threads"] else ""
+    threads = speed_threads_line(values)
     inject = values["inject_inf"]
     hook = ""
     if inject:

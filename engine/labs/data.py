@@ -151,16 +151,31 @@ class Measured:
     seconds: list[float]  # every whole epoch, the warm-up first
     samples: int  # samples in one epoch
     batches: int
-    last_batch: int
+    last_batch: int | None  # None when no batch ran
     first_labels: list[list[int]]  # the first batch's first labels, per epoch
     first_shapes: tuple[list[int], list[int]] | None
 
 
-def measure(loader, epochs: int, ctx, device: str, sync) -> Measured:
-    """One warm-up epoch, then `epochs` timed ones; stops at the next batch when asked."""
-    m = Measured(0.0, [], 0, 0, 0, [], None)
+# Calibration: past --epochs timed epochs, more (up to 4x as many) while their samples/s
+# disagree (pttui.engine.timing's NOISY_IQR), until this many seconds have been spent.
+CALIBRATION_BUDGET_S = 2.0
+
+
+def measure(loader, epochs: int, ctx, device: str, sync, budget_s: float = CALIBRATION_BUDGET_S) -> Measured:
+    """One warm-up epoch, then at least `epochs` timed ones (more while they disagree, within
+    `budget_s`); stops at the next batch when asked. An epoch of no batches is timed too."""
+    from pttui.engine.timing import spread
+
+    m = Measured(0.0, [], 0, 0, None, [], None)
     cuda = device.startswith("cuda")
-    for epoch in range(1 + epochs):
+    began = time.perf_counter()
+    for epoch in range(1 + 4 * epochs):
+        if epoch > epochs and (
+            m.samples == 0
+            or time.perf_counter() - began >= budget_s
+            or not spread([1 / s for s in m.seconds[1:] if s > 0] or [0.0]).noisy
+        ):
+            break
         samples = batches = 0
         started = time.perf_counter()
         for xb, yb in loader:
@@ -192,7 +207,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
 
     from pttui.engine import data, devices
     from pttui.engine.recipe import data_spec
-    from pttui.engine.timing import speed_words, speedup, summarize
+    from pttui.engine.timing import UNRELIABLE_ADVICE, rates, speed_words, speedup, summarize
 
     device = devices.resolve(values["device"])
     ctx.start(device)
@@ -223,17 +238,41 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
         shut_down(loader)
     result: dict[str, Any] = {"device": device, "start_method": start_method(), "samples": len(dataset)}
     result.update(batches=len(loader), last_batch=_last_batch(len(dataset), bs, values["drop_last"]))
+    if len(loader) == 0:
+        note = (
+            f"no batches: drop_last drops a last batch smaller than batch_size, and all {len(dataset)} "
+            f"samples are fewer than batch_size {bs}, so every epoch is empty. Nothing was loaded, so "
+            f"no samples/s is reported. Use --batch-size {len(dataset)} or less, or --no-drop-last."
+        )
+        result["note"] = note
+        ctx.text("batches", note, pane="summary", level="warning")
     if chosen.first_shapes is not None:
         _report_batches(ctx, values, len(dataset), chosen)
-    if len(chosen.seconds) >= 2:
+    if len(chosen.seconds) >= 2 and chosen.samples > 0:
         t = summarize(chosen.seconds, warmup=1)
-        rate = chosen.samples / t.median
-        result.update(samples_per_s=rate, startup_s=chosen.startup_s)
+        speed = rates(chosen.samples, t)
+        result.update(
+            samples_per_s=speed.median,
+            samples_per_s_spread=speed.to_dict(1),
+            noisy=speed.noisy,
+            startup_s=chosen.startup_s,
+            epochs_timed=len(t.seconds),
+        )
+        if speed.noisy:
+            words = (
+                f"num_workers={workers}, batch_size={bs}: samples/s unreliable ({speed.noisy_reason}; "
+                f"epochs gave {speed.range_words('{:,.0f}')}): {UNRELIABLE_ADVICE}"
+            )
+        else:
+            words = (
+                f"num_workers={workers}, batch_size={bs}: {speed.median:,.0f} samples/s (median of "
+                f"{len(t.seconds)} epochs after a warm-up; IQR {speed.iqr_words('{:,.0f}')})"
+            )
         ctx.text(
             "speed",
-            f"num_workers={workers}, batch_size={bs}: {rate:,.0f} samples/s (median of "
-            f"{len(t.seconds)} epochs after a warm-up); first batch after {chosen.startup_s:.3f} s",
+            f"{words}; first batch after {chosen.startup_s:.3f} s",
             pane="summary",
+            level="warning" if speed.noisy else "info",
         )
     if values["sweep"] and not ctx.stopped:
         rows = sweep(dataset, values, pin, device, sync, ctx)
@@ -246,26 +285,39 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
                 base = next(
                     (b for b in rows if b["num_workers"] == 0 and b["batch_size"] == r["batch_size"]), None
                 )
-                vs = (
-                    "baseline"
-                    if base is r or base is None
-                    else speed_words(speedup(1 / base["samples_per_s"], 1 / r["samples_per_s"]))
+                if base is r or base is None:
+                    vs = "baseline"
+                elif base["samples_per_s_spread"]["noisy"] or r["samples_per_s_spread"]["noisy"]:
+                    vs = "unreliable"  # one of the two did not settle: no ratio to read
+                else:
+                    vs = speed_words(speedup(1 / base["samples_per_s"], 1 / r["samples_per_s"]))
+                spread_ = r["samples_per_s_spread"]
+                iqr = f"{spread_['q1']:,.0f}-{spread_['q3']:,.0f}" + (
+                    " (unreliable)" if spread_["noisy"] else ""
                 )
-                table.append([r["num_workers"], r["batch_size"], round(r["samples_per_s"]), vs, round(r["startup_s"], 3)])  # fmt: skip
+                table.append([r["num_workers"], r["batch_size"], round(r["samples_per_s"]), iqr, vs, round(r["startup_s"], 3)])  # fmt: skip
             ctx.table(
                 "samples/s over num_workers x batch size",
-                ["num_workers", "batch size", "samples/s", "vs num_workers=0", "first batch s"],
+                ["num_workers", "batch size", "samples/s", "IQR", "vs num_workers=0", "first batch s"],
                 table,
-                note=f"median of {values['epochs']} epoch(s) after a warm-up epoch; workers persist "
-                "between epochs, so their start-up shows only in 'first batch s'",
+                note=f"median of at least {values['epochs']} epoch(s) after a warm-up epoch (more while "
+                f"they disagreed, within {CALIBRATION_BUDGET_S:g} s); workers persist between epochs, so "
+                "their start-up shows only in 'first batch s'",
             )
             ctx.text(
                 "sweep",
                 f"fastest: num_workers={best['num_workers']}, batch_size={best['batch_size']} "
                 f"({best['samples_per_s']:,.0f} samples/s) on {CPUS} CPU(s)"
-                + ("" if values["sample_cost_us"] else _why_zero(best)),
+                + ("" if values["sample_cost_us"] else _why_zero(best))
+                + (
+                    f". Unreliable: {noisy} of {len(rows)} settings did not settle; {UNRELIABLE_ADVICE}"
+                    if (noisy := sum(r["samples_per_s_spread"]["noisy"] for r in rows))
+                    else ""
+                ),
                 pane="summary",
+                level="warning" if noisy else "info",
             )
+            result["noisy_sweep"] = noisy
     return result
 
 
@@ -291,16 +343,25 @@ def sweep(dataset, values, pin, device, sync, ctx) -> list[dict[str, Any]]:
                 shut_down(loader)
             if len(m.seconds) < 2 or m.samples == 0:
                 continue
-            from pttui.engine.timing import summarize
+            from pttui.engine.timing import rates, summarize
 
-            rate = m.samples / summarize(m.seconds, warmup=1).median
+            speed = rates(m.samples, summarize(m.seconds, warmup=1))
             rows.append(
-                {"num_workers": workers, "batch_size": bs, "samples_per_s": rate, "startup_s": m.startup_s}
+                {
+                    "num_workers": workers,
+                    "batch_size": bs,
+                    "samples_per_s": speed.median,
+                    "samples_per_s_spread": speed.to_dict(1),
+                    "startup_s": m.startup_s,
+                }
             )
     return rows
 
 
-def _last_batch(n: int, bs: int, drop_last: bool) -> int:
+def _last_batch(n: int, bs: int, drop_last: bool) -> int | None:
+    """Samples in an epoch's last batch; None when there is no batch at all."""
+    if n == 0 or (drop_last and n < bs):
+        return None
     return bs if drop_last or n % bs == 0 else n % bs
 
 

@@ -37,7 +37,18 @@ QENGINE = Param(
     ENGINES,
 )
 TORCHAO = Param("torchao", "bool", True, "add torchao's int8 weight-only quantize_ when torchao is installed")
-ROUNDS = Param("rounds", "int", 5, "timed rounds per latency (the median is reported)", low=1, high=1000)
+# Calibration (pyperf's idea): at least --rounds rounds, then more while the speed-ups disagree,
+# until this many seconds per batch size have been spent timing.
+CALIBRATION_BUDGET_S = 6.0
+ROUNDS = Param(
+    "rounds",
+    "int",
+    5,
+    f"timed rounds per latency, at least (more while they disagree, up to {CALIBRATION_BUDGET_S:g} s "
+    "per batch size); the median and its spread are reported",
+    low=1,
+    high=1000,
+)
 PARAMS = (
     dataclasses.replace(common.HIDDEN, default=(1024, 1024)),
     SIDE,
@@ -49,7 +60,7 @@ PARAMS = (
     TORCHAO,
     ROUNDS,
     common.SEED,
-    common.THREADS,
+    common.SPEED_THREADS,
 )
 
 COLUMNS = [
@@ -68,16 +79,22 @@ def choose_engine(spec: str, supported: list[str], active: str) -> str:
 
 
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
+    from pttui.engine import devices
 
+    with devices.speed_threads(values["threads"]) as (_, threads_words):
+        return _run(values, ctx, threads_words)
+
+
+def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
     import torch
 
-    from pttui.engine import devices, quantize, recipe, train
-    from pttui.engine.timing import autorange, interleave, speed_words, speedup
+    from pttui.engine import quantize, recipe, train
+    from pttui.engine.timing import UNRELIABLE_ADVICE, autorange, interleave, speedup_words
 
-    devices.set_threads(values["threads"])
     backends = torch.backends.quantized
     engine = choose_engine(values["qengine"], list(backends.supported_engines), backends.engine)
     ctx.start("cpu")
+    ctx.text("threads", threads_words)
     noise = quantize.Captured()
     previous_engine = backends.engine
     try:
@@ -113,22 +130,28 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
         return {"engine": engine, "variants": {}}
     base = figures["fp32"]
     rows = []
+    spreads = figures.pop("_spreads")
     for name, f in figures.items():
-        f["speedup_b1"] = speedup(base["latency_b1_ms"], f["latency_b1_ms"])
-        f["speedup_b64"] = speedup(base["latency_b64_ms"], f["latency_b64_ms"])
+        for key in ("b1", "b64"):
+            ratio = spreads[key][name]
+            f[f"speedup_{key}"] = ratio.median
+            f[f"speedup_{key}_spread"] = ratio.to_dict()
         rows.append([
             name, round(f["size_mb"], 3), round(f["latency_b1_ms"], 4), round(f["latency_b64_ms"], 4),
-            "baseline" if name == "fp32" else speed_words(f["speedup_b1"]),
-            "baseline" if name == "fp32" else speed_words(f["speedup_b64"]),
+            "baseline" if name == "fp32" else speedup_words(spreads["b1"][name]),
+            "baseline" if name == "fp32" else speedup_words(spreads["b64"][name]),
             round(f["val_acc"], 4), f["max_abs_logit_diff"], round(f["argmax_agreement"], 4),
         ])  # fmt: skip
     threads = torch.get_num_threads()
+    rounds_taken = {key: len(next(iter(spreads[key].values())).values) for key in spreads}
     ctx.table(
         f"fp32 and int8 on the CPU ({engine} engine, {threads} thread(s))",
         COLUMNS,
         rows,
-        note=f"latency: median of {values['rounds']} interleaved rounds after a warm-up, per forward "
-        "pass; size: the saved state_dict; logit diff and agreement against fp32 on the validation set",
+        note=f"latency: median of {rounds_taken['b1']} (batch 1) and {rounds_taken['b64']} (batch 64) "
+        "interleaved rounds after a warm-up, per forward pass; speed-up: the median of the rounds' "
+        "ratios to fp32, with their IQR; size: the saved state_dict; logit diff and agreement against "
+        "fp32 on the validation set",
     )
     if noise.messages:
         hint = ""
@@ -139,14 +162,26 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
             )
         ctx.text("captured warnings", noise.note() + hint)
     lines = []
+    noisy = []
     for name, f in figures.items():
-        if name != "fp32":
-            lines.append(
-                f"{name}: {base['size_mb']:.2f} MB -> {f['size_mb']:.2f} MB, batch 1 "
-                f"{speed_words(f['speedup_b1'])}, batch 64 {speed_words(f['speedup_b64'])}, "
-                f"val acc {f['val_acc']:.3f} (fp32 {base['val_acc']:.3f})"
-            )
-    ctx.text("int8 against fp32", "\n".join(lines), pane="summary")
+        if name == "fp32":
+            continue
+        shaky = [f"batch {k[1:]}" for k in ("b1", "b64") if spreads[k][name].noisy]
+        noisy += [f"{name} at {k}" for k in shaky]
+        speed = (
+            f"batch 1 {speedup_words(spreads['b1'][name])}, batch 64 {speedup_words(spreads['b64'][name])}"
+        )
+        lines.append(
+            f"{name}: {base['size_mb']:.2f} MB -> {f['size_mb']:.2f} MB, {speed}, "
+            f"val acc {f['val_acc']:.3f} (fp32 {base['val_acc']:.3f})"
+        )
+    if noisy:
+        lines.append(
+            f"Speed-ups unreliable for {', '.join(noisy)}: the middle half of the rounds spans more "
+            f"than {next(iter(spreads['b1'].values())).threshold:.0%} of the median even after "
+            f"up to {CALIBRATION_BUDGET_S:g} s of extra rounds; {UNRELIABLE_ADVICE}."
+        )
+    ctx.text("int8 against fp32", "\n".join(lines), pane="summary", level="warning" if noisy else "info")
     dyn = figures.get("dynamic int8", {})
     return {
         "engine": engine,
@@ -156,19 +191,26 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
         "size_ratio": base["size_mb"] / dyn["size_mb"] if dyn else None,
         "int8_speedup_b1": dyn.get("speedup_b1"),
         "int8_speedup_b64": dyn.get("speedup_b64"),
+        "noisy": bool(noisy),
     }
 
 
 def _measure(variants, r, rounds, noise, ctx, quantize, autorange, interleave):
-    """Size, accuracy, logit drift and latency of every variant; None when stopped."""
+    """Size, accuracy, logit drift and latency of every variant; None when stopped.
+
+    figures["_spreads"][batch key][variant] is the Spread of its per-round speed-ups over fp32.
+    """
     import tempfile
     import warnings
 
     import torch
 
+    from pttui.engine.timing import round_ratios
+
     x_val, y_val = r.x_val, r.y_val
     batches = {"b1": x_val[:1], "b64": x_val[:64]}
     figures: dict[str, dict[str, Any]] = {}
+    spreads: dict[str, dict[str, Any]] = {}
     # The first forward passes may warn (once); the timed ones then run with warnings ignored, as
     # recording every repeat's warning would grow without bound.
     with quantize.captured(noise), tempfile.TemporaryDirectory() as folder:
@@ -190,9 +232,16 @@ def _measure(variants, r, rounds, noise, ctx, quantize, autorange, interleave):
                 return None
             calls = {name: (lambda m=model, x=xb: m(x)) for name, model in variants.items()}
             number = {name: autorange(fn, 0.02) for name, fn in calls.items()}
-            timings = interleave(calls, rounds=rounds, warmup=3, number=number)
+            timings = interleave(
+                calls, rounds=rounds, warmup=3, number=number, budget_s=CALIBRATION_BUDGET_S,
+                stop=lambda: ctx.stopped,
+            )  # fmt: skip
+            if ctx.stopped:
+                return None
             for name, t in timings.items():
                 figures[name][f"latency_{key}_ms"] = t.median * 1e3
+                spreads.setdefault(key, {})[name] = round_ratios(timings["fp32"], t)
+    figures["_spreads"] = spreads
     return figures
 
 
@@ -219,6 +268,7 @@ def _recipe_values(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def code(values: dict[str, Any]) -> str:
+    from pttui.engine.codegen import speed_threads_line
     from pttui.engine.source import definition
 
     side = values["side"]
@@ -229,7 +279,7 @@ def code(values: dict[str, Any]) -> str:
         else f'engine = "{engine}"\ntorch.backends.quantized.engine = engine'
     )
     resize = "" if side == 8 else f"x_train, x_val = upscale(x_train, {side}), upscale(x_val, {side})\n"
-    threads = f"torch.set_num_threads({values['threads']})\n" if values["threads"] else ""
+    threads = speed_threads_line(values)
     pairs = [[f"model.net.{2 * i}", f"model.net.{2 * i + 1}"] for i in range(len(values["hidden"]))]
     return f'''"""quantization: a float MLP and its dynamic and static int8 versions, compared.
 

@@ -27,7 +27,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     devices.set_threads(values["threads"])
     available = devices.Available.probe()
     device = devices.choose_device(values["device"], available)
-    amp = devices.choose_amp(values["amp"], device, available)
+    amp = devices.choose_amp(values["amp"], device, available, common.AMP.choices)
     ctx.start(device)
     r = recipe.prepare(values, device)
     scaler = torch.amp.GradScaler("cuda") if values["amp"] == "fp16" else None
