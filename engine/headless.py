@@ -42,6 +42,7 @@ def build_parser(lab: Lab, prog: str = "pttui run") -> argparse.ArgumentParser:
     group = parser.add_argument_group("parameters")
     for p in lab.params:
         words = f"{p.help} ({p.allowed()}; default {p.to_text(p.default) or 'none'})"
+        words = words.replace("%", "%%")  # argparse %-formats help: "CPU %" would end --help with a traceback
         if p.kind == "bool":
             group.add_argument(
                 p.flag, dest=p.name, action=argparse.BooleanOptionalAction, default=None, help=words

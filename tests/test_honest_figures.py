@@ -162,3 +162,13 @@ def test_the_command_line_says_the_same():
     assert fp16.returncode == off.returncode == 2
     assert "auto, bf16" in fp16.stderr and "off" not in fp16.stderr.split("expected")[1]
     assert "auto, bf16, fp16" in off.stderr
+
+
+def test_every_lab_help_lists_its_declared_choices():
+    from pttui.engine.labs import all_labs
+
+    for lab in all_labs().values():
+        help_text = " ".join(build_parser(lab).format_help().split())  # a "%" in a help must not break it
+        for p in lab.params:
+            if p.kind == "choice":
+                assert "one of " + ", ".join(p.choices) in help_text, (lab.name, p.name)
