@@ -26,6 +26,7 @@ Torch-free, so `pttui runs` answers at once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -37,13 +38,20 @@ from pathlib import Path
 from typing import Any
 
 from pttui.engine import events as ev
+from pttui.engine.hardened import FileRefused, open_regular
 from pttui.engine.lifecycle import STOP_READER_GONE
 from pttui.engine.sinks import Sink
 
 ENV_VAR = "PTTUI_RUNS_DIR"
 PARAMS_FILE = "params.json"
 EVENTS_FILE = "events.jsonl"
+RECORDER_ERROR_FILE = "recorder_error.txt"  # why the recorder gave up, when it could still say
 FLUSH_S = 1.0
+# A run folder is read as hostile input (it may be edited, or be a FIFO by a name we read):
+# regular files only, opened without blocking, within these sizes.
+MAX_PARAMS_BYTES = 1 << 20
+MAX_EVENTS_BYTES = 256 << 20  # the app reads a past run's events whole; a long run's are ~10 MB
+MAX_TAIL_BYTES = 4 << 20  # listing reads backwards this far for the last event, no further
 
 # A run's status, declared once: `pttui runs`, the app's run list, the recorder and the
 # supervisor all use these names. A new status is added here, never beside.
@@ -162,6 +170,10 @@ class RunRecorder(Sink):
     def _give_up(self, exc: Exception) -> None:
         self._broken = True
         _warn(f"stopped recording this run in {self.path}: {exc}; the run goes on")
+        try:  # best effort: a full disk may refuse this too, and then the run lists as killed
+            (self.path / RECORDER_ERROR_FILE).write_text(f"{exc}"[:500] + "\n", encoding="utf-8")
+        except OSError:
+            pass
 
     def close(self) -> None:
         self._closed.set()
@@ -199,15 +211,19 @@ class RunInfo:
 
 
 def read_events(run_path: str | os.PathLike) -> list[ev.Event]:
-    """All events of a run, in order; a torn last line and unreadable lines are skipped."""
+    """All events of a run, in order; a torn last line and unreadable lines are skipped.
+
+    A missing, non-regular (a FIFO) or larger than MAX_EVENTS_BYTES events file gives the
+    events that could be read (none): reading a run never blocks and never raises.
+    """
     events: list[ev.Event] = []
     try:
-        stream = open(Path(run_path) / EVENTS_FILE, encoding="utf-8", errors="replace")  # noqa: SIM115
-    except FileNotFoundError:
+        stream = open_regular(Path(run_path) / EVENTS_FILE, EVENTS_FILE, MAX_EVENTS_BYTES)
+    except (FileRefused, OSError):
         return events
     with stream:
-        for line in stream:
-            parsed = _parse(line)
+        for raw in stream:
+            parsed = _parse(raw.decode("utf-8", "replace"))
             if parsed is not None:
                 events.append(parsed)
     return events
@@ -216,16 +232,22 @@ def read_events(run_path: str | os.PathLike) -> list[ev.Event]:
 def _parse(line: str) -> ev.Event | None:
     try:
         return ev.from_json(line)
-    except (ValueError, KeyError, TypeError):  # torn JSON, an unknown kind, missing fields
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):  # torn, unknown, odd
         return None
 
 
 def _last_event(events_file: Path) -> ev.Event | None:
-    """The last readable event, reading the file backwards so long runs list fast."""
+    """The last readable event, reading the file backwards so long runs list fast.
+
+    Reads at most MAX_TAIL_BYTES from the end: a file of one endless line is not read whole.
+    Raises FileRefused when the events file is not a regular file.
+    """
     try:
-        stream = open(events_file, "rb")  # noqa: SIM115
-    except OSError:
-        return None
+        stream = open_regular(events_file, EVENTS_FILE)
+    except FileRefused as exc:
+        if exc.reason == "no such file":
+            return None
+        raise
     with stream:
         end = stream.seek(0, os.SEEK_END)
         window = 8192
@@ -240,32 +262,67 @@ def _last_event(events_file: Path) -> ev.Event | None:
                     parsed = _parse(raw.decode("utf-8", "replace"))
                     if parsed is not None:
                         return parsed
-            if start == 0:
+            if start == 0 or window >= MAX_TAIL_BYTES:
                 return None
             window *= 4
 
 
+def _header(path: Path) -> tuple[str, str, dict[str, Any], int]:
+    """topic, started, params and pid from params.json; ValueError says what is wrong."""
+    with open_regular(path / PARAMS_FILE, PARAMS_FILE, MAX_PARAMS_BYTES) as stream:
+        header = json.loads(stream.read(MAX_PARAMS_BYTES + 1).decode("utf-8"))
+    if not isinstance(header, dict):
+        raise ValueError(f"{PARAMS_FILE} holds a {type(header).__name__}, not an object")
+    for name in ("topic", "started"):
+        if not isinstance(header.get(name), str):
+            raise ValueError(f"{PARAMS_FILE}: {name} is missing or not text")
+    params = header.get("params") or {}
+    if not isinstance(params, dict):
+        raise ValueError(f"{PARAMS_FILE}: params is a {type(params).__name__}, not an object")
+    pid = header.get("pid") or 0
+    if not isinstance(pid, int) or isinstance(pid, bool) or not 0 <= pid < 1 << 31:
+        raise ValueError(f"{PARAMS_FILE}: pid {pid!r} is not a process id")
+    return header["topic"][:80], header["started"][:40], params, pid
+
+
 def read_run(run_path: str | os.PathLike) -> RunInfo | None:
-    """The RunInfo of one run folder, or None if it is not a readable run folder."""
+    """The RunInfo of one run folder; None if it holds neither params.json nor events.jsonl.
+
+    Never raises and never blocks: a folder whose record cannot be read (permissions, a FIFO,
+    malformed JSON, a pid of 1e30) is a RunInfo with status UNREADABLE and the reason.
+    """
     path = Path(run_path)
     try:
-        header = json.loads((path / PARAMS_FILE).read_text(encoding="utf-8"))
-        topic, started = str(header["topic"]), str(header["started"])
-        params = dict(header.get("params") or {})
-        pid = int(header.get("pid") or 0)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+        if not any(os.path.lexists(path / name) for name in (PARAMS_FILE, EVENTS_FILE)):
+            return None
+        return _read_run(path)
+    except (FileRefused, OSError, ValueError, RecursionError) as exc:
+        reason = exc.reason if isinstance(exc, FileRefused) else getattr(exc, "strerror", None) or str(exc)
+        if isinstance(exc, FileRefused) and exc.field:
+            reason = f"{exc.field} {reason}"
+        return RunInfo(path, "?", "", {}, UNREADABLE, {}, str(reason)[:200])
+
+
+def _read_run(path: Path) -> RunInfo:
+    topic, started, params, pid = _header(path)
     last = _last_event(path / EVENTS_FILE)
     result: dict[str, Any] = {}
     reason = ""
     if isinstance(last, ev.Done):
-        result, reason = dict(last.result), last.reason
+        result, reason = dict(last.result), str(last.reason)
         if not last.stopped:
             status = DONE
         else:
             status = STOPPED_READER_GONE if last.reason == STOP_READER_GONE else STOPPED
     elif isinstance(last, ev.Error):
-        status, reason = FAILED, last.message
+        status, reason = FAILED, str(last.message)
+    elif os.path.lexists(path / RECORDER_ERROR_FILE):
+        with (
+            contextlib.suppress(FileRefused, OSError),
+            open_regular(path / RECORDER_ERROR_FILE, "", 4096) as f,
+        ):
+            reason = f.read(4096).decode("utf-8", "replace").strip()
+        status, reason = FAILED, f"recorder: {reason or 'it stopped writing'}"
     else:
         status = RUNNING if pid_alive(pid) else KILLED
     return RunInfo(path, topic, started, params, status, result, reason)
@@ -290,7 +347,7 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[RunInfo]:
         children = [p for p in root.iterdir() if p.is_dir()]
     except OSError:
         return []
-    infos = [info for info in map(read_run, children) if info is not None]
+    infos = [info for info in map(read_run, children) if info is not None]  # never raises
     infos.sort(key=_sort_key, reverse=True)
     return infos
 
@@ -309,7 +366,10 @@ def _fmt(value: Any) -> str:
 
 
 def key_params(info: RunInfo, limit: int = 48) -> str:
-    """The parameters that differ from the topic's defaults, as `name=value`."""
+    """The parameters that differ from the topic's defaults, as `name=value`.
+
+    A value of the wrong kind (a hand-edited params.json) is shown as it is, never raises.
+    """
     try:
         from pttui.engine.labs import get_lab
 
@@ -321,8 +381,12 @@ def key_params(info: RunInfo, limit: int = 48) -> str:
         p = declared.get(name)
         if p is None:
             continue
-        shown = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else p.to_text(value)
-        if shown != p.to_text(p.default):
+        try:
+            shown = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else p.to_text(value)
+            default = p.to_text(p.default)
+        except Exception:  # e.g. an int where a list of ints belongs
+            shown, default = str(value)[:40], None
+        if shown != default:
             parts.append(f"{name}={shown}")
     text = " ".join(parts) or "defaults"
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -346,10 +410,14 @@ def _when(started: str) -> str:
         return started
 
 
-def _status(info: RunInfo, limit: int = 60) -> str:
-    if info.status != FAILED or not info.reason:
+def status_text(info: RunInfo, limit: int = 60) -> str:
+    """The status as listed: `unreadable (reason)`, `failed (recorder: reason)`, `failed: message`."""
+    if not info.reason or info.status not in (FAILED, UNREADABLE):
         return info.status
-    text = f"{info.status}: {info.reason.splitlines()[0]}"
+    if info.status == UNREADABLE or info.reason.startswith("recorder: "):
+        text = f"{info.status} ({info.reason.splitlines()[0]})"
+    else:
+        text = f"{info.status}: {info.reason.splitlines()[0]}"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -378,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no runs recorded in {root}")
         return 0
     header = ("when", "topic", "key params", "final figures", "status")
-    rows = [(_when(i.started), i.topic, key_params(i), final_figures(i), _status(i)) for i in infos]
+    rows = [(_when(i.started), i.topic, key_params(i), final_figures(i), status_text(i)) for i in infos]
     widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

@@ -98,8 +98,11 @@ class PlaygroundApp(App[None]):
 
     def open_run(self, info) -> None:
         """Open a run kept on disk in its topic's screen."""
-        from pttui.engine.runs import read_events
+        from pttui.engine.runs import UNREADABLE, read_events
 
+        if info.status == UNREADABLE:
+            self.notify(f"{info.path.name} cannot be read: {info.reason}", severity="error")
+            return
         if info.topic not in all_labs():
             self.notify(f"This version has no topic {info.topic!r}.", severity="error")
             return

@@ -50,7 +50,7 @@ class RunsScreen(Screen):
             table.add_row(
                 _when(info.started),
                 info.topic,
-                info.status,
+                run_store.status_text(info),
                 run_store.final_figures(info),
                 run_store.key_params(info, limit=60),
             )
