@@ -31,10 +31,10 @@ from typing import Any
 
 from pttui.engine import commands as cmd
 from pttui.engine import events as ev
+from pttui.engine.events import PAUSED, READY, RUNNING, WARMING
 from pttui.engine.lifecycle import EXIT_BAD_PARAMS, EXIT_INTERRUPTED, EXIT_OK
 from pttui.engine.sinks import JsonLinesSink
 
-WARMING, READY = "warming", "ready"  # a spare's states before its run (events.State)
 MAX_LINE = 1 << 20  # a longer command line is refused, not buffered without end
 
 
@@ -188,9 +188,6 @@ class Control:
         elif isinstance(command, cmd.Pace):
             gate.set_pace(command.steps_per_s)
             self.state(PAUSED if gate.paused else RUNNING)  # the new pace is a change too
-
-
-PAUSED, RUNNING = "paused", "running"
 
 
 class EngineThread:

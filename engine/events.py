@@ -145,6 +145,10 @@ class Hello(Event):
     commands: list[str]
 
 
+# What a controlled engine can be doing (State.state), declared once.
+WARMING, READY, RUNNING, PAUSED = "warming", "ready", "running", "paused"
+
+
 @dataclass(frozen=True)
 class State(Event):
     """Where a controlled engine stands, sent on every change: "warming" (importing torch),

@@ -13,7 +13,8 @@ import threading
 import time
 from collections.abc import Callable
 
-PAUSED, RUNNING = "paused", "running"
+from pttui.engine.events import PAUSED, RUNNING
+
 _SLICE_S = 0.05  # a held loop looks at the stop flag this often, whoever sets it (SIGINT too)
 
 

@@ -72,11 +72,9 @@ class PlaygroundApp(App[None]):
             self.call_after_refresh(self._first_spare)
 
     def _first_spare(self) -> None:
-        from pttui.tui.screens.topic import TopicScreen
-
-        screen = self.screen
-        if isinstance(screen, TopicScreen):
-            screen._spare_for_form()  # the topic on show: its form's threads
+        for_form = getattr(self.screen, "spare_for_form", None)  # a topic on show: its threads
+        if for_form is not None:
+            for_form()
         elif self.running_topic() is None:
             self.spares.ensure(0)
 

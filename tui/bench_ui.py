@@ -10,7 +10,12 @@ median of the per-round ratios. While the app's run trains, an asyncio task slee
 again and again and records how late each wake-up is: the UI event loop's lag.
 
 Goals on the 2-core dev machine: training ratio >= 0.95 of the bare loop, lag p99 <= 16 ms
-(one frame at 60 Hz), first frame <= 0.15 s.
+(one frame at 60 Hz), also while the warm spare engine (tui.spare) warms up and waits.
+
+The watch figures (`watch_figures`): `r` to the run's first event and first step with the
+spare warm (and, for comparison, cold), `r` to `done` for autograd, the headless engine's exit
+after its final event (median of 5), and the first frame of a fresh `pttui` (topic list) and
+`pttui training` (its form).
 """
 
 from __future__ import annotations
@@ -147,6 +152,114 @@ async def _app_run(values: dict[str, Any], lag: bool) -> dict[str, Any]:
     }
 
 
+async def _r_to(topic: str, values: dict[str, Any], warm: bool, until: str = "done") -> dict[str, Any]:
+    """Press `r` in `topic` and time, from the key, when the run's `start` event, its first
+    step and its final event are on screen (the drain hands them to the panes).
+
+    Warm: the spare engine has said `ready` before `r`; meanwhile a 10 ms timer records the
+    UI's lag while the spare warms up and waits. Cold: no spare, a fresh engine per run.
+    """
+    from pttui.tui.app import PlaygroundApp
+
+    app = PlaygroundApp(spares=warm)
+    lags: list[float] = []
+    marks: dict[str, float] = {}
+    async with app.run_test(headless=True, size=SIZE) as pilot:
+        screen = app.open_topic(topic)
+        await pilot.pause()
+        screen.form.set_values(values)
+        await pilot.pause(0.3)
+        if warm:
+            screen.spare_for_form()
+            deadline = time.monotonic() + 300
+            while not app.spares.ready():
+                start = time.perf_counter()
+                await asyncio.sleep(TICK_S)
+                lags.append(time.perf_counter() - start - TICK_S)
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the spare engine did not get ready in 300 s")
+            for _ in range(100):  # one more second with the spare waiting
+                start = time.perf_counter()
+                await asyncio.sleep(TICK_S)
+                lags.append(time.perf_counter() - start - TICK_S)
+        apply = screen.results.apply
+
+        def spy(events):
+            now = time.perf_counter()
+            for e in events:
+                key = {"start": "start", "step": "step", "done": "final", "error": "final"}.get(e.kind)
+                if key and key not in marks:
+                    marks[key] = now
+            return apply(events)
+
+        screen.results.apply = spy  # type: ignore[method-assign]
+        pressed = time.perf_counter()
+        screen.action_run()
+        warm_run = app.spares.child is None and warm
+        while screen.child is not None:
+            await asyncio.sleep(0.01)
+        final = screen.final
+    if final is None or final.kind != "done":
+        raise RuntimeError(f"the app's {topic} run failed: {getattr(final, 'message', final)}")
+    return {
+        **{f"to_{k}": v - pressed for k, v in marks.items()},
+        "warm": warm_run,
+        "lags": lags,
+    }
+
+
+def watch_figures(rounds: int) -> dict[str, Any]:
+    """The issue-13 figures: `r` to first event/step/done with a warm spare (and cold), the
+    engine's exit after its final event, and first frames from fresh processes."""
+    training = {**CONFIG, "epochs": 3, "device": "cpu"}
+    warm, cold, autograd, lags = [], [], [], []
+    for _ in range(rounds):
+        result = asyncio.run(_r_to("training", training, warm=True))
+        warm.append(result)
+        lags.extend(result["lags"])
+        cold.append(asyncio.run(_r_to("training", training, warm=False)))
+        autograd.append(asyncio.run(_r_to("autograd", {}, warm=True)))
+    exits = [_engine_exit() for _ in range(5)]
+    ms = [lag * 1000 for lag in lags]
+
+    def med(runs, key):
+        return round(statistics.median(r[key] for r in runs), 4)
+
+    return {
+        "r_to_first_event_s": med(warm, "to_start"),
+        "r_to_first_step_s": med(warm, "to_step"),
+        "autograd_r_to_done_s": med(autograd, "to_final"),
+        "cold_r_to_first_event_s": med(cold, "to_start"),
+        "warm_runs_handed_to_the_spare": sum(r["warm"] for r in warm + autograd),
+        "engine_exit_after_done_s": round(statistics.median(exits), 4),
+        "spare_lag_ms": {"p50": round(_pct(ms, 0.50), 2), "p99": round(_pct(ms, 0.99), 2), "ticks": len(ms)},
+        "process_first_frame_s": round(statistics.median(process_first_frame() for _ in range(3)), 4),
+        "topic_first_frame_s": round(statistics.median(process_first_frame("training") for _ in range(3)), 4),
+    }
+
+
+def _engine_exit() -> float:
+    """One headless autograd run: seconds from its final event on the pipe to its exit."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pttui.engine", "run", "autograd", "--json", "--no-record"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    last = None
+    while True:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if line.startswith((b'{"event":"done"', b'{"event":"error"')):
+            last = time.perf_counter()
+    proc.wait()
+    ended = time.perf_counter()
+    if last is None:
+        raise RuntimeError("the headless autograd run printed no final event")
+    return ended - last
+
+
 def process_first_frame(topic: str | None = None) -> float:
     """From starting `python -m pttui.tui.bench_ui --first-frame` to its first frame, headless."""
     env = {**os.environ, "PTTUI_BENCH_T0": repr(time.time())}
@@ -163,7 +276,7 @@ def _first_frame_child(topic: str | None) -> None:
         def on_ready(self) -> None:  # Textual calls each class's handler: this one exits
             self.exit(time.time() - t0)
 
-    result = FirstFrame(topic).run(headless=True, size=SIZE)
+    result = FirstFrame(topic, spares=False).run(headless=True, size=SIZE)
     print(result)
 
 
@@ -187,7 +300,6 @@ def measure(rounds: int, epochs: int, threads: int) -> dict[str, Any]:
         timed = asyncio.run(_app_run(values, lag=True))
         timed_s.append(timed["seconds"])
         lags.extend(timed["lags"])
-    process_frames = [process_first_frame() for _ in range(3)]
     samples = (epochs - 1) * rows
     ms = [lag * 1000 for lag in lags]
     return {
@@ -204,7 +316,6 @@ def measure(rounds: int, epochs: int, threads: int) -> dict[str, Any]:
             "ticks": len(ms),
         },
         "first_frame_s": round(statistics.median(frames), 4),
-        "process_first_frame_s": round(statistics.median(process_frames), 4),
         "chart_redraws_per_run": statistics.median(redraws),
         "rounds": rounds,
         "config": {**CONFIG, "epochs": epochs, "threads": threads, "size": f"{SIZE[0]}x{SIZE[1]}"},
@@ -222,6 +333,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--epochs", type=int, default=EPOCHS, help=f"epochs per run (default {EPOCHS})")
     parser.add_argument("--threads", type=int, default=0, help="torch threads in the runs (0: default)")
     parser.add_argument("--quick", action="store_true", help="one round of 60 epochs")
+    parser.add_argument(
+        "--watch-only",
+        action="store_true",
+        help="only the warm-engine figures (r to first event/step/done, engine exit, first frames)",
+    )
     parser.add_argument("--first-frame", nargs="?", const="", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.first_frame is not None:
@@ -233,9 +349,22 @@ def main(argv: list[str]) -> int:
     # The app records its runs like any other; these are not worth keeping.
     with tempfile.TemporaryDirectory(prefix="pttui-bench-ui-") as runs:
         os.environ["PTTUI_RUNS_DIR"] = runs
-        report = measure(rounds, epochs, args.threads)
+        report = {} if args.watch_only else measure(rounds, epochs, args.threads)
+        report.update(watch_figures(rounds))
     if args.json:
         print(json.dumps(report))
+        return 0
+    print(
+        f"r to the run's first event {report['r_to_first_event_s']:.3f} s with a warm engine "
+        f"(cold {report['cold_r_to_first_event_s']:.3f} s); to the first step "
+        f"{report['r_to_first_step_s']:.3f} s; autograd r to done {report['autograd_r_to_done_s']:.3f} s\n"
+        f"engine exit after its final event {report['engine_exit_after_done_s']:.3f} s; UI lag while the "
+        f"spare warms and waits: p99 {report['spare_lag_ms']['p99']} ms\n"
+        f"first frame from a fresh process: topic list {report['process_first_frame_s'] * 1000:.0f} ms, "
+        f"`pttui training` form {report['topic_first_frame_s'] * 1000:.0f} ms",
+        flush=True,
+    )
+    if args.watch_only:
         return 0
     lag = report["lag_ms"]
     print(
@@ -244,8 +373,7 @@ def main(argv: list[str]) -> int:
         f"engine {report['headless_samples_per_s']:,.0f} (app_vs_headless {report['app_vs_headless']:.3f})\n"
         f"UI lag of a 10 ms timer: p50 {lag['p50']} ms, p99 {lag['p99']} ms, max {lag['max']} ms "
         f"({lag['ticks']} ticks)\n"
-        f"first frame: {report['first_frame_s'] * 1000:.0f} ms in-process, "
-        f"{report['process_first_frame_s'] * 1000:.0f} ms from a fresh `python -m pttui.tui`",
+        f"first frame: {report['first_frame_s'] * 1000:.0f} ms in-process",
         flush=True,
     )
     return 0

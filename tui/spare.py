@@ -17,6 +17,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 
+from pttui.engine import events as ev
 from pttui.tui.child import Child
 
 NO_SPARE_ENV = "PTTUI_NO_SPARE"  # "1": no spare (every run starts cold, as before)
@@ -36,6 +37,7 @@ class Spares:
         self._key: tuple | None = None
         self.closed = False
         self.started = 0  # spares started so far (tests and the bench read it)
+        self._ready_seen = False
 
     def key(self, threads: int) -> tuple:
         return (threads, env_key(os.environ))
@@ -63,8 +65,20 @@ class Spares:
                 child.start()
             except OSError:
                 return  # no spare: `r` starts a cold engine, as without one
-            self.child, self._key = child, key
+            self.child, self._key, self._ready_seen = child, key, False
             self.started += 1
+
+    def ready(self) -> bool:
+        """True once the spare has said `ready` (warm-up done). What it said is dropped: it
+        is only its greeting, which `hand_over` drops anyway."""
+        child = self.child
+        if child is None or not child.running:
+            return False
+        if not self._ready_seen:
+            self._ready_seen = any(
+                isinstance(item, ev.State) and item.state == ev.READY for item in child.drain()
+            )
+        return self._ready_seen
 
     def take(self, threads: int) -> Child | None:
         """The spare, if there is a live one made for these settings; it is no longer kept here

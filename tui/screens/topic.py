@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Header, Input
@@ -24,6 +25,7 @@ from pttui.engine.lab import Lab
 from pttui.tui.child import Child, Exit, Line, flags
 from pttui.tui.run_state import FAILED, PAUSED, STARTING, STOPPED, STOPPING, RunState
 from pttui.tui.widgets.chart import LossChart
+from pttui.tui.widgets.param_field import ParamField
 from pttui.tui.widgets.param_form import ParamForm
 from pttui.tui.widgets.results import ResultTabs
 from pttui.tui.widgets.status_line import StatusLine
@@ -95,6 +97,7 @@ class TopicScreen(Screen):
         self._timer: Timer | None = None
         self._code_timer: Timer | None = None
         self._run_threads = 0
+        self._fields: dict[str, ParamField | None] = {}
         self.sub_title = f"{lab.title}"
 
     def compose(self) -> ComposeResult:
@@ -119,15 +122,33 @@ class TopicScreen(Screen):
         self._update_code()
 
     def on_screen_resume(self) -> None:
-        self._spare_for_form()
+        self.spare_for_form()
 
-    def _spare_for_form(self) -> None:
+    def spare_for_form(self) -> None:
         """The spare warms up with this form's threads: replace it when they differ (never
         while a run goes on: the next spare starts when the run ends)."""
         if self.app.running_topic() is not None or not self.app.spares_wanted:  # type: ignore[attr-defined]
             return
-        value = self.form.values() or {}
-        self.app.spares.ensure(int(value.get("threads", 0)))  # type: ignore[attr-defined]
+        threads = self._threads()
+        if threads is not None:
+            self.app.spares.ensure(threads)  # type: ignore[attr-defined]
+
+    def _threads(self) -> int | None:
+        """The form's `--threads` (0 for a lab without it); None while that field is invalid."""
+        field = self._field_of("threads")
+        if field is None:
+            return 0
+        field.check()
+        return None if field.error else int(field.value)
+
+    def _field_of(self, name: str) -> ParamField | None:
+        """A field by parameter name, found once (each query walks the form's DOM)."""
+        if name not in self._fields:
+            try:
+                self._fields[name] = self.form.field(name)
+            except NoMatches:
+                self._fields[name] = None
+        return self._fields[name]
 
     # -- parts ---------------------------------------------------------------------------
     @property
@@ -143,10 +164,9 @@ class TopicScreen(Screen):
         return self.child is not None and self.child.running
 
     def _device(self) -> str:
-        for f in self.form.fields:
-            if f.param.kind == "device":
-                return f"device {f.value}"
-        return ""
+        device = next((p.name for p in self.lab.params if p.kind == "device"), None)
+        field = self._field_of(device) if device else None
+        return f"device {field.value}" if field is not None else ""
 
     def _set_state(self, state: RunState) -> None:
         before = self.state
@@ -373,10 +393,14 @@ class TopicScreen(Screen):
     # -- the code tab follows the form ----------------------------------------------------
     def on_param_form_changed(self, event: ParamForm.Changed) -> None:
         self.query_one(StatusLine).device_hint = self._device()
-        self._spare_for_form()
         if self._code_timer is not None:
             self._code_timer.stop()
-        self._code_timer = self.set_timer(0.15, self._update_code)
+        self._code_timer = self.set_timer(0.15, self._form_settled)
+
+    def _form_settled(self) -> None:
+        """The form stopped changing: the code follows it, and the spare its threads."""
+        self.spare_for_form()
+        self._update_code()
 
     def _update_code(self) -> None:
         from pttui.tui.widgets.code_view import CodeView
