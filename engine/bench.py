@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pttui.engine import bench_speed  # torch-free until a section runs
+from pttui.engine.timing import UNRELIABLE_ADVICE, spread
 
 CONFIG = {"dataset": "digits", "model": "mlp", "hidden": "128,64", "batch_size": 64, "epochs": 20}
 
@@ -101,6 +102,7 @@ def engine_vs_bare(rounds: int, epochs: int, threads: int) -> dict[str, Any]:
             engine_s.append(_on_fresh_thread(engine_run, values))
             bare_s.append(_on_fresh_thread(bare_loop, values))
     ratios = [b / e for b, e in zip(bare_s, engine_s, strict=True)]
+    rounds_spread = spread(ratios)
     return {
         # Best against best: on this shared VM noise only ever adds time (rounds of the same
         # code varied by +-20%), so the fastest run of each is the steadiest estimate.
@@ -109,11 +111,27 @@ def engine_vs_bare(rounds: int, epochs: int, threads: int) -> dict[str, Any]:
         "engine_samples_per_s": round(samples / min(engine_s), 1),
         "bare_samples_per_s": round(samples / min(bare_s), 1),
         "ratios": [round(r, 4) for r in ratios],
+        "spread": rounds_spread.to_dict(),  # of the per-round ratios (see pttui.engine.timing)
+        "noisy": rounds_spread.noisy,
+        "noisy_reason": rounds_spread.noisy_reason,
         "rounds": rounds,
         "threads": threads or torch.get_num_threads(),
         "config": {**CONFIG, "epochs": epochs},
         "torch": torch.__version__,
     }
+
+
+def engine_words(report: dict[str, Any]) -> str:
+    """The engine figure as a person reads it: a headline only when the rounds agreed."""
+    s = report["spread"]
+    rounds = f"round ratios: median {s['median']:.3f}, IQR {s['q1']:.3f}-{s['q3']:.3f}, min {s['min']:.3f}, max {s['max']:.3f} over {s['rounds']} round(s)"
+    if report["noisy"]:
+        return f"engine_vs_bare unreliable ({report['noisy_reason']}; {rounds}): {UNRELIABLE_ADVICE}"
+    return (
+        f"engine {report['engine_samples_per_s']:,.0f} samples/s, bare loop "
+        f"{report['bare_samples_per_s']:,.0f} samples/s: engine_vs_bare "
+        f"{report['engine_vs_bare']:.3f} (best runs; {rounds})"
+    )
 
 
 def _on_fresh_thread(fn: Callable[[dict[str, Any]], float], values: dict[str, Any]) -> float:
@@ -154,20 +172,16 @@ def main(argv: list[str]) -> int:
         rounds = min(args.rounds, 2) if args.quick else args.rounds
         report.update(engine_vs_bare(rounds, args.epochs, args.threads))
         if not args.json:
-            print(
-                f"engine {report['engine_samples_per_s']:,.0f} samples/s, bare loop "
-                f"{report['bare_samples_per_s']:,.0f} samples/s: engine_vs_bare "
-                f"{report['engine_vs_bare']:.3f} (best runs; median of round ratios "
-                f"{report['median_of_round_ratios']:.3f} over {report['rounds']} rounds)",
-                flush=True,
-            )
+            print(engine_words(report), flush=True)
     for name, section in SECTIONS:
         if args.only not in (None, name):
             continue
         figures = section(args.quick)
         report[name] = figures
         if not args.json:
-            shown = ", ".join(f"{k} {v}" for k, v in figures.items())
+            shown = ", ".join(f"{k} {v}" for k, v in figures.items() if not isinstance(v, dict))
+            if figures.get("noisy"):
+                shown = f"unreliable ({figures.get('noisy_reason') or 'rounds disagreed'}): {UNRELIABLE_ADVICE}; {shown}"
             print(f"{name}: {shown}", flush=True)
     if args.json:
         print(json.dumps(report))

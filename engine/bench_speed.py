@@ -2,7 +2,8 @@
 
 Each runs its lab through the runner, exactly as `pttui run` would, and returns a few rounded
 figures: the AMP speed-up, the int8 speed-ups and size ratio, the best num_workers. The labs
-measure alike (warm-up, then medians: see `pttui.engine.timing`), so these are the labs' own numbers.
+measure alike (warm-up, then medians with their spread: see `pttui.engine.timing`), so these are the
+labs' own numbers; `noisy` is true when a lab said its rounds disagreed.
 `quick` makes each run shorter for a smoke test. Torch loads only when a function runs.
 """
 
@@ -31,6 +32,9 @@ def amp(quick: bool = False) -> dict[str, Any]:
         "speedup": round(r["speedup"], 3),
         "fp32_samples_per_s": round(r["fp32_samples_per_s"]),
         "amp_samples_per_s": round(r["amp_samples_per_s"]),
+        "speedup_spread": r["speedup_spread"],
+        "noisy": r["noisy"],
+        "threads": r["threads"],
     }
 
 
@@ -45,6 +49,10 @@ def quantization(quick: bool = False) -> dict[str, Any]:
         "size_ratio": round(r["size_ratio"], 3),
         "fp32_mb": round(fp32["size_mb"], 2),
         "int8_mb": round(dyn["size_mb"], 2),
+        "int8_speedup_b1_spread": dyn["speedup_b1_spread"],
+        "int8_speedup_b64_spread": dyn["speedup_b64_spread"],
+        "noisy": r["noisy"],
+        "threads": r["threads"],
     }
 
 
@@ -55,10 +63,12 @@ def data(quick: bool = False) -> dict[str, Any]:
         "best_num_workers": plain["best"]["num_workers"],
         "best_batch_size": plain["best"]["batch_size"],
         "best_samples_per_s": round(max(r["samples_per_s"] for r in plain["sweep"])),
+        "noisy": bool(plain.get("noisy_sweep")),
     }
     if not quick:
         costly = _run("data", sample_cost_us=200, epochs=2, sweep_batch="64")
         figures["best_num_workers_200us"] = costly["best"]["num_workers"]
+        figures["noisy"] = figures["noisy"] or bool(costly.get("noisy_sweep"))
         rates = {r["num_workers"]: r["samples_per_s"] for r in costly["sweep"]}
         figures["workers_speedup_200us"] = round(max(rates.values()) / rates[0], 3) if 0 in rates else None
     return figures

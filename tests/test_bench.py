@@ -14,6 +14,24 @@ def test_bench_json_reports_the_ratio():
     assert report["engine_vs_bare"] > 0
     assert report["engine_samples_per_s"] > 0 and report["bare_samples_per_s"] > 0
     assert len(report["ratios"]) == 1
+    # one round cannot show a spread: the figure says it is noisy, with its spread
+    assert report["noisy"] is True and report["spread"]["rounds"] == 1
+    assert report["spread"]["min"] == report["spread"]["max"] == report["ratios"][0]
+
+
+def test_bench_words_put_no_headline_on_a_noisy_figure():
+    from pttui.engine.bench import engine_words
+    from pttui.engine.timing import spread
+
+    s = spread([6.944, 0.9])  # the "median of round ratios 6.944 over 2 rounds"
+    report = {
+        "spread": s.to_dict(),
+        "noisy": s.noisy,
+        "noisy_reason": s.noisy_reason,
+        "engine_vs_bare": 2.901,
+    }
+    words = engine_words(report)
+    assert words.startswith("engine_vs_bare unreliable") and "2.901" not in words
 
 
 def test_bench_rejects_bad_rounds():
