@@ -57,7 +57,12 @@ PARAMS = (
     PIN_MEMORY,
     DROP_LAST,
     SAMPLE_COST_US,
-    dataclasses.replace(common.EPOCHS, default=3, high=1000, help="timed passes, after one warm-up pass"),
+    dataclasses.replace(
+        common.EPOCHS,
+        default=3,
+        high=1000,
+        help="timed passes after one warm-up pass: at least this many, more while they disagree (within 2 s)",
+    ),
     SWEEP,
     SWEEP_WORKERS,
     SWEEP_BATCH,
