@@ -222,3 +222,22 @@ def test_json_sink_writes_complex_values(tmp_path):
         sink.close()
     row = _strict(path.read_text())["rows"][0]
     assert row == [{"real": 1.0, "imag": 2.0}, "nan", [1, 3]]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_full_stdout_fails_the_run_with_a_reason(tmp_path):
+    """Not a reader gone: a write that fails is a failure, exit 1, recorded with its reason."""
+    import subprocess
+
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pttui.engine", "run", "autograd", "--json", "--runs-dir", str(tmp_path)],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+        )
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    (info,) = runs.list_runs(tmp_path)
+    assert info.status == runs.FAILED and "No space left" in info.reason
