@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from pttui.engine import usercode
 from pttui.engine.source import definition
 
 DATA_FN = {
@@ -29,6 +30,10 @@ _AUTO_DEVICE = (
 def model_call(values: dict[str, Any], in_features: str = "x_train.shape[1]") -> str:
     name = values["model"]
     dropout = values.get("dropout", 0.0)
+    if values.get("data"):  # a person's data: any sample shape, the classes it holds
+        in_features = "int(np.prod(x_train.shape[1:]))"
+        if name == "cnn":
+            return "CNN(n_classes, side=x_train.shape[-1]" + (f", dropout={dropout!r})" if dropout else ")")
     if name == "simplenet":
         return f"SimpleNet({in_features}, n_classes)"
     if name == "cnn":
@@ -59,6 +64,8 @@ def optimizer_call(values: dict[str, Any]) -> str:
 
 
 def data_lines(values: dict[str, Any]) -> list[str]:
+    if values.get("data"):
+        return usercode.data_lines(values)
     fn = DATA_FN[values["dataset"]]
     call = (
         f"{fn}()"
@@ -70,7 +77,7 @@ def data_lines(values: dict[str, Any]) -> list[str]:
     return [
         f"x, y = {call}",
         *crosses,
-        f"x_train, y_train, x_val, y_val = split(x, y, 0.2, {values['seed']})",
+        f"x_train, y_train, x_val, y_val = split(x, y, {values.get('val_fraction', 0.2)!r}, {values['seed']})",
         "n_classes = int(y.max()) + 1",
         "x_train, y_train, x_val, y_val = (torch.from_numpy(a).to(device) for a in (x_train, y_train, x_val, y_val))",
     ]
@@ -78,12 +85,13 @@ def data_lines(values: dict[str, Any]) -> list[str]:
 
 def definitions(values: dict[str, Any]) -> str:
     parts = [
-        definition("data", DATA_FN[values["dataset"]]),
+        *([] if values.get("data") else [definition("data", DATA_FN[values["dataset"]])]),
         *([definition("data", "add_features")] if feature_names(values) else []),
         definition("data", "split"),
-        definition("models", MODEL_CLASS[values["model"]]),
+        *([] if values.get("model_spec") else [definition("models", MODEL_CLASS[values["model"]])]),
         definition("train", "evaluate"),
         *([definition("train", "penalty")] if regularization(values) else []),
+        *(usercode.definitions(values) if usercode.is_custom(values) else []),
     ]
     return "\n\n\n".join(parts)
 
@@ -97,13 +105,17 @@ def training_script(values: dict[str, Any], title: str = "training") -> str:
     """A complete, runnable script: data, model, optimizer, the loop, one line per epoch."""
     amp = values.get("amp", "off")
     seed, bs = values["seed"], values["batch_size"]
-    step_lines = ["loss = F.cross_entropy(model(xb), yb)"]
+    custom = usercode.is_custom(values)
+    key = values.get("output_key", "")
+    loss_line = (
+        f"loss = task_loss(model(xb), yb, task, {key!r})"
+        if custom
+        else "loss = F.cross_entropy(model(xb), yb)"
+    )
+    step_lines = [loss_line]
     if amp != "off":
         dtype = "torch.bfloat16" if amp == "bf16" else "torch.float16"
-        step_lines = [
-            f"with torch.autocast(torch.device(device).type, dtype={dtype}):",
-            "    loss = F.cross_entropy(model(xb), yb)",
-        ]
+        step_lines = [f"with torch.autocast(torch.device(device).type, dtype={dtype}):", "    " + loss_line]
     objective = "loss"
     reg = regularization(values)
     if reg:  # the penalty joins the loss that is minimised; the printed loss stays the data loss
@@ -121,12 +133,27 @@ def training_script(values: dict[str, Any], title: str = "training") -> str:
     body = "\n".join("        " + line for line in step_lines + update)
     threads = f"torch.set_num_threads({values['threads']})\n" if values.get("threads") else ""
     scaler = 'scaler = torch.amp.GradScaler("cuda")\n' if amp == "fp16" else ""
+    make_model = (
+        "\n".join(usercode.model_lines(values))
+        if values.get("model_spec")
+        else f"model = {model_call(values)}.to(device)"
+    )
+    task_line = (
+        ""
+        if values.get("data") or not custom
+        else 'task = "classification"  # the built-in sets hold classes\n'
+    )
+    evaluate_line = (
+        f"evaluate_task(model, x_val, y_val, task, {key!r})" if custom else "evaluate(model, x_val, y_val)"
+    )
+    # Regression has no accuracy: the custom script prints it only when there is one.
+    acc = "{'' if val_acc is None else f' val_acc {val_acc:.4f}'}" if custom else " val_acc {val_acc:.4f}"
     return f'''"""{title}: the plain PyTorch that pttui runs for these values.
 
 Made by `pttui run {title} --export-script`; run it with `python` and compare the losses.
 """
 
-import numpy as np
+{usercode.imports(values) if custom else ""}import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -137,9 +164,9 @@ from torch import nn
 
 {threads}{device_line(values)}
 {chr(10).join(data_lines(values))}
-
+{task_line}
 torch.manual_seed({seed})  # the same initial weights on every run
-model = {model_call(values)}.to(device)
+{make_model}
 optimizer = {optimizer_call(values)}
 {scaler}generator = torch.Generator().manual_seed({seed})  # the same shuffles on every run
 batch_size = {bs}
@@ -153,9 +180,9 @@ for epoch in range({values["epochs"]}):
         xb, yb = x_train[idx], y_train[idx]
 {body}
         losses.append(loss.item())
-    val_loss, val_acc = evaluate(model, x_val, y_val)
+    val_loss, val_acc = {evaluate_line}
     train_loss = sum(losses) / len(losses)
-    print(f"epoch {{epoch + 1}}: train_loss {{train_loss:.8f}} val_loss {{val_loss:.8f}} val_acc {{val_acc:.4f}}")
+    print(f"epoch {{epoch + 1}}: train_loss {{train_loss:.8f}} val_loss {{val_loss:.8f}}{acc}")
 '''
 
 

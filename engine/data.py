@@ -118,7 +118,7 @@ class DataSpec:
     size: int = 2000
     noise: float = 0.1
     seed: int = 0
-    val_fraction: float = 0.2
+    val_fraction: float = 0.2  # pttui.engine.common.VAL_FRACTION
 
 
 @dataclass
@@ -129,10 +129,13 @@ class Data:
     y_val: np.ndarray
     n_classes: int
     image_shape: tuple[int, ...] | None  # (channels, height, width) for image sets
+    task: str = "classification"  # or "regression" (a person's --data): MSE, no accuracy
+    source: str = ""  # what a person's --data was, in words; "" for the built-in sets
 
     @property
     def n_features(self) -> int:
-        return int(self.x_train.shape[1])
+        """Numbers per sample (all sizes after the first, multiplied)."""
+        return int(np.prod(self.x_train.shape[1:]))
 
 
 def load(spec: DataSpec) -> Data:

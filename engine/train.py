@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from pttui.engine.context import Context
+from pttui.engine.usermodel import prediction
 
 
 class Hooks:
@@ -93,6 +94,37 @@ def evaluate(model, x, y, chunk=4096):
     return loss_sum / len(x), correct / len(x)
 
 
+def task_loss(output, target, task="classification", output_key=""):
+    """The loss of a model's output (see `prediction`): cross-entropy on class indices for
+    classification, MSE on float targets for regression (targets take the prediction's shape
+    when they hold as many numbers: (N, 1) targets for an (N,) prediction)."""
+    pred = prediction(output, output_key)
+    if task == "regression":
+        if pred.shape != target.shape and pred.numel() == target.numel():
+            target = target.reshape(pred.shape)
+        return F.mse_loss(pred.float(), target)
+    return F.cross_entropy(pred, target)
+
+
+@torch.no_grad()
+def evaluate_task(model, x, y, task="classification", output_key="", chunk=4096):
+    """Mean loss over (x, y), and accuracy for classification (None for regression), in chunks."""
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    for i in range(0, len(x), chunk):
+        pred = prediction(model(x[i : i + chunk]), output_key).float()
+        yb = y[i : i + chunk]
+        if task == "regression":
+            loss_sum += task_loss(pred, yb, task).item() * yb.numel()
+        else:
+            loss_sum += F.cross_entropy(pred, yb, reduction="sum").item()
+            correct += (pred.argmax(1) == yb).sum().item()
+    model.train()
+    if task == "regression":
+        return loss_sum / y.numel(), None
+    return loss_sum / len(x), correct / len(x)
+
+
 def fit(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -110,6 +142,8 @@ def fit(
     emit_every_s: float = 0.1,
     max_steps: int | None = None,
     regularization: tuple[str, float] | None = None,
+    loss_fn: Any = None,
+    evaluator: Any = None,
 ) -> dict[str, float]:
     """Train for `epochs` (from `state.epoch`), emitting step and epoch events; returns the
     last epoch's figures. Stops at the next step once `ctx.stopped` is set, and after
@@ -118,7 +152,10 @@ def fit(
     or paced (`Context.proceed`).
 
     `regularization` ("l1" or "l2", rate) adds `penalty` to the loss that is minimised; the
-    step events still report the data loss, which is what val_loss compares with."""
+    step events still report the data loss, which is what val_loss compares with.
+
+    `loss_fn(output, target)` and `evaluator(model, x, y)` default to cross-entropy and
+    `evaluate` (the built-ins); a person's data or model brings `task_loss` and `evaluate_task`."""
     hooks = hooks or Hooks()
     state = state or TrainState()
     device_type = torch.device(device).type
@@ -144,7 +181,7 @@ def fit(
                 else contextlib.nullcontext()
             )
             with autocast:
-                loss = F.cross_entropy(model(xb), yb)
+                loss = loss_fn(model(xb), yb) if loss_fn is not None else F.cross_entropy(model(xb), yb)
             objective = loss if regularization is None else loss + penalty(model, *regularization)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
@@ -168,11 +205,11 @@ def fit(
         seconds = time.perf_counter() - started
         if ctx.stopped and len(losses) < batch_count:
             break  # a partial epoch is not reported as an epoch
-        val_loss, val_acc = evaluate(model, *val)
+        val_loss, val_acc = (evaluator or evaluate)(model, *val)
         metrics = {
             "train_loss": sum(losses) / max(len(losses), 1),
             "val_loss": val_loss,
-            "val_acc": val_acc,
+            **({"val_acc": val_acc} if val_acc is not None else {}),  # none for regression
             "samples_per_s": seen / seconds if seconds > 0 else 0.0,
             "seconds": seconds,
         }

@@ -280,7 +280,7 @@ def materialize(model, inputs: Sequence[Any], file: Path | None, given: str) -> 
     return True
 
 
-def prediction(output: Any, key: str = "") -> Any:
+def prediction(output, key=""):
     """The prediction in a model's output: the tensor itself, the first tensor of a tuple or list,
     or the value under `key` of a dict (its first key when empty). None when there is none."""
     import torch

@@ -11,6 +11,8 @@ from pttui.engine.lab import Lab
 
 PARAMS = (
     common.TRAIN_PARAMS
+    + common.USER_MODEL_PARAMS
+    + common.USER_DATA_PARAMS
     + common.PLAYGROUND_PARAMS
     + common.CHECKPOINT_PARAMS
     + (common.PACE,)
@@ -30,25 +32,29 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     amp = devices.choose_amp(values["amp"], device, available, common.AMP.choices)
     ctx.start(device)
     r = recipe.prepare(values, device)
+    report_custom(ctx, values, r)
     scaler = torch.amp.GradScaler("cuda") if values["amp"] == "fp16" else None
     state, hooks = checkpoint.prepare_training(values, r, scaler, ctx)
     inside = Inside(values, r, ctx, device)
     reg = values["regularization"]
     started = time.perf_counter()
-    metrics = train.fit(
-        r.model,
-        r.optimizer,
-        r.batches,
-        (r.x_val, r.y_val),
-        ctx,
-        values["epochs"],
-        device,
-        getattr(torch, amp) if amp else None,
-        scaler,
-        hooks=train.HookList(hooks, inside.hooks),
-        state=state,
-        regularization=None if reg == "none" else (reg, values["reg_rate"]),
-    )
+    with recipe.blamed(values, r):
+        metrics = train.fit(
+            r.model,
+            r.optimizer,
+            r.batches,
+            (r.x_val, r.y_val),
+            ctx,
+            values["epochs"],
+            device,
+            getattr(torch, amp) if amp else None,
+            scaler,
+            hooks=train.HookList(hooks, inside.hooks),
+            state=state,
+            regularization=None if reg == "none" else (reg, values["reg_rate"]),
+            loss_fn=r.loss_fn,
+            evaluator=r.evaluator,
+        )
     seconds = time.perf_counter() - started
     cost = inside.finish(state.step, seconds)
     n_params = sum(p.numel() for p in r.model.parameters())
@@ -61,7 +67,21 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
         "device": device,
         "params": n_params,
         **cost,
+        "task": r.data.task,
     }
+
+
+def report_custom(ctx, values: dict[str, Any], r) -> None:
+    """Say which data and model ran, and what wins over what, when a person's own take part."""
+    if values.get("data"):
+        ctx.text("data", f"{r.data.source} (--data wins over --dataset)", pane="summary")
+    if values.get("model_spec"):
+        n = sum(p.numel() for p in r.model.parameters())
+        ctx.text(
+            "model",
+            f"{type(r.model).__name__} from {values['model_spec']} (--model-spec wins over --model): {n:,} parameters",
+            pane="summary",
+        )
 
 
 LAB = Lab(

@@ -1,0 +1,358 @@
+"""A person's own data from `--data FILE`: CSV, .npz, .pt, .safetensors, or an ImageFolder.
+
+Two layers. The checks (this module's `load`) distrust the file: bounded size, rows and
+archive members (through `pttui.engine.hardened` where it is installed: one call site each,
+`_csv_rows` and `_check_zip`), and every problem a person can fix is a ParamError naming the
+field (`data`, `target`, `task`) and what is allowed: a missing file, no numeric columns, no
+such target, ragged rows, NaN (with the rows), x and y of different lengths.
+
+The conversions (`csv_arrays`, `standard_arrays`, `resolve_task`) are plain numpy functions
+with no pttui imports, because the exported script copies them: the script then builds the
+very arrays the engine trained on, and its losses agree to the last digit.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pttui.engine.params import ParamError
+
+FIELD = "data"
+MAX_BYTES = 512 << 20  # a data file larger than this is refused before it is read
+MAX_ROWS = 5_000_000
+MAX_CLASSES = 1000
+SUFFIXES = (".csv", ".npz", ".pt", ".safetensors")
+TARGET_NAMES = ("label", "target", "y")
+ALLOWED = "a .csv with a header, a .npz / .pt / .safetensors holding x and y, or an ImageFolder folder"
+
+
+# --- conversions (copied into exported scripts: numpy only) ---------------------------------------
+
+
+def csv_arrays(rows, target=""):
+    """Header + rows of strings -> (x float32 [N, F], y, feature names, target name).
+
+    Features are every numeric column but the target (an empty cell is NaN). The target is
+    `target`, else the first column named label, target or y. A numeric target stays float64
+    (resolve_task decides what it means); a text target becomes class indices in sorted order.
+    """
+    rows = [row for row in rows if any(cell.strip() for cell in row)]  # blank lines say nothing
+    names = [name.strip() for name in rows[0]]
+    body = rows[1:]
+    if not target:
+        target = next(n for n in names if n.lower() in ("label", "target", "y"))
+    t = names.index(target)
+
+    def number(cell):
+        cell = cell.strip()
+        return float(cell) if cell else float("nan")
+
+    def numeric(i):
+        try:
+            for row in body:
+                number(row[i])
+        except ValueError:
+            return False
+        return True
+
+    features = [i for i in range(len(names)) if i != t and numeric(i)]
+    x = np.array([[number(row[i]) for i in features] for row in body], dtype=np.float32).reshape(
+        len(body), -1
+    )
+    if numeric(t):
+        y = np.array([number(row[t]) for row in body], dtype=np.float64)
+    else:
+        classes = sorted({row[t].strip() for row in body})
+        index = {c: k for k, c in enumerate(classes)}
+        y = np.array([index[row[t].strip()] for row in body], dtype=np.int64)
+    return x, y, [names[i] for i in features], target
+
+
+def resolve_task(y, task="auto"):
+    """(task, n_outputs): classification when the targets are whole numbers 0..K-1 with K <= 1000.
+
+    `auto` decides from the values; for classification n_outputs is K (max + 1), for regression
+    it is the number of target columns.
+    """
+    y = np.asarray(y)
+    whole = y.dtype.kind in "iub" or (
+        y.dtype.kind == "f" and bool(np.all(np.isfinite(y))) and bool(np.all(y == np.round(y)))
+    )
+    classes = whole and y.ndim == 1 and len(y) > 0 and y.min() >= 0 and y.max() < 1000
+    if task == "auto":
+        task = "classification" if classes else "regression"
+    if task == "classification":
+        return task, int(y.max()) + 1
+    return task, 1 if y.ndim == 1 else int(np.prod(y.shape[1:]))
+
+
+def standard_arrays(x, y, task):
+    """x as float32 (or int64 indices when it holds integers), y as int64 classes or float32
+    targets of shape (N, outputs) for regression."""
+    x = np.asarray(x)
+    x = x.astype(np.int64) if x.dtype.kind in "iu" else x.astype(np.float32)
+    y = np.asarray(y)
+    if task == "classification":
+        return x, y.astype(np.int64)
+    y = y.astype(np.float32)
+    return x, y.reshape(len(y), -1)
+
+
+# --- checks ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Loaded:
+    """Arrays from a data file before the split, and what to say about them."""
+
+    x: np.ndarray
+    y: np.ndarray
+    task: str
+    n_outputs: int
+    kind: str  # csv, npz, pt, safetensors, imagefolder
+    features: list[str]
+    target: str
+    classes_named: list[str]
+
+    def describe(self, path: str) -> str:
+        what = (
+            f"classification into {self.n_outputs} classes (cross-entropy)"
+            if self.task == "classification"
+            else f"regression of {self.n_outputs} value(s) (MSE; no accuracy)"
+        )
+        cols = ""
+        if self.kind == "csv":
+            shown = ", ".join(self.features[:12]) + (", ..." if len(self.features) > 12 else "")
+            cols = f", features {shown}, target {self.target!r}"
+        return f"{path}: {len(self.x):,} samples of shape {tuple(self.x.shape[1:])}{cols}; task {what}"
+
+
+def load(path: str, target: str = "", task: str = "auto") -> Loaded:
+    """Read and check `--data`; ParamError naming `data`, `target` or `task` when it will not do."""
+    shown = path
+    file = Path(path).expanduser()
+    if not file.exists():
+        raise ParamError(FIELD, shown, f"an existing file or folder ({ALLOWED}); it is not there")
+    if file.is_dir():
+        x, y, classes = _image_folder(file, shown)
+        kind, features, target_name = "imagefolder", [], ""
+    else:
+        suffix = file.suffix.lower()
+        if suffix not in SUFFIXES:
+            raise ParamError(FIELD, shown, ALLOWED)
+        if target and suffix != ".csv":
+            raise ParamError("target", target, "empty unless --data is a .csv (other files hold x and y)")
+        try:
+            size = file.stat().st_size
+            readable = os.access(file, os.R_OK)
+        except OSError as exc:
+            raise ParamError(FIELD, shown, f"a readable file ({exc.strerror or exc})") from None
+        if not readable:
+            raise ParamError(FIELD, shown, "a file you can read (permission denied)")
+        if size > MAX_BYTES:
+            raise ParamError(
+                FIELD, shown, f"a file of at most {MAX_BYTES >> 20} MiB; it has {size >> 20} MiB"
+            )
+        classes = []
+        if suffix == ".csv":
+            x, y, features, target_name, classes = _csv(file, shown, target)
+        else:
+            x, y = _tensors(file, shown, suffix)
+            features, target_name = [], ""
+        kind = suffix[1:]
+    _check_arrays(x, y, shown)
+    resolved, n_outputs = resolve_task(y, task)
+    if resolved == "classification" and task == "classification":
+        bad = y.dtype.kind == "f" and not np.all(y == np.round(y))
+        if bad or y.ndim != 1 or y.min() < 0 or y.max() >= MAX_CLASSES:
+            raise ParamError(
+                "task",
+                task,
+                f"auto or regression: classification needs whole-number targets 0..{MAX_CLASSES - 1}",
+            )
+    x, y = standard_arrays(x, y, resolved)
+    return Loaded(x, y, resolved, n_outputs, kind, features, target_name, classes)
+
+
+def _csv_rows(file: Path, shown: str) -> list[list[str]]:
+    """The CSV's rows as strings, within byte, row, column and cell limits (the one call site)."""
+    try:
+        from pttui.engine import hardened
+    except ImportError:  # before pttui.engine.hardened existed: the same limits, read plainly
+        import csv
+
+        with file.open(newline="", encoding="utf-8") as stream:
+            rows = []
+            try:
+                for row in csv.reader(stream):
+                    if len(rows) >= MAX_ROWS:
+                        raise ParamError(FIELD, shown, f"a CSV of at most {MAX_ROWS:,} rows")
+                    rows.append(row)
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise ParamError(FIELD, shown, f"a readable UTF-8 CSV (row {len(rows) + 1}: {exc})") from None
+        return rows
+    return hardened.read_csv(file, FIELD, max_bytes=MAX_BYTES, max_rows=MAX_ROWS)
+
+
+def _csv(file: Path, shown: str, target: str):
+    rows = [r for r in _csv_rows(file, shown) if any(cell.strip() for cell in r)]  # blank lines
+    if len(rows) < 2:
+        raise ParamError(FIELD, shown, "a CSV with a header row and at least one data row")
+    names = [n.strip() for n in rows[0]]
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != len(names):
+            raise ParamError(
+                FIELD, shown, f"rows as long as the header ({len(names)} cells); line {line} has {len(row)}"
+            )
+    if target and target not in names:
+        raise ParamError("target", target, f"a column of {file.name}: {', '.join(names[:30])}")
+    if not target and not any(n.lower() in TARGET_NAMES for n in names):
+        raise ParamError(
+            "target",
+            "",
+            f"a column of {file.name} to predict (no column is named label, target or y): {', '.join(names[:30])}",
+        )
+    x, y, features, target_name = csv_arrays(rows, target)
+    if not features:
+        raise ParamError(
+            FIELD, shown, f"a CSV with numeric feature columns besides {target_name!r}; it has none"
+        )
+    classes = (
+        sorted({row[names.index(target_name)].strip() for row in rows[1:]}) if y.dtype == np.int64 else []
+    )
+    return x, y, features, target_name, classes
+
+
+def _check_zip(file: Path, shown: str) -> None:
+    """Zip members, declared sizes and CRCs before numpy reads the .npz (the one call site)."""
+    try:
+        from pttui.engine import hardened
+    except ImportError:  # before pttui.engine.hardened existed: members and declared sizes
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(file) as archive:
+                infos = archive.infolist()
+                if len(infos) > 1000:
+                    raise ParamError(FIELD, shown, "an .npz of at most 1,000 arrays")
+                if sum(i.file_size for i in infos) > MAX_BYTES:
+                    raise ParamError(FIELD, shown, f"an .npz of at most {MAX_BYTES >> 20} MiB uncompressed")
+                bad = archive.testzip()
+                if bad:
+                    raise ParamError(FIELD, shown, f"an intact .npz ({bad} fails its CRC check)")
+        except zipfile.BadZipFile as exc:
+            raise ParamError(FIELD, shown, f"a readable .npz ({exc})") from None
+        return
+    hardened.check_zip(file, MAX_BYTES, FIELD)
+
+
+def _tensors(file: Path, shown: str, suffix: str):
+    if suffix == ".npz":
+        _check_zip(file, shown)
+        try:
+            with np.load(file, allow_pickle=False) as arrays:
+                found = list(arrays.files)
+                if "x" not in found or "y" not in found:
+                    raise ParamError(
+                        FIELD, shown, f"an .npz with arrays x and y; it has {', '.join(found) or 'none'}"
+                    )
+                return arrays["x"], arrays["y"]
+        except ParamError:
+            raise
+        except Exception as exc:  # object arrays (pickles) are refused, torn files too
+            raise ParamError(
+                FIELD, shown, f"a readable .npz of numeric arrays ({type(exc).__name__}: {exc})"
+            ) from None
+    from pttui.engine import checkpoint
+
+    obj = checkpoint.load(file, field=FIELD).obj  # weights_only=True, or safetensors: no pickle
+    import torch
+
+    if not isinstance(obj, dict) or not all(isinstance(obj.get(k), torch.Tensor) for k in ("x", "y")):
+        keys = ", ".join(map(str, obj)) if isinstance(obj, dict) else type(obj).__name__
+        raise ParamError(FIELD, shown, f"a {suffix} holding tensors x and y; it holds {keys or 'nothing'}")
+    x, y = obj["x"], obj["y"]
+    if x.dtype == torch.bfloat16:
+        x = x.float()
+    return x.numpy(), y.float().numpy() if y.dtype == torch.bfloat16 else y.numpy()
+
+
+def _check_arrays(x: np.ndarray, y: np.ndarray, shown: str) -> None:
+    if x.ndim == 0 or y.ndim == 0:
+        raise ParamError(FIELD, shown, "x and y with one row per sample")
+    if len(x) != len(y):
+        raise ParamError(FIELD, shown, f"x and y of the same length; x has {len(x):,} rows, y {len(y):,}")
+    if len(x) < 2:
+        raise ParamError(FIELD, shown, "at least 2 samples (one to train on, one to validate)")
+    if x.dtype.kind not in "fiub" or y.dtype.kind not in "fiub":
+        raise ParamError(FIELD, shown, f"numeric x and y; they are {x.dtype} and {y.dtype}")
+    for name, a in (("x", x), ("y", y)):
+        if a.dtype.kind == "f":
+            bad = ~np.isfinite(a.reshape(len(a), -1)).all(axis=1)
+            if bad.any():
+                rows = np.flatnonzero(bad)[:10] + 1
+                more = f" and {int(bad.sum()) - len(rows):,} more" if bad.sum() > len(rows) else ""
+                raise ParamError(
+                    FIELD,
+                    shown,
+                    f"finite numbers; {name} holds NaN or inf in data row(s) {', '.join(map(str, rows))}{more}",
+                )
+
+
+def _image_folder(folder: Path, shown: str):
+    """An ImageFolder (one subfolder per class) as uint8-free float arrays; needs torchvision."""
+    try:
+        from torchvision import datasets, transforms
+    except ImportError:
+        import torch
+
+        version = str(torch.__version__).split("+")[0]
+        raise ParamError(
+            FIELD,
+            shown,
+            "a file (.csv, .npz, .pt, .safetensors): a folder of images needs torchvision, which is not "
+            f'installed. Install the build that matches torch {version}: pip install "pttui[vision]" '
+            "(or pip install torchvision --index-url https://download.pytorch.org/whl/cpu on a CPU-only box)",
+        ) from None
+    try:
+        dataset = datasets.ImageFolder(str(folder), transform=transforms.ToTensor())
+    except (FileNotFoundError, OSError) as exc:
+        raise ParamError(FIELD, shown, f"an ImageFolder: one subfolder of images per class ({exc})") from None
+    if len(dataset) > 200_000:
+        raise ParamError(FIELD, shown, "an ImageFolder of at most 200,000 images")
+    xs, ys = [], []
+    for i in range(len(dataset)):
+        image, label = dataset[i]
+        if xs and image.shape != xs[0].shape:
+            raise ParamError(
+                FIELD,
+                shown,
+                f"images of one size; {dataset.samples[i][0]} is {tuple(image.shape)}, the first {tuple(xs[0].shape)}",
+            )
+        xs.append(image.numpy())
+        ys.append(label)
+    return np.stack(xs), np.array(ys, dtype=np.int64), list(dataset.classes)
+
+
+def n_inputs(x: np.ndarray) -> int:
+    """Features per sample (all sizes after the first, multiplied)."""
+    return int(math.prod(x.shape[1:]))
+
+
+def to_data(loaded: Loaded, val_fraction: float, seed: int, path: str = "") -> Any:
+    """The split, as `pttui.engine.data.Data` (the same `split` the built-in sets use)."""
+    from pttui.engine import data
+
+    xt, yt, xv, yv = data.split(loaded.x, loaded.y, val_fraction, seed)
+    if len(xt) == 0 or len(xv) == 0:
+        raise ParamError(
+            "val_fraction", val_fraction, f"a share that leaves samples on both sides of {len(loaded.x)}"
+        )
+    image = tuple(loaded.x.shape[1:]) if loaded.x.ndim == 4 else None
+    return data.Data(xt, yt, xv, yv, loaded.n_outputs, image, loaded.task, loaded.describe(path))

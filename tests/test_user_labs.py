@@ -1,0 +1,121 @@
+"""A person's own model and data in the labs that train: the same figures plain PyTorch gives.
+
+The model (tests/userfiles.py) has a custom nn.Parameter, a buffer and a non-tensor output
+element. Each lab runs it on a CSV and on generated data; the parameter count is computed from
+plain torch modules, and the exported script's printed losses agree with the engine's to 1e-6.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import run_lab
+from userfiles import expected_params, write_csv, write_model
+
+from pttui.engine import events as ev
+from pttui.engine.labs import get_lab
+from pttui.engine.params import validate
+
+TINY = {"epochs": 2, "batch_size": 16, "device": "cpu", "seed": 3, "lr": 0.01}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("userlab")
+    return {"model": write_model(folder), "csv": write_csv(folder, n=60)}
+
+
+def _script_losses(tmp_path, lab: str, values: dict) -> list[tuple[float, float]]:
+    script = tmp_path / f"{lab}.py"
+    script.write_text(get_lab(lab).code(validate(get_lab(lab).params, values)))
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return [(float(a), float(b)) for a, b in re.findall(r"train_loss ([\d.]+) val_loss ([\d.]+)", out.stdout)]
+
+
+def _agree(engine, printed):
+    assert len(printed) == len(engine) and engine, (engine, printed)
+    for (ta, va), (tb, vb) in zip(engine, printed, strict=True):
+        assert abs(ta - tb) <= 1e-6 and abs(va - vb) <= 1e-6, (engine, printed)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"data": "csv"},
+        {"dataset": "moons", "size": 80, "model_kwargs": '{"in_features": 2, "n_classes": 2}'},
+    ],
+    ids=["csv", "generated"],
+)
+def test_training_a_user_model_matches_plain_pytorch(tmp_path, files, data):
+    values = {**TINY, "model_spec": f"{files['model']}:Net", **data}
+    if values.get("data") == "csv":
+        values["data"] = str(files["csv"])
+    final, sink = run_lab("training", **values)
+    assert isinstance(final, ev.Done), final
+    in_features, classes = (4, 3) if "data" in values else (2, 2)
+    assert final.result["params"] == expected_params(in_features, classes)
+    assert final.result["task"] == "classification"
+    engine = [(e.metrics["train_loss"], e.metrics["val_loss"]) for e in sink.of("epoch")]
+    _agree(engine, _script_losses(tmp_path, "training", values))
+    said = " ".join(t.body for t in sink.of("text"))
+    assert "--model-spec wins over --model" in said
+
+
+def test_regression_reports_no_accuracy_and_the_script_agrees(tmp_path, files):
+    path = tmp_path / "reg.csv"
+    rows = ["a,b,price"] + [f"{i % 7},{(i * 3) % 5},{0.5 * i:.2f}" for i in range(40)]
+    path.write_text("\n".join(rows) + "\n")
+    values = {**TINY, "model_spec": f"{files['model']}:Net", "model_kwargs": '{"in_features": 2, "n_classes": 1}',
+              "data": str(path), "target": "price"}  # fmt: skip
+    final, sink = run_lab("training", **values)
+    assert isinstance(final, ev.Done), final
+    assert final.result["task"] == "regression" and "val_acc" not in final.result
+    engine = [(e.metrics["train_loss"], e.metrics["val_loss"]) for e in sink.of("epoch")]
+    _agree(engine, _script_losses(tmp_path, "training", values))
+
+
+def test_dict_output_and_output_key(tmp_path, files):
+    values = {**TINY, "epochs": 1, "model_spec": f"{files['model']}:DictNet", "data": str(files["csv"])}
+    final, _ = run_lab("training", **values)
+    assert isinstance(final, ev.Error) and final.field == "output_key", final
+    assert "'aux' holds a int" in final.message and "aux, logits" in final.message
+    final, sink = run_lab("training", **values, output_key="logits")
+    assert isinstance(final, ev.Done), final
+    _agree([(e.metrics["train_loss"], e.metrics["val_loss"]) for e in sink.of("epoch")],
+           _script_losses(tmp_path, "training", {**values, "output_key": "logits"}))  # fmt: skip
+    final, _ = run_lab("training", **values, output_key="nope")
+    assert isinstance(final, ev.Error) and final.field == "output_key" and "aux, logits" in final.message
+
+
+def test_output_that_does_not_fit_the_targets_says_both_shapes(files):
+    final, _ = run_lab(
+        "training",
+        **TINY,
+        model_spec=f"{files['model']}:Net",
+        model_kwargs='{"n_classes": 2}',
+        data=str(files["csv"]),
+    )
+    assert isinstance(final, ev.Error) and final.field == "model_spec", final
+    assert "(2, 4)" in final.message and "(2, 2)" in final.message and "(batch, 3)" in final.message
+
+
+def test_a_model_that_fails_in_backward_is_the_models_error(tmp_path, files):
+    path = tmp_path / "bad_backward.py"
+    path.write_text(
+        "import torch\nfrom torch import nn\n\n\n"
+        "class Boom(torch.autograd.Function):\n"
+        "    @staticmethod\n    def forward(ctx, x):\n        return x.clone()\n\n"
+        "    @staticmethod\n    def backward(ctx, g):\n        raise ValueError('no gradient here')\n\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(4, 3)\n\n"
+        "    def forward(self, x):\n        return Boom.apply(self.fc(x))\n"
+    )
+    final, _ = run_lab("training", **TINY, model_spec=f"{path}:Net", data=str(files["csv"]))
+    assert isinstance(final, ev.Error) and final.field is None, final
+    assert "ValueError: no gradient here" in final.message and "bad_backward.py line 12" in final.message

@@ -1,0 +1,153 @@
+"""`--data FILE`: every format reads to the same arrays, and every bad file is a one-line ParamError.
+
+Real files in a temporary folder; the right arrays are computed in the test with numpy or torch.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from userfiles import write_csv
+
+from pttui.engine import userdata
+from pttui.engine.params import ParamError
+
+
+def _csv(tmp_path, text: str, name="d.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_csv_features_are_the_numeric_columns_but_the_target(tmp_path):
+    path = write_csv(tmp_path, n=20)
+    loaded = userdata.load(str(path))
+    table = np.genfromtxt(path, delimiter=",", skip_header=1, usecols=(1, 2, 3, 4, 5))
+    assert loaded.features == ["a", "b", "c", "d"] and loaded.target == "label"
+    np.testing.assert_array_equal(loaded.x, table[:, :4].astype(np.float32))
+    np.testing.assert_array_equal(loaded.y, table[:, 4].astype(np.int64))
+    assert loaded.task == "classification" and loaded.n_outputs == int(table[:, 4].max()) + 1
+
+
+def test_task_auto_regression_for_floats_and_text_targets_become_classes(tmp_path):
+    reg = userdata.load(_csv(tmp_path, "a,b,price\n1,2,3.5\n2,3,4.25\n3,4,1.0\n"), target="price")
+    assert reg.task == "regression" and reg.y.shape == (3, 1) and reg.y.dtype == np.float32
+    big = userdata.load(_csv(tmp_path, "a,y\n1,5000\n2,7000\n", "big.csv"))
+    assert big.task == "regression"  # whole numbers, but not 0..999
+    named = userdata.load(
+        _csv(tmp_path, "a,species\n1,setosa\n2,virginica\n3,setosa\n", "n.csv"), target="species"
+    )
+    assert (
+        named.task == "classification"
+        and list(named.y) == [0, 1, 0]
+        and named.classes_named == ["setosa", "virginica"]
+    )
+    with pytest.raises(ParamError, match="task"):
+        userdata.load(_csv(tmp_path, "a,y\n1,0.5\n2,1.5\n", "f.csv"), task="classification")
+
+
+def test_npz_pt_and_safetensors_give_the_same_arrays(tmp_path):
+    x = np.random.RandomState(0).rand(10, 1, 4, 4).astype(np.float32)
+    y = np.arange(10) % 3
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    torch.save({"x": torch.from_numpy(x), "y": torch.from_numpy(y)}, tmp_path / "d.pt")
+    from safetensors.torch import save_file
+
+    save_file({"x": torch.from_numpy(x), "y": torch.from_numpy(y)}, str(tmp_path / "d.safetensors"))
+    for suffix in ("npz", "pt", "safetensors"):
+        loaded = userdata.load(str(tmp_path / f"d.{suffix}"))
+        np.testing.assert_array_equal(loaded.x, x)
+        np.testing.assert_array_equal(loaded.y, y)
+        assert loaded.task == "classification" and loaded.n_outputs == 3, suffix
+
+
+def test_split_follows_val_fraction_and_seed(tmp_path):
+    loaded = userdata.load(str(write_csv(tmp_path, n=50)))
+    d = userdata.to_data(loaded, 0.3, 7)
+    assert len(d.x_val) == 15 and len(d.x_train) == 35
+    order = np.random.RandomState(8).permutation(50)  # data.split's rule: seed + 1
+    np.testing.assert_array_equal(d.x_val, loaded.x[order[:15]])
+
+
+@pytest.mark.parametrize(
+    "make,field,words",
+    [
+        (lambda p: str(p / "missing.csv"), "data", "not there"),
+        (lambda p: _csv(p, "name,label\nx,0\ny,1\n"), "data", "numeric feature columns"),
+        (lambda p: _csv(p, "a,b\n1,2\n3,4\n"), "target", "no column is named label"),
+        (lambda p: _csv(p, "a,label\n1,0\n2\n"), "data", "line 3 has 1"),
+        (lambda p: _csv(p, "a,label\n1,0\nnan,1\n2,0\n,1\n"), "data", "row(s) 2, 4"),
+        (lambda p: _csv(p, "a,label\n1,0\n", "one.csv"), "data", "at least 2 samples"),
+        (lambda p: _csv(p, "x", "d.txt"), "data", ".csv"),
+    ],
+    ids=["missing", "no-numeric", "no-target", "ragged", "nan", "too-few", "suffix"],
+)
+def test_bad_files_name_the_field(tmp_path, make, field, words):
+    with pytest.raises(ParamError) as caught:
+        userdata.load(make(tmp_path))
+    assert caught.value.field == field and words in str(caught.value), str(caught.value)
+
+
+def test_no_such_target_lists_the_columns(tmp_path):
+    with pytest.raises(ParamError) as caught:
+        userdata.load(_csv(tmp_path, "a,label\n1,0\n2,1\n"), target="price")
+    assert caught.value.field == "target" and "a, label" in str(caught.value)
+
+
+def test_lengths_that_differ_and_missing_arrays(tmp_path):
+    np.savez(tmp_path / "d.npz", x=np.zeros((5, 2), np.float32), y=np.zeros(4, np.int64))
+    with pytest.raises(ParamError, match="x has 5 rows, y 4"):
+        userdata.load(str(tmp_path / "d.npz"))
+    np.savez(tmp_path / "e.npz", inputs=np.zeros((5, 2)))
+    with pytest.raises(ParamError, match="arrays x and y; it has inputs"):
+        userdata.load(str(tmp_path / "e.npz"))
+    torch.save({"x": torch.zeros(3, 2)}, tmp_path / "f.pt")
+    with pytest.raises(ParamError, match="tensors x and y"):
+        userdata.load(str(tmp_path / "f.pt"))
+
+
+def test_nan_in_npz_targets_says_which_rows(tmp_path):
+    y = np.array([0.5, np.nan, 1.0, np.inf])
+    np.savez(tmp_path / "d.npz", x=np.zeros((4, 2), np.float32), y=y)
+    with pytest.raises(ParamError, match=r"y holds NaN or inf in data row\(s\) 2, 4"):
+        userdata.load(str(tmp_path / "d.npz"))
+
+
+def test_a_pickle_in_a_pt_file_is_refused_unread(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (print, ("ran",))
+
+    torch.save({"x": torch.zeros(2, 2), "y": torch.zeros(2), "p": Payload()}, tmp_path / "evil.pt")
+    with pytest.raises(ParamError) as caught:
+        userdata.load(str(tmp_path / "evil.pt"))
+    assert caught.value.field == "data" and "weights_only" in str(caught.value)
+
+
+def test_a_corrupted_npz_is_refused(tmp_path):
+    np.savez(
+        tmp_path / "d.npz", x=np.arange(4000, dtype=np.float32).reshape(1000, 4), y=np.zeros(1000, np.int64)
+    )
+    raw = bytearray((tmp_path / "d.npz").read_bytes())
+    raw[2000] ^= 0xFF  # a flipped bit inside x's data
+    (tmp_path / "d.npz").write_bytes(bytes(raw))
+    with pytest.raises(ParamError) as caught:
+        userdata.load(str(tmp_path / "d.npz"))
+    assert caught.value.field == "data"
+
+
+def test_an_image_folder_without_torchvision_says_what_to_install(tmp_path):
+    (tmp_path / "images" / "cat").mkdir(parents=True)
+    code = (
+        "import sys; sys.modules['torchvision'] = None\n"  # as if it were not installed
+        "from pttui.engine import userdata\n"
+        f"userdata.load({str(tmp_path / 'images')!r})\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    last = out.stderr.strip().splitlines()[-1]
+    assert "needs torchvision" in last and "pip install" in last and torch.__version__.split("+")[0] in last
