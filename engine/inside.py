@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from pttui.engine.train import HookList, Hooks
+from pttui.engine.usermodel import prediction
 
 CONFUSION_TITLE = "confusion matrix (validation)"
 CONFUSION_EVERY_S = 1.0  # per epoch in the app, but at most once a second: fast epochs stay cheap
@@ -20,13 +21,16 @@ CONFUSION_EVERY_S = 1.0  # per epoch in the app, but at most once a second: fast
 
 @torch.no_grad()
 def confusion_matrix(
-    model, x: torch.Tensor, y: torch.Tensor, n_classes: int, chunk: int = 4096
+    model, x: torch.Tensor, y: torch.Tensor, n_classes: int, chunk: int = 4096, output_key: str = ""
 ) -> list[list[int]]:
-    """counts[true][predicted] over (x, y); rows sum to each class's sample count."""
+    """counts[true][predicted] over (x, y); rows sum to each class's sample count. The prediction
+    is `usermodel.prediction` of the output (a person's model may return a tuple or a dict)."""
     was_training = model.training
     model.eval()
     try:
-        preds = torch.cat([model(x[i : i + chunk]).argmax(1) for i in range(0, len(x), chunk)])
+        preds = torch.cat(
+            [prediction(model(x[i : i + chunk]), output_key).argmax(1) for i in range(0, len(x), chunk)]
+        )
     finally:
         model.train(was_training)
     counts = torch.bincount(y.long() * n_classes + preds, minlength=n_classes * n_classes)
@@ -34,8 +38,9 @@ def confusion_matrix(
 
 
 class ConfusionHook(Hooks):
-    def __init__(self, ctx, model, x_val, y_val, n_classes: int):
+    def __init__(self, ctx, model, x_val, y_val, n_classes: int, output_key: str = ""):
         self.ctx, self.model, self.x, self.y, self.n = ctx, model, x_val, y_val, n_classes
+        self.key = output_key
         self.last = -1e9
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
@@ -47,7 +52,7 @@ class ConfusionHook(Hooks):
     def emit(self, note: str) -> None:
         if len(self.x) == 0:
             return
-        counts = confusion_matrix(self.model, self.x, self.y, self.n)
+        counts = confusion_matrix(self.model, self.x, self.y, self.n, output_key=self.key)
         columns = ["true \\ predicted", *(str(c) for c in range(self.n))]
         rows = [[str(i), *row] for i, row in enumerate(counts)]
         self.ctx.table(CONFUSION_TITLE, columns, rows, note=note)
@@ -66,7 +71,7 @@ class Inside:
         self.system = None
         hooks: list[Hooks] = []
         two_d = r.points is not None and r.points.n_features == 2 and r.points.image_shape is None
-        if values.get("boundary", False) and two_d:
+        if values.get("boundary", False) and two_d and not values.get("model_spec"):
             from pttui.engine.common import feature_list
 
             bmap = boundary.BoundaryMap(
@@ -90,8 +95,11 @@ class Inside:
         if values.get("system", False):
             self.system = system_stats.SystemHook(ctx, device)
             hooks.append(self.system)
-        self.confusion = ConfusionHook(ctx, r.model, r.x_val, r.y_val, r.data.n_classes)
-        hooks.append(self.confusion)
+        self.confusion = None  # regression has no classes to confuse
+        if r.data.task == "classification":
+            key = values.get("output_key", "")
+            self.confusion = ConfusionHook(ctx, r.model, r.x_val, r.y_val, r.data.n_classes, key)
+            hooks.append(self.confusion)
         self.hooks = HookList(*hooks)
 
     def finish(self, step: int, train_seconds: float) -> dict[str, Any]:
@@ -112,7 +120,8 @@ class Inside:
                 self.histograms.writer.close()
         if self.system is not None:
             self.system.emit()
-        self.confusion.emit("final")
+        if self.confusion is not None:
+            self.confusion.emit("final")
         return figures
 
 

@@ -253,7 +253,9 @@ def blamed(file: Path | None, what: str, given: str) -> Iterator[None]:
         yield
     except ParamError:
         raise
-    except BaseException as exc:
+    except BaseException as exc:  # SystemExit/KeyboardInterrupt from the model are its errors too
+        if not where_in(exc, file):
+            raise  # not from the person's file: pttui's own failure, reported as such
         raise UserModelError(
             f"your model ({file.name}) raised {_words(exc)}{where_in(exc, file)} in {what}; "
             f"its input was {given}"
