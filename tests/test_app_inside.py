@@ -96,3 +96,31 @@ def test_rebinning_keeps_every_count():
         out = rebin(hist, -1.0, 5.0, cells)
         assert len(out) == cells and abs(sum(out) - 16) < 1e-9
     assert rebin(hist, 0.0, 4.0, 4) == [3, 5, 4, 4]
+
+
+@sync
+async def test_compare_overlays_marked_runs_with_a_legend():
+    from pttui.tui.screens.runs import RunsScreen
+    from pttui.tui.screens.topic import TopicScreen
+    from tests.test_app_runs import _record
+
+    _record(lr=0.02)
+    _record(lr=0.05)
+    app = PlaygroundApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("h")
+        assert isinstance(app.screen, RunsScreen)
+        await pilot.press("c")  # nothing marked: a warning, no screen change
+        assert isinstance(app.screen, RunsScreen)
+        await pilot.press("space", "space", "c")
+        await pilot.pause(0.3)
+        screen = app.screen
+        assert isinstance(screen, TopicScreen)
+        snap = screen.results.chart.data.snapshot()
+        curves = {c.name: c for c in snap.loss}
+        assert {"lr=0.02", "lr=0.05"} <= set(curves)  # (their val_loss curves come along)
+        assert curves["lr=0.02"].xs[-1] == curves["lr=0.05"].xs[-1] == 60 and not snap.previous_loss
+        chart = screen.results.chart
+        await wait_for(pilot, lambda: chart.settled and chart.drawing, 10, "the chart")
+        legend = chart.drawing.splitlines()[0]
+        assert "lr=0.02" in legend and "lr=0.05" in legend

@@ -108,6 +108,14 @@ class PlaygroundApp(App[None]):
         events = read_events(info.path)
         self.call_after_refresh(screen.show_past_run, events, info.params, info.path.name)
 
+    def compare_runs(self, infos) -> None:
+        """Overlay runs of one topic kept on disk on its chart, one curve per run."""
+        from pttui.engine.runs import read_events
+
+        screen = self.open_topic(infos[0].topic)
+        runs = [(info, read_events(info.path)) for info in infos]
+        self.call_after_refresh(screen.show_comparison, runs)
+
     def _to_home(self) -> None:
         while len(self.screen_stack) > 1:
             self.pop_screen()

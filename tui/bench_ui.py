@@ -52,11 +52,18 @@ print(json.dumps({"seconds": seconds, "rows": rows}))
 """
 
 
-def _values(epochs: int, threads: int) -> dict[str, Any]:
+# --inside: a 2-D set with the decision boundary, layer histograms and system events on (issue 16);
+# without it they are off, so the figures compare with the ones before they existed.
+INSIDE = {"dataset": "spiral", "size": 2000, "boundary": True, "histograms": 10, "system": True}
+OUTSIDE = {"boundary": False, "histograms": 0, "system": False}
+
+
+def _values(epochs: int, threads: int, inside: bool = False) -> dict[str, Any]:
     from pttui.engine.labs import get_lab
     from pttui.engine.params import validate
 
-    raw = {**CONFIG, "epochs": epochs, "device": "cpu", "threads": threads}
+    extra = INSIDE if inside else OUTSIDE
+    raw = {**CONFIG, **extra, "epochs": epochs, "device": "cpu", "threads": threads}
     return validate(get_lab("training").params, raw)
 
 
@@ -124,9 +131,15 @@ async def _app_run(values: dict[str, Any], lag: bool) -> dict[str, Any]:
         epochs: list[float] = []
         apply = screen.results.apply
 
-        def spy(events):  # the epoch events' times, as the app receives them
+        applies: list[float] = []
+
+        def spy(events):  # the epoch events' times, as the app receives them; the UI thread's cost
             epochs.extend(e.t for e in events if e.kind == "epoch")
-            return apply(events)
+            started = time.perf_counter()
+            try:
+                return apply(events)
+            finally:
+                applies.append(time.perf_counter() - started)
 
         screen.results.apply = spy  # type: ignore[method-assign]
         tick = asyncio.get_running_loop().create_task(ticker()) if lag else None
@@ -141,6 +154,7 @@ async def _app_run(values: dict[str, Any], lag: bool) -> dict[str, Any]:
             tick.cancel()
         final = screen.final
         redraws = screen.results.chart.redraws
+        swaps = _swap_times(screen)
     if final is None or final.kind != "done":
         raise RuntimeError(f"the app's run failed: {getattr(final, 'message', final)}")
     window = [lag for when, lag in lags if first_step is not None and first_step <= when <= ended]
@@ -149,6 +163,8 @@ async def _app_run(values: dict[str, Any], lag: bool) -> dict[str, Any]:
         "lags": window,
         "first_frame_s": app.first_frame_s,
         "chart_redraws": redraws,
+        "apply_ms": [a * 1000 for a in applies],
+        "swap_ms": swaps,
     }
 
 
@@ -260,6 +276,13 @@ def _engine_exit() -> float:
     return ended - last
 
 
+def _swap_times(screen) -> list[float]:
+    """ms the UI thread spent taking in each finished drawing of the boundary/histogram charts."""
+    from pttui.tui.widgets.drawn_chart import DrawnChart
+
+    return [ms for chart in screen.query(DrawnChart) for ms in chart.swap_ms]
+
+
 def process_first_frame(topic: str | None = None) -> float:
     """From starting `python -m pttui.tui.bench_ui --first-frame` to its first frame, headless."""
     env = {**os.environ, "PTTUI_BENCH_T0": repr(time.time())}
@@ -285,9 +308,11 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)] if ordered else float("nan")
 
 
-def measure(rounds: int, epochs: int, threads: int) -> dict[str, Any]:
-    values = _values(epochs, threads)
+def measure(rounds: int, epochs: int, threads: int, inside: bool = False) -> dict[str, Any]:
+    values = _values(epochs, threads, inside)
     bare_s, headless_s, app_s, timed_s, lags, frames, redraws = [], [], [], [], [], [], []
+    applies: list[float] = []
+    swaps: list[float] = []
     rows = 0
     for _ in range(rounds):
         seconds, rows = bare(values)
@@ -297,6 +322,8 @@ def measure(rounds: int, epochs: int, threads: int) -> dict[str, Any]:
         app_s.append(result["seconds"])
         frames.append(result["first_frame_s"])
         redraws.append(result["chart_redraws"])
+        applies.extend(result["apply_ms"])
+        swaps.extend(result["swap_ms"])
         timed = asyncio.run(_app_run(values, lag=True))
         timed_s.append(timed["seconds"])
         lags.extend(timed["lags"])
@@ -317,8 +344,19 @@ def measure(rounds: int, epochs: int, threads: int) -> dict[str, Any]:
         },
         "first_frame_s": round(statistics.median(frames), 4),
         "chart_redraws_per_run": statistics.median(redraws),
+        # The UI thread's share of a redraw: routing a drained batch (results.apply), and taking
+        # in a finished drawing of the boundary/histograms (the drawing itself is off-thread).
+        "ui_apply_ms": {"p99": round(_pct(applies, 0.99), 2), "max": round(max(applies, default=0.0), 2)},
+        "ui_swap_ms_max": round(max(swaps, default=0.0), 2),
+        "inside": inside,
         "rounds": rounds,
-        "config": {**CONFIG, "epochs": epochs, "threads": threads, "size": f"{SIZE[0]}x{SIZE[1]}"},
+        "config": {
+            **CONFIG,
+            **(INSIDE if inside else OUTSIDE),
+            "epochs": epochs,
+            "threads": threads,
+            "size": f"{SIZE[0]}x{SIZE[1]}",
+        },
     }
 
 
@@ -338,6 +376,11 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="only the warm-engine figures (r to first event/step/done, engine exit, first frames)",
     )
+    parser.add_argument(
+        "--inside",
+        action="store_true",
+        help="train spiral with the decision boundary, histograms (every 10 steps) and system events on",
+    )
     parser.add_argument("--first-frame", nargs="?", const="", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.first_frame is not None:
@@ -349,10 +392,22 @@ def main(argv: list[str]) -> int:
     # The app records its runs like any other; these are not worth keeping.
     with tempfile.TemporaryDirectory(prefix="pttui-bench-ui-") as runs:
         os.environ["PTTUI_RUNS_DIR"] = runs
-        report = {} if args.watch_only else measure(rounds, epochs, args.threads)
-        report.update(watch_figures(rounds))
+        if args.inside:  # issue 16's figures only: training spiral with the views inside on
+            report = measure(rounds, epochs, args.threads, inside=True)
+        else:
+            report = {} if args.watch_only else measure(rounds, epochs, args.threads)
+            report.update(watch_figures(rounds))
     if args.json:
         print(json.dumps(report))
+        return 0
+    if args.inside:
+        lag = report["lag_ms"]
+        print(
+            f"spiral with boundary, histograms and system events: app_vs_bare {report['app_vs_bare']:.3f}, "
+            f"UI lag p99 {lag['p99']} ms, UI thread per batch p99 {report['ui_apply_ms']['p99']} ms "
+            f"(max {report['ui_apply_ms']['max']} ms), drawing swap-in max {report['ui_swap_ms_max']} ms",
+            flush=True,
+        )
         return 0
     print(
         f"r to the run's first event {report['r_to_first_event_s']:.3f} s with a warm engine "

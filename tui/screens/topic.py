@@ -390,6 +390,23 @@ class TopicScreen(Screen):
         self._set_state(replace(state, message=f"past run {label}"))
         self._show_results()
 
+    def show_comparison(self, runs: list) -> None:
+        """Overlay recorded runs [(RunInfo, events)] on the chart, each curve named for its run."""
+        from pttui.tui.compare import labelled
+
+        if self.running:
+            self.notify("Stop the current run first.", severity="warning")
+            return
+        self.results.new_run(keep_previous=False)
+        log = self.results.log_view
+        for label, info, events in labelled(runs):
+            for event in events:
+                self.results.chart.add(event)
+            log.note(f"compare: {label} = {info.path.name}")
+        self.results.chart.redraw()
+        self._set_state(replace(RunState(), message=f"comparing {len(runs)} runs"))
+        self.results.show_tab("chart")
+
     # -- the code tab follows the form ----------------------------------------------------
     def on_param_form_changed(self, event: ParamForm.Changed) -> None:
         self.query_one(StatusLine).device_hint = self._device()

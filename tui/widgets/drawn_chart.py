@@ -30,6 +30,7 @@ class DrawnChart(Widget):
         self._deferred: Timer | None = None
         self.redraws = 0
         self.failures = 0
+        self.swap_ms: list[float] = []  # UI-thread time taking in each drawing (the bench reads it)
 
     # -- for subclasses ----------------------------------------------------------------
     def drawing(self, width: int, height: int) -> Callable[[], Text] | None:
@@ -79,6 +80,14 @@ class DrawnChart(Widget):
 
     def on_chart_drawn(self, message: ChartDrawn) -> None:
         message.stop()
+        started = time.perf_counter()
+        try:
+            self._take(message)
+        finally:
+            self.swap_ms.append((time.perf_counter() - started) * 1000)
+            del self.swap_ms[:-1000]
+
+    def _take(self, message: ChartDrawn) -> None:
         if message.strips is None:
             self.failures += 1
             if self._wanted == message.key:
