@@ -14,7 +14,16 @@ first run on the `meta` device, which computes the result's shape and dtype with
 allocating it, and refused if too large. Small inputs to an op whose result they bound
 (math, reductions, reshapes) skip that step: its first use costs ~1.5 s of imports. Ops
 whose result size depends on the values (nonzero, unique, boolean masks) run only when
-their inputs bound them; Python ints and lists are bounded too.
+their inputs bound them, charged at their worst case before they run; Python ints and lists
+are bounded too, and `.tolist()` is charged for the Python objects it makes.
+
+Work: a tensor read by an op counts at its logical size (numel x element size), so an
+expanded or broadcast view of a few bytes that stands for terabytes (`torch.zeros(1)
+.expand(10**6, 10**6).sum()`) is refused rather than run for minutes.
+
+Native crashes: LAPACK/MKL routines (the torch.linalg family, det, inverse, ...) can crash
+the process on NaN or inf input (`torch.linalg.eigvals` of a NaN matrix is a SIGSEGV with
+MKL), so non-finite input to them is refused before the call.
 """
 
 from __future__ import annotations
@@ -35,6 +44,8 @@ MAX_LIST_NUMBERS = 10_000_000  # numbers in a nested list handed to torch.tensor
 MAX_INT_BITS = 4096  # Python ints (2 ** 10 ** 9 would take the process down)
 MAX_STR = 200
 MAX_DEPTH = 100
+PY_OBJECT_BYTES = 32  # a Python float/int (24 bytes) and the list slot pointing at it
+PY_LIST_BYTES = 56  # an empty list object; its slots are counted with the numbers
 
 
 class ExpressionError(ValueError):
@@ -181,6 +192,22 @@ _ELEMENTWISE = set(
     eq ne lt le gt ge greater less logical_and logical_or logical_xor bitwise_and bitwise_or
     bitwise_xor clamp clip isclose masked_fill addcmul addcdiv broadcast_tensors"""
     )
+)
+
+
+# LAPACK/MKL-backed routines: NaN or inf input can crash the process (SIGSEGV), not raise.
+_LAPACK = set(
+    _words(
+        """det slogdet inv pinv solve eig eigvals eigh eigvalsh svd svdvals qr lu matrix_rank cholesky
+    lstsq logdet inverse matrix_norm norm cdist"""
+    )
+)
+# Calls that only look at a tensor or make a view of it: no work over its elements.
+_VIEWS = _words(
+    """expand expand_as broadcast_to view view_as transpose t permute unsqueeze squeeze narrow diagonal
+    movedim swapaxes unflatten size dim ndimension numel nelement element_size stride storage_offset
+    is_contiguous is_signed is_floating_point is_complex is_tensor detach requires_grad_ retain_grad
+    result_type"""
 )
 
 
@@ -562,6 +589,11 @@ class Evaluator:
             fn = _Fn(op.__name__.strip("_"), op)
             return self._apply(fn, operands, {}, node, elementwise=op is not operator.matmul)
         _check_python(op, operands, self._segment(node))
+        if op in (operator.mul, operator.add) and any(isinstance(v, (list, tuple, str)) for v in operands):
+            # a list made by * or + is memory like a tensor's: 8 bytes a slot (1 a character)
+            n = _sequence_items(op, operands)
+            self._charge(n if any(isinstance(v, str) for v in operands) else 8 * n, self._segment(node),
+                         "would make a Python sequence of", None)  # fmt: skip
         try:
             return op(*operands)
         except Exception as exc:
@@ -573,16 +605,27 @@ class Evaluator:
         self, fn: _Fn, args: list[Any], kwargs: dict[str, Any], node: ast.AST, elementwise=None
     ) -> Any:
         text = self._segment(node)
-        if fn.name == "tolist" and fn.owner is not None and fn.owner.numel() > MAX_SEQUENCE:
-            raise TooLarge(f"`{text}`: .tolist() is limited to {MAX_SEQUENCE:,} numbers")
+        if fn.name == "tolist" and fn.owner is not None:
+            if fn.owner.numel() > MAX_SEQUENCE:
+                raise TooLarge(f"`{text}`: .tolist() is limited to {MAX_SEQUENCE:,} numbers")
+            self._charge(python_list_bytes(tuple(fn.owner.shape)), text, "would make Python objects of", None)
         elementwise = fn.name in _ELEMENTWISE if elementwise is None else elementwise
         builtin = fn.owner is None and fn.namespace is None and fn.name in BUILTINS
         from_list = fn.name in ("tensor", "as_tensor", "new_tensor") and args
         # A nested list for torch.tensor can hold 10 million numbers: it is sized, not walked.
         walked = [fn.owner, *kwargs.values()] if from_list else [fn.owner, *args, *kwargs.values()]
         inputs = [v for v in _flatten(walked) if _is_tensor(v)]
+        if fn.name not in _VIEWS:
+            self._check_work(fn, inputs, text)
+        if fn.name in _LAPACK and (fn.namespace is None or fn.namespace.path != "torch.nn.functional"):
+            _check_finite(fn, inputs, text)
         charge_after = False
-        if from_list:
+        data_dependent = fn.name in _BOUNDED_BY_INPUT and fn.name != "getitem" and inputs
+        if data_dependent and not (fn.name == "where" and len(args) + len(kwargs) >= 3):
+            # Its size depends on the values: charge the worst case before it runs (a meta run
+            # cannot know it, and the cheap bound below undercounts many dimensions' indices).
+            self._charge(_bound(fn.name, inputs), text, "could need up to", None)
+        elif from_list:
             # The size is in the nested list itself; no meta run (it would walk every number).
             n = _count_numbers(args[0])
             if n > MAX_LIST_NUMBERS:
@@ -604,6 +647,8 @@ class Evaluator:
             raise ExpressionError(_explain(text, exc, args, kwargs)) from None
         if charge_after:
             self.allocated += _new_bytes(result, inputs)
+        if builtin and isinstance(result, int) and result.bit_length() > MAX_INT_BITS:
+            raise TooLarge(f"`{text}` is a whole number of more than {MAX_INT_BITS} bits")
         if fn.name in _UNINITIALIZED:
             _fill_uninitialized(result)
             note = (
@@ -615,6 +660,17 @@ class Evaluator:
         if elementwise:
             self._note_broadcast(text, [*args, *kwargs.values()], result)
         return result
+
+    def _check_work(self, fn: _Fn, inputs: list[Any], text: str) -> None:
+        """Each tensor an op reads counts at its logical size: an expanded view is not free to read."""
+        for t in inputs:
+            logical = t.numel() * t.element_size()
+            if logical > self.limit:
+                raise TooLarge(
+                    f"`{text}` would work over {_shape_words(tuple(t.shape), t.dtype)}, {_bytes(logical)} "
+                    f"as a full tensor (an expanded or broadcast view is read element by element); "
+                    f"the limit is {_bytes(self.limit)}, so it was refused before it ran"
+                )
 
     def _precheck(self, fn: _Fn, args: list[Any], kwargs: dict[str, Any], text: str) -> None:
         """Run `fn` on meta tensors: the result's size, with nothing allocated."""
@@ -679,6 +735,30 @@ class Evaluator:
 
 
 # --- helpers -----------------------------------------------------------------------------
+
+
+def python_list_bytes(shape: tuple[int, ...]) -> int:
+    """What `.tolist()` of a tensor of `shape` makes in Python objects, in bytes (an estimate
+    from CPython's sizes: a list object per row at every level, an object and a slot per number).
+    A (1000000, 1, 1, ...) tensor makes a million lists per level: 40 levels took 3.4 GB."""
+    lists, rows = 1, 1
+    for d in shape[:-1]:
+        rows *= d
+        lists += rows
+    return lists * PY_LIST_BYTES + _prod(shape) * PY_OBJECT_BYTES + PY_LIST_BYTES
+
+
+def _check_finite(fn: _Fn, inputs: list[Any], text: str) -> None:
+    """Refuse NaN/inf input to a LAPACK/MKL routine: some crash the process on it instead of raising."""
+    import torch
+
+    for t in inputs:
+        if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all()):
+            raise Refused(
+                f"`{text}`: {fn.name} was given NaN or infinite values; LAPACK/MKL routines can crash "
+                "the process on them (not raise an error), so they are refused. Clean the input first, "
+                "e.g. torch.nan_to_num(x)"
+            )
 
 
 def _is_tensor(value: Any) -> bool:
@@ -809,6 +889,15 @@ def _count_numbers(value: Any) -> int:
             return 0
         value = value[0]
     return n
+
+
+def _sequence_items(op, operands: list[Any]) -> int:
+    """Items in the list, tuple or str that `a * n` or `a + b` makes (checked by _check_python first)."""
+    if op is operator.add:
+        return sum(len(v) for v in operands if isinstance(v, (list, tuple, str)))
+    a, b = operands
+    seq, n = (a, b) if isinstance(a, (list, tuple, str)) else (b, a)
+    return len(seq) * max(n, 0) if isinstance(n, int) else len(seq)
 
 
 def _check_python(op, operands: list[Any], text: str) -> None:

@@ -92,6 +92,20 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
         except safe_eval.ExpressionError as exc:
             raise safe_eval.param_error("leaves", values["leaves"], f"{name}: {exc}") from None
         allocated = evaluator.allocated
+        if isinstance(value, torch.Tensor):
+            # The leaf is cloned dense (an expanded view becomes its full size) and backward makes
+            # a gradient of that size too: both are charged before the clone.
+            full = value.numel() * value.element_size() * (2 if requires_grad else 1)
+            if allocated + full > limit:
+                raise safe_eval.param_error(
+                    "leaves",
+                    values["leaves"],
+                    f"{name}: the leaf {text} becomes {safe_eval.human_bytes(full)} as a dense tensor"
+                    + (" and its gradient" if requires_grad else "")
+                    + f"; the limit (--max-mb) is {safe_eval.human_bytes(limit)}, so it was refused "
+                    "before anything was allocated",
+                )
+            allocated += full
         leaves[name] = _to_leaf(name, value, requires_grad, values["leaves"])
 
     evaluator = safe_eval.Evaluator(names=leaves, limit=limit, allocated=allocated)
