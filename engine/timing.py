@@ -198,6 +198,7 @@ def interleave(
     budget_s: float = 0.0,
     max_rounds: int = 100,
     stop: Callable[[], bool] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, Timing]:
     """Time several variants round by round (A B C, A B C, ...), each after its own warm-up;
     seconds are per call.
@@ -205,6 +206,10 @@ def interleave(
     Calibration: after `rounds` rounds, more are taken while any variant's per-round ratio to
     the first variant (or, alone, its seconds) is noisy, until `budget_s` seconds have passed
     since the timed rounds began or `max_rounds` were taken. `stop()` ends it early.
+
+    `clock` reads the time: wall-clock by default; `time.thread_time` when all the work runs on
+    the calling thread (torch with 1 intra-op thread, on the CPU), so that time the scheduler
+    gives to other processes on a shared machine is not counted as the variant's.
     """
     number = dict(number or {})
     for name, fn in fns.items():
@@ -220,7 +225,7 @@ def interleave(
         if stop is not None and stop():
             break
         for name, fn in fns.items():
-            taken[name].append(_timed(fn, number[name], sync) / number[name])
+            taken[name].append(_timed(fn, number[name], sync, clock) / number[name])
         done += 1
         if done >= max(rounds, 1) and (
             done >= max_rounds or time.perf_counter() - started >= budget_s or _settled(taken)
@@ -239,13 +244,18 @@ def _settled(taken: Mapping[str, list[float]]) -> bool:
     return not any(round_ratios(base, Timing(tuple(taken[n]))).noisy for n in names[1:])
 
 
-def _timed(fn: Callable[[], object], number: int, sync: Callable[[], None] | None) -> float:
-    started = time.perf_counter()
+def _timed(
+    fn: Callable[[], object],
+    number: int,
+    sync: Callable[[], None] | None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
+    started = clock()
     for _ in range(number):
         fn()
     if sync is not None:
         sync()
-    return time.perf_counter() - started
+    return clock() - started
 
 
 def speedup(baseline_s: float, other_s: float) -> float:
