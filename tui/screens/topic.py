@@ -119,7 +119,9 @@ class TopicScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one(StatusLine).device_hint = self._device()
-        self._update_code()
+        # The Code tab is not on show at first: its script (and its highlighting) waits for the
+        # first frame, which then comes sooner.
+        self.call_after_refresh(self._update_code)
 
     def on_screen_resume(self) -> None:
         self.spare_for_form()
