@@ -47,6 +47,11 @@ class Context:
         (send the steps taken so far)."""
         return self.gate.turn(hold)
 
+    @property
+    def held_s(self) -> float:
+        """Seconds the training loop has spent held by a pause or the pace (not training)."""
+        return self.gate.held_s
+
     def announce(self, state: str) -> None:
         """A `state` event: where the run stands now (see events.State)."""
         self.emit(ev.State(self.now(), state, self.last_step, self.gate.pace))

@@ -42,6 +42,7 @@ class Gate:
         self._steps = 0  # single steps granted while paused
         self._pace = max(float(pace), 0.0)
         self._last: float | None = None  # when the previous step got its turn (perf_counter)
+        self.held_s = 0.0  # seconds the loop spent held (paused or paced), in all
 
     # -- the control thread -----------------------------------------------------------
     @property
@@ -88,6 +89,13 @@ class Gate:
         """
         if not self.pausable and self._pace <= 0:
             return not self.stop_event.is_set()
+        entered = time.perf_counter()
+        try:
+            return self._turn(hold)
+        finally:
+            self.held_s += time.perf_counter() - entered
+
+    def _turn(self, hold: Callable[[], None] | None) -> bool:
         held = False
         while not self.stop_event.is_set():
             with self._cond:

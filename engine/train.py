@@ -169,6 +169,7 @@ def fit(
         losses: list[float] = []
         seen = 0
         started = last_emit = time.perf_counter()
+        held_before = ctx.held_s
         hold = functools.partial(_flush, ctx, pending, losses, epoch, series, rank)  # before a pause
 
         for xb, yb in batches:
@@ -202,7 +203,8 @@ def fit(
             if max_steps is not None and state.step >= max_steps:
                 break
         _flush(ctx, pending, losses, epoch, series, rank)
-        seconds = time.perf_counter() - started
+        # Time held by a pause or a pace is not training time: samples/s stays the loop's own.
+        seconds = time.perf_counter() - started - (ctx.held_s - held_before)
         if ctx.stopped and len(losses) < batch_count:
             break  # a partial epoch is not reported as an epoch
         val_loss, val_acc = (evaluator or evaluate)(model, *val)

@@ -279,6 +279,10 @@ class _TotalEpochs:
     def proceed(self, hold=None) -> bool:
         return self._ctx.proceed(hold)
 
+    @property
+    def held_s(self) -> float:
+        return self._ctx.held_s
+
     def step(self, *args, **kw) -> None:
         self._ctx.step(*args, **kw)
 
