@@ -1,7 +1,7 @@
 """A person's own data from `--data FILE`: CSV, .npz, .pt, .safetensors, or an ImageFolder.
 
 Two layers. The checks (this module's `load`) distrust the file: bounded size, rows and
-archive members (through `pttui.engine.hardened` where it is installed: one call site each,
+archive members (through `pttui.engine.hardened`, the reader checkpoints use: one call site each,
 `_csv_rows` and `_check_zip`), and every problem a person can fix is a ParamError naming the
 field (`data`, `target`, `task`) and what is allowed: a missing file, no numeric columns, no
 such target, ragged rows, NaN (with the rows), x and y of different lengths.
@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from pttui.engine import hardened
 from pttui.engine.params import ParamError
 
 FIELD = "data"
@@ -182,21 +183,6 @@ def load(path: str, target: str = "", task: str = "auto") -> Loaded:
 
 def _csv_rows(file: Path, shown: str) -> list[list[str]]:
     """The CSV's rows as strings, within byte, row, column and cell limits (the one call site)."""
-    try:
-        from pttui.engine import hardened
-    except ImportError:  # before pttui.engine.hardened existed: the same limits, read plainly
-        import csv
-
-        with file.open(newline="", encoding="utf-8") as stream:
-            rows = []
-            try:
-                for row in csv.reader(stream):
-                    if len(rows) >= MAX_ROWS:
-                        raise ParamError(FIELD, shown, f"a CSV of at most {MAX_ROWS:,} rows")
-                    rows.append(row)
-            except (csv.Error, UnicodeDecodeError) as exc:
-                raise ParamError(FIELD, shown, f"a readable UTF-8 CSV (row {len(rows) + 1}: {exc})") from None
-        return rows
     return hardened.read_csv(file, FIELD, max_bytes=MAX_BYTES, max_rows=MAX_ROWS)
 
 
@@ -230,25 +216,7 @@ def _csv(file: Path, shown: str, target: str):
 
 
 def _check_zip(file: Path, shown: str) -> None:
-    """Zip members, declared sizes and CRCs before numpy reads the .npz (the one call site)."""
-    try:
-        from pttui.engine import hardened
-    except ImportError:  # before pttui.engine.hardened existed: members and declared sizes
-        import zipfile
-
-        try:
-            with zipfile.ZipFile(file) as archive:
-                infos = archive.infolist()
-                if len(infos) > 1000:
-                    raise ParamError(FIELD, shown, "an .npz of at most 1,000 arrays")
-                if sum(i.file_size for i in infos) > MAX_BYTES:
-                    raise ParamError(FIELD, shown, f"an .npz of at most {MAX_BYTES >> 20} MiB uncompressed")
-                bad = archive.testzip()
-                if bad:
-                    raise ParamError(FIELD, shown, f"an intact .npz ({bad} fails its CRC check)")
-        except zipfile.BadZipFile as exc:
-            raise ParamError(FIELD, shown, f"a readable .npz ({exc})") from None
-        return
+    """Zip members, declared sizes and every CRC before numpy reads the .npz (the one call site)."""
     hardened.check_zip(file, MAX_BYTES, FIELD)
 
 
