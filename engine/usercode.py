@@ -19,6 +19,11 @@ def is_custom(values: dict[str, Any]) -> bool:
     return bool(values.get("model_spec") or values.get("data"))
 
 
+def absolute(path: str) -> str:
+    """The path as the engine resolves it, so the script runs from any folder."""
+    return str(Path(path).expanduser().absolute())
+
+
 def definitions(values: dict[str, Any]) -> list[str]:
     """Copied definitions the custom parts call: the data conversions, prediction, loss, evaluation."""
     parts = []
@@ -37,7 +42,7 @@ def definitions(values: dict[str, Any]) -> list[str]:
 
 def data_lines(values: dict[str, Any]) -> list[str]:
     """Read `--data` as the engine does: x, y, the task and its number of outputs, then split."""
-    path = values["data"]
+    path = absolute(values["data"])
     suffix = Path(path).suffix.lower()
     if suffix == ".csv":
         read = [
@@ -84,6 +89,7 @@ def model_lines(values: dict[str, Any]) -> list[str]:
     from pttui.engine.usermodel import module_name
 
     path, _, name = values["model_spec"].strip().rpartition(":")
+    path = absolute(path)
     kwargs = values.get("model_kwargs", "").strip()
     args = f"**json.loads({kwargs!r})" if kwargs else ""
     return [

@@ -34,6 +34,7 @@ from typing import Any
 from pttui.engine.params import ParamError
 
 FIELD = "model_spec"
+_IMPORTED: dict[str, tuple[tuple[int, int], Any]] = {}  # module name -> (file's mtime and size, module)
 
 
 class UserModelError(RuntimeError):
@@ -80,6 +81,13 @@ def import_file(spec: str) -> tuple[Any, Path, str, str]:
     """
     file, name = split_spec(spec)
     mod_name = module_name(file)
+    stat = file.stat()
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    cached = _IMPORTED.get(mod_name)
+    if cached is not None and cached[0] == stamp and sys.modules.get(mod_name) is cached[1]:
+        # Once per process: a model built from a second import would have classes that are
+        # not those in sys.modules, and pickling the first model would then fail.
+        return cached[1], file, name, ""
     out = io.StringIO()
     try:
         spec_obj = importlib.util.spec_from_file_location(mod_name, file)
@@ -92,6 +100,7 @@ def import_file(spec: str) -> tuple[Any, Path, str, str]:
         raise ParamError(
             FIELD, spec, f"a file that imports cleanly; {at_import(exc, file, out.getvalue())}"
         ) from None
+    _IMPORTED[mod_name] = (stamp, module)
     return module, file, name, out.getvalue()
 
 

@@ -119,3 +119,19 @@ def test_a_model_that_fails_in_backward_is_the_models_error(tmp_path, files):
     final, _ = run_lab("training", **TINY, model_spec=f"{path}:Net", data=str(files["csv"]))
     assert isinstance(final, ev.Error) and final.field is None, final
     assert "ValueError: no gradient here" in final.message and "bad_backward.py line 12" in final.message
+
+
+@pytest.mark.parametrize("data", ["csv", "generated"])
+def test_checkpoint_lab_saves_and_reloads_a_user_model_exactly(tmp_path, files, data):
+    values = {**TINY, "epochs": 1, "model_spec": f"{files['model']}:Net", "folder": str(tmp_path / "ck")}
+    if data == "csv":
+        values["data"] = str(files["csv"])
+    else:
+        values.update(dataset="moons", size=80, model_kwargs='{"in_features": 2, "n_classes": 2}')
+    final, sink = run_lab("checkpoint", **values)
+    assert isinstance(final, ev.Done), final
+    (table,) = [t for t in sink.of("table") if t.title.startswith("save and load")]
+    assert {row[0]: row[4] for row in table.rows}["whole model"] == 0.0  # the pickle found the class
+    assert all(row[4] == 0.0 for row in table.rows)
+    engine = [(e.metrics["train_loss"], e.metrics["val_loss"]) for e in sink.of("epoch")]
+    _agree(engine, _script_losses(tmp_path, "checkpoint", {**values, "folder": str(tmp_path / "script")}))

@@ -29,6 +29,8 @@ EPOCHS = dataclasses.replace(common.EPOCHS, default=5)
 PARAMS = (
     common.DATA_PARAMS
     + common.MODEL_PARAMS
+    + common.USER_MODEL_PARAMS
+    + common.USER_DATA_PARAMS
     + common.OPTIM_PARAMS
     + (
         common.BATCH_SIZE,
@@ -160,15 +162,22 @@ def compare_formats(values: dict[str, Any], ctx) -> dict[str, Any]:
     device = devices.choose_device(values["device"], devices.Available.probe())
     ctx.start(device)
     r = recipe.prepare(values, device)
+    from pttui.engine.labs.training import report_custom
+    from pttui.engine.usermodel import prediction
+
+    report_custom(ctx, values, r)
+    key = values.get("output_key", "")
     state = train.TrainState()
-    metrics = train.fit(
-        r.model, r.optimizer, r.batches, (r.x_val, r.y_val), ctx, values["epochs"], device, state=state
-    )
+    with recipe.blamed(values, r):
+        metrics = train.fit(
+            r.model, r.optimizer, r.batches, (r.x_val, r.y_val), ctx, values["epochs"], device, state=state,
+            loss_fn=r.loss_fn, evaluator=r.evaluator,
+        )  # fmt: skip
     if ctx.stopped:
         return {**metrics, "epochs_done": state.epoch}
     r.model.eval()
     with torch.no_grad():
-        reference = r.model(r.x_val)
+        reference = prediction(r.model(r.x_val), key)
 
     def fresh_model():
         return recipe.build_model(values, r.data).to(device)
@@ -176,7 +185,7 @@ def compare_formats(values: dict[str, Any], ctx) -> dict[str, Any]:
     def check(model) -> float:
         model.eval()
         with torch.no_grad():
-            return (model(r.x_val) - reference).abs().max().item()
+            return (prediction(model(r.x_val), key) - reference).abs().max().item()
 
     def state_dict_way(path):
         size = checkpoint.save(r.model.state_dict(), path)
@@ -275,6 +284,13 @@ def code(values: dict[str, Any]) -> str:
     script = training_script(values, "checkpoint")
     folder = values["folder"] or "checkpoints"
     build = model_call(values)
+    out = "model(x_val)"
+    if values.get("model_spec"):  # the training script imported the person's file as user_model
+        name = values["model_spec"].strip().rpartition(":")[2]
+        kwargs = values.get("model_kwargs", "").strip()
+        build = f"user_model.{name}(" + (f"**json.loads({kwargs!r})" if kwargs else "") + ")"
+    if values.get("model_spec") or values.get("data"):
+        out = f"prediction(model(x_val), {values.get('output_key', '')!r})"
     return (
         add_save_helper(script, "import os\nimport time\n")
         + f"""
@@ -283,13 +299,13 @@ folder = {folder!r}
 os.makedirs(folder, exist_ok=True)
 model.eval()
 with torch.no_grad():
-    reference = model(x_val)
+    reference = {out}
 
 
 def report(name, path, fresh, seconds):
     fresh.eval()
     with torch.no_grad():
-        diff = (fresh(x_val) - reference).abs().max().item()
+        diff = ({out.replace("model(", "fresh(")} - reference).abs().max().item()
     print(f"{{name}}: {{os.path.getsize(path)}} bytes, loaded in {{seconds * 1e3:.1f}} ms, max abs diff {{diff}}")
 
 
