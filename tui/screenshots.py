@@ -75,6 +75,18 @@ async def training_code(pilot) -> None:
     await pilot.pause(0.3)
 
 
+SPIRAL = {"dataset": "spiral", "epochs": 80, "hidden": (32, 32), "histograms": 5, "threads": 1, "lr": 0.01}
+
+
+async def spiral_boundary(pilot) -> None:
+    """The decision boundary of a spiral, learned live, beside its loss curve."""
+    await _run(pilot, "training", SPIRAL)
+
+
+async def spiral_histograms(pilot) -> None:
+    await _run(pilot, "training", SPIRAL, tab="histograms")
+
+
 async def autograd(pilot) -> None:
     await _run(pilot, "autograd", tab="graph")
 
@@ -89,6 +101,8 @@ SHOTS: dict[str, tuple[tuple[int, int], Callable[[Any], Awaitable[None]]]] = {
     "training-80x24": ((80, 24), training),
     "code": ((120, 36), training_code),
     "autograd-graph": ((120, 36), autograd),
+    "spiral-boundary": ((120, 36), spiral_boundary),
+    "histograms": ((120, 36), spiral_histograms),
     "amp-tables": ((120, 36), amp),
 }
 
