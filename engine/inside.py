@@ -71,7 +71,8 @@ class Inside:
         self.system = None
         hooks: list[Hooks] = []
         two_d = r.points is not None and r.points.n_features == 2 and r.points.image_shape is None
-        if values.get("boundary", False) and two_d and not values.get("model_spec"):
+        classes = r.data.task == "classification"
+        if values.get("boundary", False) and two_d and classes and not values.get("model_spec"):
             from pttui.engine.common import feature_list
 
             bmap = boundary.BoundaryMap(

@@ -56,6 +56,8 @@ def load_data(values: dict[str, Any]) -> data.Data:
 
 
 def build_model(values: dict[str, Any], d: data.Data) -> torch.nn.Module:
+    if values.get("model_spec") and values.get("dropout", 0.0):
+        raise ParamError("dropout", values["dropout"], "0 with --model-spec (put nn.Dropout in your model)")
     if values.get("model_spec"):
         model, _ = usermodel.load(values["model_spec"], values.get("model_kwargs", ""))
         return model
@@ -89,6 +91,10 @@ def with_features(values: dict[str, Any], d: data.Data) -> data.Data:
     names = feature_list(values.get("features", FEATURES.default))
     if names == feature_list(FEATURES.default):
         return d
+    if values.get("data"):  # the exported script reads a person's file as it is
+        raise ParamError(
+            "features", values["features"], f"{FEATURES.default} with --data (cross them in your file)"
+        )
     if d.image_shape is not None or d.n_features != 2:
         raise ParamError("features", values["features"], f"{FEATURES.default} for a data set that is not 2-D")
     return replace(d, x_train=data.add_features(d.x_train, names), x_val=data.add_features(d.x_val, names))

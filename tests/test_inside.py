@@ -16,6 +16,7 @@ from pttui.engine import boundary, data, histograms, models
 from pttui.engine import events as ev
 from pttui.engine.inside import confusion_matrix
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TINY = dict(dataset="spiral", size=300, hidden="16", epochs=3, batch_size=32, threads=1)
 
 
@@ -163,6 +164,8 @@ def test_digits_draw_no_boundary():
     [
         ({"dataset": "digits", "features": "x1,x2,x1sq"}, "features"),
         ({"model": "simplenet", "dropout": 0.3}, "dropout"),
+        ({"model_spec": str(EXAMPLES / "models.py:TabularNet"), "dropout": 0.3}, "dropout"),
+        ({"data": str(EXAMPLES / "tabular.csv"), "features": "x1,x2,x1x2"}, "features"),
     ],
 )
 def test_inputs_that_do_not_apply_name_the_field(extra, field):
