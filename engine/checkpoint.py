@@ -377,17 +377,6 @@ def describe(obj: Any) -> str:
     return type(obj).__name__
 
 
-def model_part(obj: Any) -> Any:
-    """The part of a checkpoint that is the model's weights."""
-    if isinstance(obj, dict) and obj.get("format") == FORMAT:
-        return obj["model"]
-    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
-        return obj["model"]
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        return obj["state_dict"]
-    return obj
-
-
 # --- resumable training -------------------------------------------------------------------------
 
 

@@ -310,8 +310,12 @@ def count(obj: Any) -> Contents:
 
 def _tally(obj, layout, roles, split, optimizer) -> Contents:
     kinds = [r for r in ("model", "optimizer", "ema") if r in layout]
+    from pttui.engine.checkpoint import FORMAT  # pttui's own training checkpoints
+
     if isinstance(obj, torch.nn.Module):
         kind = f"whole model ({type(obj).__name__})"
+    elif isinstance(obj, dict) and obj.get("format") == FORMAT:
+        kind = "pttui training checkpoint (model, optimizer, RNG states)"
     elif layout.get("model_key") == "(root)":
         kind = "state_dict"
     elif layout.get("optimizer_key") == "(root)":

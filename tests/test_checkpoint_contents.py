@@ -142,3 +142,20 @@ def test_a_whole_model_splits_by_its_class(tmp_path):
     assert result["split"] == "class"
     assert result["parameters"] == _numel(model.parameters())
     assert result["buffers"] == _numel(model.buffers())
+
+
+def test_pttuis_own_training_checkpoint():
+    from pttui.engine.checkpoint import training_checkpoint
+    from pttui.engine.train import TrainState
+
+    model = nn.Linear(4, 2)
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.rand(3, 4)).sum().backward()
+    optimizer.step()
+    generator = torch.Generator().manual_seed(0)
+    ck = training_checkpoint(model, optimizer, None, TrainState(), generator, {"lr": 0.1})
+    got = contents.count(ck)
+    assert got.kind.startswith("pttui training checkpoint")
+    assert got.parameters == _numel(model.parameters()) and got.optimizer == "Adam"
+    rng = _numel(v for v in ck["rng"].values() if isinstance(v, torch.Tensor))
+    assert got.other_tensors == rng  # the generators' states are neither weights nor optimizer state
