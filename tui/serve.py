@@ -35,13 +35,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument("--topic", default=None, help="open the app on this topic")
     parser.add_argument("--public-url", default=None, help="the URL browsers use, behind a proxy")
+    parser.add_argument(
+        "--allow-code",
+        action="store_true",
+        help="let browsers use the fields that run code (--model-spec runs a .py file, --trust unpickles); "
+        "off by default",
+    )
+    parser.add_argument(
+        "--allow-files",
+        action="store_true",
+        help="let path fields (--data, --save, --load, ...) name any file; by default they must stay inside "
+        "the folder the server started in",
+    )
     return parser
 
 
-def command(topic: str | None = None) -> str:
-    """The command textual-serve runs for each browser session: this Python, this app."""
+def command(topic: str | None = None, allow_code: bool = False, allow_files: bool = False) -> str:
+    """The command textual-serve runs (through a POSIX shell) for each browser session: this
+    Python, this app, with the policy (pttui.tui.policy) for this folder in its environment."""
+    import os
+
+    from pttui.tui.policy import environment
+
+    policy = [f"{k}={shlex.quote(v)}" for k, v in environment(os.getcwd(), allow_code, allow_files).items()]
     parts = [sys.executable, "-m", "pttui.tui"] + ([topic] if topic else [])
-    return shlex.join(parts)
+    return " ".join(policy) + " " + shlex.join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,8 +90,17 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.allow_code:
+        print(
+            "pttui serve: --allow-code: browsers may run Python files and unpickle checkpoints here",
+            file=sys.stderr,
+        )
     server = Server(
-        command(args.topic), host=args.host, port=args.port, title="pttui", public_url=args.public_url
+        command(args.topic, args.allow_code, args.allow_files),
+        host=args.host,
+        port=args.port,
+        title="pttui",
+        public_url=args.public_url,
     )
     server.serve()
     return 0

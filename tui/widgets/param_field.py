@@ -16,6 +16,7 @@ from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from pttui.engine.params import Param, ParamError
+from pttui.tui.policy import Policy
 
 _DEVICES = ["auto", "cpu", "cuda", "cuda:0", "cuda:1", "mps"]
 
@@ -36,6 +37,8 @@ class ParamField(Widget):
         & .error { column-span: 2; color: $text-error; display: none; padding: 0 0 0 2; }
         &.-invalid .error { display: block; }
         &.-invalid Input { color: $text-error; }
+        &.-overridden .error { display: block; color: $text-muted; }
+        &.-overridden Input, &.-overridden Select, &.-overridden .name { text-style: strike; color: $text-muted; }
     }
     """
 
@@ -53,6 +56,8 @@ class ParamField(Widget):
         self._blink = blink
         self.error: str | None = None
         self.value: Any = self._initial
+        self.policy = Policy.from_env()  # pttui serve's limits; none in the plain app
+        self._note = ""  # shown under the field while it has no error: why it is off or overridden
 
     def compose(self) -> ComposeResult:
         p = self.param
@@ -75,7 +80,18 @@ class ParamField(Widget):
             editor = Input(text, compact=True, suggester=suggester, select_on_focus=False, id="editor")
             editor.cursor_blink = self._blink
         editor.tooltip = tip
+        off = self.policy.disabled(p.name)
+        if off:
+            editor.disabled = True
+            editor.tooltip = f"{tip}\n{off}"
         return editor
+
+    def on_mount(self) -> None:
+        off = self.policy.disabled(self.param.name)
+        if off:
+            self._note = f"⊘ {off}"
+            self.add_class("-overridden")
+            self.show_error(self.error)
 
     @property
     def editor(self) -> Widget:
@@ -89,15 +105,24 @@ class ParamField(Widget):
         """Parse the editor's value; keep the value or show the error next to the field."""
         try:
             self.value = self.param.parse(self.raw())
-            self.show_error(None)
+            refused = self.policy.refusal(self.param.name, self.param.kind, self.value)
+            self.show_error(f"expected {refused}" if refused else None)
         except ParamError as exc:
             self.show_error(f"expected {exc.allowed}")
         return self.error
 
+    def show_overridden(self, why: str | None) -> None:
+        """Dim the field and say which other field wins over it (None: it counts again)."""
+        if self.policy.disabled(self.param.name):
+            return  # its own reason stays
+        self._note = f"↳ {why}" if why else ""
+        self.set_class(why is not None, "-overridden")
+        self.show_error(self.error)
+
     def show_error(self, message: str | None) -> None:
         self.error = message
         self.set_class(message is not None, "-invalid")
-        self.query_one(".error", Static).update(f"✘ {message}" if message else "")
+        self.query_one(".error", Static).update(f"✘ {message}" if message else self._note)
 
     def set_value(self, value: Any) -> None:
         editor = self.editor

@@ -18,6 +18,12 @@ from textual.widgets import Static
 from pttui.engine.params import Param
 from pttui.tui.widgets.param_field import ParamField
 
+# field -> the field that wins over it when set, and why (pttui.engine.common's declarations)
+OVERRIDDEN_BY = {
+    "model": ("model_spec", "not used: --model-spec wins over --model"),
+    "dataset": ("data", "not used: --data wins over --dataset"),
+}
+
 
 class ParamForm(Vertical):
     DEFAULT_CSS = """
@@ -89,7 +95,19 @@ class ParamForm(Vertical):
 
     def on_param_field_edited(self, event: ParamField.Edited) -> None:
         event.stop()
+        self.show_overrides()
         self.post_message(self.Changed(self))
+
+    def on_mount(self) -> None:
+        self.show_overrides()
+
+    def show_overrides(self) -> None:
+        """Grey out each field another one wins over (a --model-spec over --model), saying why."""
+        names = {p.name for p in self.params}
+        for name, (winner, why) in OVERRIDDEN_BY.items():
+            if name in names and winner in names:
+                value = self.field(winner).value
+                self.field(name).show_overridden(why if value else None)
 
     def on_descendant_focus(self, event: DescendantFocus) -> None:
         for node in event.widget.ancestors_with_self:
