@@ -4,7 +4,8 @@ Both the headless printer and the app's boundary panel draw with this. Each term
 shows two grid rows with an upper half block (foreground = top, background = bottom), so a
 40x40 grid fits 40 columns by 20 lines. A cell's colour is its class's, blended towards the
 background where the model is unsure (TF Playground's pale margins). Training points are
-drawn as "●", validation points as "◆", in their true class's full colour.
+drawn as "●", validation points as "◆", in their true class's full colour on a cell of the
+background (TF Playground rings its points in white for the same reason: contrast).
 
 Why not plotext: plotext 5.3.2's heatmap is grayscale and plotext 6's colour maps are
 continuous; a class map needs one hue per class and a lightness per confidence, which half
@@ -76,8 +77,8 @@ def render(event, points: list[list[float]], width: int, height: int, background
         for col in range(width):
             top, bottom = sample(col, 2 * line), sample(col, 2 * line + 1)
             mark = marks.get((line, col))
-            if mark is not None:
-                key = (mark[1], bottom)
+            if mark is not None:  # on the page's own background: a dot on its own class's hue would vanish
+                key = (mark[1], background)
                 char = mark[0]
             else:
                 key = (top, bottom)

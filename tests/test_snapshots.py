@@ -86,3 +86,77 @@ def test_inline_error(snap_compare):
         await pilot.pause()
 
     assert snap_compare(PlaygroundApp("training"), terminal_size=(80, 24), run_before=bad)
+
+
+def inside_run() -> list[ev.Event]:
+    """A spiral run's boundary and histograms, made up but shaped like the real thing."""
+    out = recorded_run(epochs=4)
+    n, side = 3, 40
+    classes = "".join(
+        str(
+            int((math.atan2(r - 20, c - 20) + math.pi + math.hypot(r - 20, c - 20) / 6) / (2 * math.pi) * n)
+            % n
+        )
+        for r in range(side)
+        for c in range(side)
+    )
+    confidence = "".join(
+        str(min(9, int(math.hypot(r - 20, c - 20) / 3))) for r in range(side) for c in range(side)
+    )
+    points = [
+        [round(math.cos(k / 9) * k / 60, 3), round(math.sin(k / 9) * k / 60, 3), k % n, int(k % 5 == 0)]
+        for k in range(1, 60)
+    ]
+    heatmap = ev.Heatmap(
+        9.0,
+        "decision boundary",
+        200,
+        side,
+        side,
+        [-1.1, 1.1],
+        [-1.1, 1.1],
+        n,
+        classes,
+        confidence,
+        points,
+        True,
+    )
+    hists = []
+    for s in range(5):
+        for layer, numel in (("net.0", 96), ("net.2", 528), ("net.4", 51)):
+            counts = [max(0, 12 - abs(i - 10 - s) * 2) for i in range(24)]
+            edges = [round(-0.5 + i / 24, 4) for i in range(25)]
+            grads = {"edges": [e / 50 for e in edges], "counts": list(reversed(counts))}
+            hists.append(
+                ev.Histogram(
+                    9.0,
+                    layer,
+                    40 * (s + 1),
+                    numel,
+                    {"edges": edges, "counts": counts},
+                    grads,
+                    0.1 * (s + 1),
+                    1e-3 * (s + 1),
+                )
+            )
+    system = ev.System(9.5, 95.0, 412.0, 1)
+    return [*out[:-1], heatmap, *hists, system, out[-1]]
+
+
+@pytest.mark.parametrize("tab", ["chart", "histograms"])
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_boundary_and_histograms(snap_compare, size, tab):
+    async def show(pilot):
+        screen = pilot.app.screen
+        screen.show_past_run(inside_run(), {"dataset": "spiral"}, "spiral")
+        screen.results.show_tab(tab)
+        await pilot.pause()
+        from pttui.tui.widgets.drawn_chart import DrawnChart
+
+        charts = [screen.results.chart, *screen.query(DrawnChart)]
+        for _ in range(150):
+            if all(c.settled for c in charts if c.display):
+                break
+            await pilot.pause(0.02)
+
+    assert snap_compare(PlaygroundApp("training"), terminal_size=size, run_before=show)

@@ -87,8 +87,9 @@ def draw(layers: dict[str, list[ev.Histogram]], width: int, colors: tuple[str, s
         last = sets[-1]
         head = Text(f"{name}", style="bold")
         head.append(f"  {last.numel:,} params  step {last.step:,}", style="dim")
-        head.append(f"\n  grad norm {_fmt(last.grad_norm)} {spark([s.grad_norm for s in sets])}")
-        head.append(f"  update/weight {_fmt(last.update_ratio)} {spark([s.update_ratio for s in sets])}")
+        norm = f"grad norm {_fmt(last.grad_norm)} {spark([s.grad_norm for s in sets])}"
+        ratio = f"update/weight {_fmt(last.update_ratio)} {spark([s.update_ratio for s in sets])}"
+        head.append(f"\n  {norm}\n  {ratio}")
         if n:
             text.append("\n")
         text.append_text(head)
@@ -130,7 +131,7 @@ class HistogramsView(DrawnChart):
 
     @property
     def lines_needed(self) -> int:
-        return sum(3 + len(sets) + (1 if i else 0) for i, sets in enumerate(self.by_layer.values()))
+        return sum(4 + len(sets) + (1 if i else 0) for i, sets in enumerate(self.by_layer.values()))
 
     def changed(self) -> None:
         self.styles.height = max(self.lines_needed, 1)

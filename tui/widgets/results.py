@@ -60,6 +60,10 @@ class ResultTabs(Vertical):
             with TabPane("Log", id="log"):
                 yield LogView()
 
+    def on_mount(self) -> None:
+        # The Histograms tab appears with a run's first histogram (--histograms N), not before.
+        self.tabs.hide_tab("histograms")
+
     @property
     def tabs(self) -> TabbedContent:
         return self.query_one(TabbedContent)
@@ -92,6 +96,9 @@ class ResultTabs(Vertical):
         self.chart.new_run(keep_previous)
         self.query_one(BoundaryView).clear()
         self.query_one(HistogramsView).clear()
+        if self.tabs.active == "histograms":
+            self.tabs.active = "chart"
+        self.tabs.hide_tab("histograms")
         self.query_one(SummaryPane).clear()
         self.query_one(GraphPane).clear_graphs()
         self.query_one(TablesPane).clear()
@@ -132,5 +139,6 @@ class ResultTabs(Vertical):
         if heatmap is not None:
             self.query_one(BoundaryView).add(heatmap)
         if histograms:
+            self.tabs.show_tab("histograms")
             self.query_one(HistogramsView).changed()
         return charted
