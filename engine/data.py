@@ -131,6 +131,7 @@ class Data:
     image_shape: tuple[int, ...] | None  # (channels, height, width) for image sets
     task: str = "classification"  # or "regression" (a person's --data): MSE, no accuracy
     source: str = ""  # what a person's --data was, in words; "" for the built-in sets
+    x_dtype: str = ""  # torch dtype of the inputs when not the arrays' own (random float16 inputs, ...)
 
     @property
     def n_features(self) -> int:

@@ -13,6 +13,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from pttui.engine import data, models, train, userdata, usermodel
@@ -112,7 +113,9 @@ def check_output(
     spec = values.get("model_spec", "")
     file = usermodel.split_spec(spec)[0] if spec else None
     xb, yb = x[:2], y[:2]
-    given = usermodel.describe_inputs([xb], f"--data {values.get('data') or values['dataset']}")
+    given = usermodel.describe_inputs(
+        [xb], d.source.split(":")[0] if d.source else f"--dataset {values['dataset']}"
+    )
     with torch.random.fork_rng(devices=[]), torch.no_grad(), usermodel.blamed(file, "forward", given):
         was = model.training
         model.eval()
@@ -150,12 +153,99 @@ def check_output(
         )  # fmt: skip
 
 
-def prepare(values: dict[str, Any], device: str, loaded: data.Data | None = None) -> Recipe:
-    points = loaded if loaded is not None else load_data(values)
-    d = with_features(values, points)
+def is_synthetic(values: dict[str, Any]) -> bool:
+    """Random inputs: a person's model, no --data, in a lab that declares --input-shape."""
+    return bool(values.get("model_spec")) and not values.get("data") and "input_shape" in values
+
+
+def synthetic_batch(values: dict[str, Any], batch_default: int | None = None) -> tuple[int, tuple[int, ...]]:
+    """(batch size, sample shape) from --input-shape; a --batch-size that disagrees is an error."""
+    from pttui.engine.summary import parse_shapes
+
+    if not values.get("input_shape", "").strip():
+        raise ParamError(
+            "input_shape", "", "the input sizes for your model, batch first, e.g. 32,4 (there is no --data: "
+            "pttui makes random inputs of this shape)",
+        )  # fmt: skip
+    shapes = parse_shapes(values["input_shape"])
+    if len(shapes) != 1:
+        raise ParamError("input_shape", values["input_shape"], "one input's sizes for random data, e.g. 32,4")
+    batch = shapes[0][0]
+    if values["batch_size"] not in (batch, batch_default):
+        raise ParamError(
+            "batch_size", values["batch_size"], f"{batch}, the first size of --input-shape {values['input_shape']} "
+            "(with random inputs the batch comes from --input-shape)",
+        )  # fmt: skip
+    return batch, tuple(shapes[0][1:])
+
+
+def synthetic_data(values: dict[str, Any], model: torch.nn.Module, device: str) -> data.Data:
+    """Random inputs of --input-shape / --input-dtype, targets shaped from the model's prediction.
+
+    The probe forward runs under fork_rng, so torch's RNG is left as the exported script finds it.
+    """
+    _, sample = synthetic_batch(values, values["batch_size"])
+    dtype, high, why = usermodel.input_dtype(
+        model, values.get("input_dtype", "auto"), values.get("input_high", 0)
+    )
+    file = usermodel.split_spec(values["model_spec"])[0]
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        probe = usermodel.make_inputs([(2, *sample)], dtype, high, device)
+        given = usermodel.describe_inputs(probe, f"--input-shape {values['input_shape']}, {why}")
+        with usermodel.blamed(file, "forward", given):
+            was = model.training
+            model.eval()
+            output = model(*probe)
+            model.train(was)
+    pred = usermodel.prediction(output, values.get("output_key", ""))
+    if pred is None:
+        raise ParamError(
+            "output_key", values.get("output_key", ""), "the key of a tensor in the model's output"
+        )
+    task = usermodel.synthetic_task(pred, values.get("task", "auto"))
+    pred_shape = tuple(pred.shape[1:])
+    if task == "classification" and len(pred_shape) != 1:
+        raise ParamError(
+            "task", task, f"regression: the prediction {tuple(pred.shape)} is not (batch, classes)"
+        )
+    n = values.get("size", 2000)
+    x, y = userdata.synthetic_arrays(n, sample, dtype, high, pred_shape, task, values["seed"])
+    xt, yt, xv, yv = data.split(x, y, values.get("val_fraction", 0.2), values["seed"])
+    outputs = pred_shape[0] if task == "classification" else int(np.prod(pred_shape))
+    words = (
+        f"random data (no --data): {n:,} inputs of shape {sample} {dtype} (set by --input-shape "
+        f"{values['input_shape']}, {why}, --size {n}) and random {task} targets shaped from the model's "
+        f"prediction {tuple(pred.shape[1:])}; the figures say nothing about accuracy"
+    )
+    return data.Data(
+        xt, yt, xv, yv, outputs, None, task, words, "" if dtype in ("float32", "int64") else dtype
+    )
+
+
+def prepare(
+    values: dict[str, Any], device: str, loaded: data.Data | None = None, batch_default: int | None = None
+) -> Recipe:
+    """Data, model, optimizer and batches for `values`; `loaded` reuses the data of an earlier call.
+
+    With a person's model and no --data in a lab that declares --input-shape, the data are random
+    (`synthetic_data`), the batch size is the first size of --input-shape, and `batch_default` is the
+    lab's default --batch-size (which then does not count as disagreeing)."""
+    batch_size = values["batch_size"]
+    if is_synthetic(values):
+        batch_size, _ = synthetic_batch(values, batch_default)
+        values = {**values, "batch_size": batch_size}
+        torch.manual_seed(values["seed"])
+        model = build_model(values, None).to(device)
+        points = loaded if loaded is not None else synthetic_data(values, model, device)
+        d = points
+    else:
+        points = loaded if loaded is not None else load_data(values)
+        d = with_features(values, points)
+        torch.manual_seed(values["seed"])
+        model = build_model(values, d).to(device)
     xt, yt, xv, yv = data.to_tensors(d, device)
-    torch.manual_seed(values["seed"])
-    model = build_model(values, d).to(device)
+    if d.x_dtype:
+        xt, xv = xt.to(getattr(torch, d.x_dtype)), xv.to(getattr(torch, d.x_dtype))
     loss_fn = evaluator = None
     if is_custom(values):
         check_output(model, values, d, xv, yv)
@@ -166,7 +256,7 @@ def prepare(values: dict[str, Any], device: str, loaded: data.Data | None = None
         values["optimizer"], model.parameters(), values["lr"], values["momentum"], values["weight_decay"]
     )
     generator = torch.Generator().manual_seed(values["seed"])
-    batches = data.Batches(xt, yt, values["batch_size"], generator)
+    batches = data.Batches(xt, yt, batch_size, generator)
     return Recipe(
         d, xt, yt, xv, yv, model, optimizer, generator, batches, points, loss_fn=loss_fn, evaluator=evaluator
     )
@@ -177,8 +267,14 @@ def blamed(values: dict[str, Any], r: Recipe, what: str = "training (forward or 
     line in their file and the batches it was given; for the built-ins it changes nothing."""
     spec = values.get("model_spec", "")
     file = usermodel.split_spec(spec)[0] if spec else None
-    shape = (min(values["batch_size"], len(r.x_train)), *r.x_train.shape[1:])
-    source = f"--data {values['data']}" if values.get("data") else f"--dataset {values['dataset']}"
+    batch = r.batches.batch_size
+    shape = (min(batch, len(r.x_train)), *r.x_train.shape[1:])
+    if values.get("data"):
+        source = f"--data {values['data']}"
+    elif is_synthetic(values):
+        source = f"--input-shape {values['input_shape']}, --input-dtype {values.get('input_dtype', 'auto')}"
+    else:
+        source = f"--dataset {values['dataset']}"
     dtype = str(r.x_train.dtype).removeprefix("torch.")
-    given = f"batches of {shape} {dtype} (set by {source}, --batch-size {values['batch_size']})"
+    given = f"batches of {shape} {dtype} (set by {source}, batch size {batch})"
     return usermodel.blamed(file, what, given)

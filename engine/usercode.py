@@ -24,9 +24,45 @@ def absolute(path: str) -> str:
     return str(Path(path).expanduser().absolute())
 
 
+def is_synthetic(values: dict[str, Any]) -> bool:
+    """Random inputs (torch-free twin of recipe.is_synthetic)."""
+    return bool(values.get("model_spec")) and not values.get("data") and "input_shape" in values
+
+
+def synthetic_lines(values: dict[str, Any]) -> tuple[str, int]:
+    """(script lines, batch size) that make the engine's random data: the model file imported,
+    a probe model from the seed, its prediction's shape, then `synthetic_arrays`."""
+    from pttui.engine.summary import parse_shapes
+
+    shape = parse_shapes(values["input_shape"])[0]
+    lines = model_lines(values)
+    key = values.get("output_key", "")
+    sample = tuple(shape[1:])
+    body = [
+        *lines[:-1],
+        f"torch.manual_seed({values['seed']})",
+        lines[-1] + "  # a probe: the random targets take its prediction's shape",
+        f"dtype, high, _ = input_dtype(model, {values.get('input_dtype', 'auto')!r}, {values.get('input_high', 0)})",
+        "with torch.random.fork_rng(devices=[]), torch.no_grad():",
+        "    model.eval()",
+        f"    pred = prediction(model(*make_inputs([(2, *{sample!r})], dtype, high, device)), {key!r})",
+        f"task = synthetic_task(pred, {values.get('task', 'auto')!r})",
+        f"x, y = synthetic_arrays({values.get('size', 2000)}, {sample!r}, dtype, high, tuple(pred.shape[1:]), "
+        f"task, {values['seed']})",
+        f"x_train, y_train, x_val, y_val = split(x, y, {values.get('val_fraction', 0.2)!r}, {values['seed']})",
+        "x_train, y_train, x_val, y_val = (torch.from_numpy(a).to(device) for a in (x_train, y_train, x_val, y_val))",
+        'if dtype not in ("float32", "int64"):  # numpy has no bfloat16: the inputs are cast here',
+        "    x_train, x_val = x_train.to(getattr(torch, dtype)), x_val.to(getattr(torch, dtype))",
+    ]
+    return "\n".join(body), shape[0]
+
+
 def definitions(values: dict[str, Any]) -> list[str]:
     """Copied definitions the custom parts call: the data conversions, prediction, loss, evaluation."""
     parts = []
+    if is_synthetic(values):
+        names = ("first_leaf", "first_embedding", "input_dtype", "make_inputs", "synthetic_task")
+        parts += [definition("userdata", "synthetic_arrays"), *(definition("usermodel", n) for n in names)]
     data = values.get("data", "")
     if data:
         if data.lower().endswith(".csv"):

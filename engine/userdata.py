@@ -105,6 +105,22 @@ def standard_arrays(x, y, task):
     return x, y.reshape(len(y), -1)
 
 
+def synthetic_arrays(n, sample_shape, dtype, high, pred_shape, task, seed):
+    """Random data for a model with no data file: n inputs of `sample_shape` (uniform [0, 1)
+    floats, or int64 in [0, high)) and targets shaped from the model's prediction per sample
+    (`pred_shape`): class indices below pred_shape[0], or standard-normal floats."""
+    rng = np.random.RandomState(seed)
+    if dtype == "int64":
+        x = rng.randint(0, high, size=(n, *sample_shape)).astype(np.int64)
+    else:
+        x = rng.rand(n, *sample_shape).astype(np.float32)
+    if task == "classification":
+        y = rng.randint(0, pred_shape[0], size=n).astype(np.int64)
+    else:
+        y = rng.randn(n, *pred_shape).astype(np.float32)
+    return x, y
+
+
 # --- checks ----------------------------------------------------------------------------------------
 
 

@@ -181,7 +181,7 @@ def _words(exc: BaseException) -> str:
 # --- what pttui feeds the model ----------------------------------------------------------------
 
 
-def first_leaf(model) -> Any:
+def first_leaf(model):
     """The first registered module without children (the model itself when it has none)."""
     for module in model.modules():
         if not any(True for _ in module.children()):
@@ -189,13 +189,13 @@ def first_leaf(model) -> Any:
     return model
 
 
-def first_embedding(model) -> Any:
+def first_embedding(model):
     from torch import nn
 
     return next((m for m in model.modules() if isinstance(m, nn.Embedding)), None)
 
 
-def input_dtype(model, choice: str, high: int = 0) -> tuple[str, int, str]:
+def input_dtype(model, choice="auto", high=0):
     """(dtype name, exclusive upper bound for integers or 0, why) for `--input-dtype choice`.
 
     `auto` gives int64 indices below `num_embeddings` when the first registered leaf module is an
@@ -224,7 +224,7 @@ def input_dtype(model, choice: str, high: int = 0) -> tuple[str, int, str]:
     return "float32", 0, "--input-dtype auto: the model has no floating parameters"
 
 
-def make_inputs(shapes: Sequence[tuple[int, ...]], dtype: str, high: int, device: str = "cpu") -> list[Any]:
+def make_inputs(shapes, dtype, high, device="cpu"):
     """Random inputs: uniform [0, 1) floats, or integers in [0, high) for int64 (torch's RNG)."""
     import torch
 
@@ -289,6 +289,18 @@ def materialize(model, inputs: Sequence[Any], file: Path | None, given: str) -> 
     with torch.no_grad(), blamed(file, "the dry forward that sizes its lazy modules", given):
         model(*inputs)
     return True
+
+
+def synthetic_task(pred, task="auto"):
+    """The task for random targets: `auto` means classification when the prediction is
+    (batch, classes) floats with at least 2 classes, else regression."""
+    if task != "auto":
+        return task
+    return (
+        "classification"
+        if pred.dim() == 2 and pred.shape[1] >= 2 and pred.is_floating_point()
+        else "regression"
+    )
 
 
 def prediction(output, key=""):

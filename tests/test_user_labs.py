@@ -135,3 +135,36 @@ def test_checkpoint_lab_saves_and_reloads_a_user_model_exactly(tmp_path, files, 
     assert all(row[4] == 0.0 for row in table.rows)
     engine = [(e.metrics["train_loss"], e.metrics["val_loss"]) for e in sink.of("epoch")]
     _agree(engine, _script_losses(tmp_path, "checkpoint", {**values, "folder": str(tmp_path / "script")}))
+
+
+def _amp_losses(sink) -> list[tuple[float, float]]:
+    return [(e.metrics["train_loss"], e.metrics["val_loss"]) for e in sink.of("epoch")]
+
+
+@pytest.mark.parametrize("data", ["csv", "synthetic"])
+def test_amp_on_a_user_model_matches_its_exported_script(tmp_path, files, data):
+    values = {"epochs": 2, "device": "cpu", "seed": 1, "model_spec": f"{files['model']}:Net", "threads": 1}
+    if data == "csv":
+        values.update(data=str(files["csv"]), batch_size=16)
+    else:
+        values.update(input_shape="16,4", size=64)
+    final, sink = run_lab("amp", **values)
+    assert isinstance(final, ev.Done), final
+    said = " ".join(t.body for t in sink.of("text"))
+    if data == "synthetic":
+        assert "random data" in said and "(16, 4)" not in said and "64 inputs of shape (4,)" in said
+    # The script prints fp32's epochs, then bf16's; the engine's events interleave them.
+    engine = [
+        (e.metrics["train_loss"], e.metrics["val_loss"]) for e in sink.of("epoch") if e.series == "fp32"
+    ]
+    engine += [
+        (e.metrics["train_loss"], e.metrics["val_loss"]) for e in sink.of("epoch") if e.series != "fp32"
+    ]
+    _agree(engine, _script_losses(tmp_path, "amp", values))
+
+
+def test_synthetic_inputs_need_a_shape_and_an_agreeing_batch(files):
+    final, _ = run_lab("amp", epochs=1, model_spec=f"{files['model']}:Net")
+    assert isinstance(final, ev.Error) and final.field == "input_shape" and "random inputs" in final.message
+    final, _ = run_lab("amp", epochs=1, model_spec=f"{files['model']}:Net", input_shape="16,4", batch_size=8)
+    assert isinstance(final, ev.Error) and final.field == "batch_size" and "16" in final.message

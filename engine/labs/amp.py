@@ -38,13 +38,17 @@ INJECT_INF = Param(
     low=0,
     high=10_000_000,
 )
+BATCH_SIZE = dataclasses.replace(common.BATCH_SIZE, default=256)
 PARAMS = (
     *common.DATA_PARAMS,
     common.MODEL,
+    *common.USER_MODEL_PARAMS,
+    *common.USER_DATA_PARAMS,
+    *common.SYNTHETIC_PARAMS,
     dataclasses.replace(common.HIDDEN, default=(512, 512)),
     common.ACTIVATION,
     *common.OPTIM_PARAMS,
-    dataclasses.replace(common.BATCH_SIZE, default=256),
+    BATCH_SIZE,
     dataclasses.replace(common.EPOCHS, default=8, help="epochs per variant; the first is a warm-up"),
     common.DEVICE,
     AMP,
@@ -127,7 +131,12 @@ def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
     variants = []
     loaded = None
     for name, dtype, use_scaler in (("fp32", None, False), (p.label, getattr(torch, p.dtype), p.scaler)):
-        r = recipe.prepare(values, device, loaded)  # same seed: same data, weights and shuffles
+        # same seed: same data, weights and shuffles
+        r = recipe.prepare(values, device, loaded, batch_default=BATCH_SIZE.default)
+        if loaded is None:
+            from pttui.engine.labs.training import report_custom
+
+            report_custom(ctx, values, r)
         loaded = r.data
         scaler = torch.amp.GradScaler(device_type) if use_scaler else None
         hooks = ScalerWatch(r.model, scaler, values["inject_inf"]) if scaler is not None else train.Hooks()
@@ -151,10 +160,12 @@ def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
                 resident = torch.cuda.memory_allocated(device)
             r = v.recipe
             cpu_started = time.thread_time()
-            metrics = train.fit(
-                r.model, r.optimizer, r.batches, (r.x_val, r.y_val), shared, epoch + 1, device,
-                v.dtype, v.scaler, hooks=v.hooks, state=v.state, series=v.name,
-            )  # fmt: skip
+            with recipe.blamed(values, r, f"training ({v.name}: forward or backward)"):
+                metrics = train.fit(
+                    r.model, r.optimizer, r.batches, (r.x_val, r.y_val), shared, epoch + 1, device,
+                    v.dtype, v.scaler, hooks=v.hooks, state=v.state, series=v.name,
+                    loss_fn=r.loss_fn, evaluator=r.evaluator,
+                )  # fmt: skip
             if v.state.epoch == epoch + 1:  # the epoch completed (not stopped half-way)
                 v.metrics = metrics
                 v.seconds.append(time.thread_time() - cpu_started if cpu_clock else metrics["seconds"])
@@ -183,7 +194,7 @@ def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
                 v.name, "float32" if v.dtype is None else str(v.dtype).removeprefix("torch."),
                 round(speed.median, 1), speed.iqr_words("{:,.0f}"),
                 "baseline" if v is fp32 else speedup_words(round_ratios(timings[0], t)),
-                m["train_loss"], m["val_loss"], m["val_acc"],
+                m["train_loss"], m["val_loss"], m.get("val_acc", "-"),
                 "n/a" if v.peak_mb is None else round(v.peak_mb, 2),
                 len(v.hooks.skipped) if isinstance(v.hooks, ScalerWatch) else "-",
             ])  # fmt: skip
@@ -206,7 +217,11 @@ def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
         )  # fmt: skip
         accuracy = (
             f"Final val loss {low.metrics['val_loss']:.4f} vs {fp32.metrics['val_loss']:.4f} in fp32; "
-            f"val acc {low.metrics['val_acc']:.3f} vs {fp32.metrics['val_acc']:.3f}."
+            + (
+                f"val acc {low.metrics['val_acc']:.3f} vs {fp32.metrics['val_acc']:.3f}."
+                if "val_acc" in low.metrics and "val_acc" in fp32.metrics
+                else "no accuracy for regression."
+            )
         )
         if ratio.noisy:
             ctx.text(
@@ -376,6 +391,7 @@ def _report_scaler(ctx, watch, inject_step: int, steps: int) -> None:
 
 
 def code(values: dict[str, Any]) -> str:
+    from pttui.engine import usercode
     from pttui.engine.codegen import (
         data_lines,
         definitions,
@@ -385,6 +401,27 @@ def code(values: dict[str, Any]) -> str:
         speed_threads_line,
     )
 
+    custom = usercode.is_custom(values)
+    key = values.get("output_key", "")
+    make_model = f"model = {model_call(values)}.to(device)"
+    batch_size = values["batch_size"]
+    data_block = chr(10).join(data_lines(values))
+    if values.get("model_spec"):
+        lines = usercode.model_lines(values)
+        make_model = lines[-1]  # the file is imported once, above train()
+        if usercode.is_synthetic(values):
+            data_block, batch_size = usercode.synthetic_lines(values)
+        else:
+            data_block += "\n" + "\n".join(lines[:-1])
+    loss_expr = (
+        f"loss = task_loss(model(xb), yb, task, {key!r})"
+        if custom
+        else "loss = F.cross_entropy(model(xb), yb)"
+    )
+    evaluate_expr = (
+        f"evaluate_task(model, x_val, y_val, task, {key!r})" if custom else "evaluate(model, x_val, y_val)"
+    )
+    acc = "{'' if val_acc is None else f' val_acc {val_acc:.4f}'}" if custom else " val_acc {val_acc:.4f}"
     low = values["amp"] if values["amp"] != "auto" else "bf16"
     dtype = "torch.float16" if low == "fp16" else "torch.bfloat16"
     use_scaler = values["scaler"] == "on" or (values["scaler"] == "auto" and low == "fp16")
@@ -410,7 +447,7 @@ torch.cuda.amp.GradScaler(): those names are deprecated; torch.amp.autocast(devi
 dtype=...) and torch.amp.GradScaler(device_type) replace them and work on the CPU too.
 """
 
-import contextlib
+{usercode.imports(values) if custom else ""}import contextlib
 import statistics
 import time
 
@@ -425,13 +462,13 @@ from torch import nn
 
 {threads}{device_line(values)}
 device_type = torch.device(device).type
-{chr(10).join(data_lines(values))}
-batch_size = {values["batch_size"]}
+{data_block}
+batch_size = {batch_size}
 
 
 def train(name, dtype, use_scaler):
     torch.manual_seed({values["seed"]})  # the same initial weights for both variants
-    model = {model_call(values)}.to(device)
+    {make_model}
     optimizer = {optimizer_call(values)}
     scaler = torch.amp.GradScaler(device_type) if use_scaler else None
     generator = torch.Generator().manual_seed({values["seed"]})  # the same shuffles too
@@ -446,7 +483,7 @@ def train(name, dtype, use_scaler):
             xb, yb = x_train[idx], y_train[idx]
             autocast = torch.autocast(device_type, dtype=dtype) if dtype else contextlib.nullcontext()
             with autocast:
-                loss = F.cross_entropy(model(xb), yb)
+                {loss_expr}
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -457,9 +494,9 @@ def train(name, dtype, use_scaler):
                 optimizer.step()
 {"            step += 1" + chr(10) if inject else ""}            losses.append(loss.item())
         seconds.append(time.perf_counter() - started)
-        val_loss, val_acc = evaluate(model, x_val, y_val)
+        val_loss, val_acc = {evaluate_expr}
         train_loss = sum(losses) / len(losses)
-        print(f"{{name}} epoch {{epoch + 1}}: train_loss {{train_loss:.8f}} val_loss {{val_loss:.8f}} val_acc {{val_acc:.4f}}")
+        print(f"{{name}} epoch {{epoch + 1}}: train_loss {{train_loss:.8f}} val_loss {{val_loss:.8f}}{acc}")
     timed = seconds[1:] or seconds  # the first epoch is a warm-up
     return len(x_train) / statistics.median(timed)
 

@@ -75,6 +75,8 @@ def report_custom(ctx, values: dict[str, Any], r) -> None:
     """Say which data and model ran, and what wins over what, when a person's own take part."""
     if values.get("data"):
         ctx.text("data", f"{r.data.source} (--data wins over --dataset)", pane="summary")
+    elif r.data.source:  # random inputs: said plainly, so no one reads the figures as accuracy
+        ctx.text("data", r.data.source, pane="summary", level="warning")
     if values.get("model_spec"):
         n = sum(p.numel() for p in r.model.parameters())
         ctx.text(
