@@ -121,7 +121,6 @@ def inspect(values: dict[str, Any], ctx) -> dict[str, Any]:
                 "by the model's class" if c.split == "class" else "inferred from names",
             ],
         ],
-        note=" ".join(c.notes),
     )
     for message in c.notes:
         ctx.text("checkpoint", message)
