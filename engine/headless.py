@@ -14,7 +14,6 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pttui.engine.lab import Lab
@@ -100,7 +99,13 @@ def _main(topic: str, argv: list[str]) -> int:
         print(f"pttui run {lab.name}: {exc}", file=sys.stderr)
         return EXIT_BAD_PARAMS
     if args.export_script:
-        Path(args.export_script).write_text(lab.code(values), encoding="utf-8")
+        from pttui.engine.export import write_script
+
+        try:
+            write_script(lab, values, args.export_script)
+        except ParamError as exc:
+            print(f"pttui run {lab.name}: {exc}", file=sys.stderr)
+            return EXIT_BAD_PARAMS
         print(f"wrote {args.export_script}", file=sys.stderr)
         return EXIT_OK
     control = None

@@ -120,7 +120,10 @@ class Param:
                 items = raw
             else:
                 text = str(raw).strip()
-                items = [p for p in re.split(r"[,\s]+", text) if p] if text else []
+                # "1,,2" or "1,2," is a typo, not 1,2: every comma-separated item must be there
+                items = [p.strip() for p in text.split(",")] if "," in text else text.split()
+                if any(not p for p in items):
+                    raise ParamError(self.name, raw, self.allowed() + " (an item between commas is empty)")
             values = tuple(self._bounded(self._to_int(item, raw), raw) for item in items)
             if not values:
                 raise ParamError(self.name, raw, self.allowed())

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pttui.engine import data, models, train, userdata, usermodel
+from pttui.engine import bounds, data, models, train, userdata, usermodel
 from pttui.engine.params import ParamError
 
 
@@ -71,7 +71,8 @@ def build_model(values: dict[str, Any], d: data.Data) -> torch.nn.Module:
         raise ParamError(
             "dropout", dropout, "0 for simplenet (it has no hidden layer); mlp and cnn take dropout"
         )
-    return models.build(
+    build = functools.partial(
+        models.build,
         values["model"],
         d.n_features,
         d.n_classes,
@@ -80,6 +81,9 @@ def build_model(values: dict[str, Any], d: data.Data) -> torch.nn.Module:
         d.image_shape,
         dropout=dropout,
     )
+    widths = [d.n_features, *(values["hidden"] if values["model"] == "mlp" else ()), d.n_classes]
+    bounds.check_training_memory(values, build, widths, copies=values.get("world_size", 1))
+    return build()
 
 
 def with_features(values: dict[str, Any], d: data.Data) -> data.Data:

@@ -15,13 +15,54 @@ import sys
 LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
 
 
+def unmapped(host: str) -> str:
+    """An IPv4-mapped IPv6 address (`::ffff:127.0.0.1`) as the IPv4 address it names; else `host`."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return host
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped) if mapped is not None else host
+
+
 def is_loopback(host: str) -> bool:
     if host.lower() in LOOPBACK_NAMES:
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(unmapped(host).strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def bind_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port (a one-line message naming the flag), or None.
+
+    Resolves the host and binds a socket the way the server will (SO_REUSEADDR), then closes it:
+    an unknown host, an address of another machine and a busy port are found before serving.
+    """
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, OSError) as exc:
+        return f"--host {host}: not a known host or address ({getattr(exc, 'strerror', None) or exc})"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (
+                    f"--port {port}: already in use on {host}; choose another port (e.g. --port {port + 1})"
+                )
+            if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                return f"--host {host}: not an address of this machine ({exc.strerror})"
+            if exc.errno == errno.EACCES:
+                return f"--port {port}: not allowed for this user (ports below 1024 need privileges)"
+            return f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc})"
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +116,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"pttui serve: unknown topic {args.topic!r}; one of: {', '.join(all_labs())}", file=sys.stderr
             )
             return 2
+    if unmapped(args.host) != args.host:  # ::ffff:127.0.0.1 is 127.0.0.1; IPv6 sockets may refuse it
+        print(
+            f"pttui serve: --host {args.host} is the IPv4 address {unmapped(args.host)}; using that",
+            file=sys.stderr,
+        )
+        args.host = unmapped(args.host)
+    problem = bind_problem(args.host, args.port)
+    if problem:
+        print(f"pttui serve: {problem}", file=sys.stderr)
+        return 2
     if not is_loopback(args.host):
         print(
             f"pttui serve: WARNING: binding to {args.host}: textual-serve has no authentication, so "
@@ -102,5 +153,12 @@ def main(argv: list[str] | None = None) -> int:
         title="pttui",
         public_url=args.public_url,
     )
-    server.serve()
+    try:
+        server.serve()
+    except OSError as exc:  # taken between the check and the bind
+        print(
+            f"pttui serve: --host {args.host} --port {args.port}: cannot listen ({exc.strerror or exc})",
+            file=sys.stderr,
+        )
+        return 2
     return 0

@@ -145,6 +145,17 @@ def inspect(values: dict[str, Any], ctx) -> dict[str, Any]:
     }
 
 
+def check_folder(folder: str) -> None:
+    """`--folder` must be a folder that can be made and written to (not /dev/null, not a file)."""
+    from pttui.engine import checkpoint
+    from pttui.engine.params import ParamError
+
+    path = Path(folder).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ParamError("folder", folder, "a folder to keep the files in; this is a file or a device")
+    checkpoint.check_writable(path / "model_state_dict.pt", field="folder")
+
+
 def _short(value: Any, width: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -160,6 +171,8 @@ def compare_formats(values: dict[str, Any], ctx) -> dict[str, Any]:
     devices.set_threads(values["threads"])
     device = devices.choose_device(values["device"], devices.Available.probe())
     ctx.start(device)
+    if values["folder"]:
+        check_folder(values["folder"])  # before training: a bad --folder fails now, named
     r = recipe.prepare(values, device)
     from pttui.engine.labs.training import report_custom
     from pttui.engine.usermodel import prediction
@@ -187,20 +200,20 @@ def compare_formats(values: dict[str, Any], ctx) -> dict[str, Any]:
             return (prediction(model(r.x_val), key) - reference).abs().max().item()
 
     def state_dict_way(path):
-        size = checkpoint.save(r.model.state_dict(), path)
+        size = checkpoint.save(r.model.state_dict(), path, field="folder")
         loaded = checkpoint.load(path, map_location=device)
         model = fresh_model()
         model.load_state_dict(loaded.obj)
         return size, loaded, model
 
     def whole_way(path):
-        size = checkpoint.save(r.model, path)
+        size = checkpoint.save(r.model, path, field="folder")
         # This run wrote the file a moment ago, so it is trusted: the one weights_only=False here.
         loaded = checkpoint.load(path, trust=True, map_location=device)
         return size, loaded, loaded.obj
 
     def safetensors_way(path):
-        size = checkpoint.save_safetensors(r.model.state_dict(), path)
+        size = checkpoint.save_safetensors(r.model.state_dict(), path, field="folder")
         loaded = checkpoint.load(path, map_location=device)
         model = fresh_model()
         model.load_state_dict(loaded.obj)
@@ -208,7 +221,7 @@ def compare_formats(values: dict[str, Any], ctx) -> dict[str, Any]:
 
     def training_way(path):
         ck = checkpoint.training_checkpoint(r.model, r.optimizer, None, state, r.generator, values)
-        size = checkpoint.save(ck, path)
+        size = checkpoint.save(ck, path, field="folder")
         loaded = checkpoint.load(path, map_location="cpu")
         model = fresh_model()
         model.load_state_dict(loaded.obj["model"])

@@ -277,11 +277,14 @@ class TopicScreen(Screen):
             self.notify("Fix the marked fields first.", severity="error")
             self.form.focus_first_error()
             return
+        from pttui.engine.export import write_script
+        from pttui.engine.params import ParamError
+
         path = _free_path(Path.cwd() / f"pttui_{self.lab.name}.py")
-        try:
-            path.write_text(self.lab.code(values), encoding="utf-8")
-        except OSError as exc:
-            self.notify(f"Could not write {path}: {exc}", severity="error")
+        try:  # the run's checks first: a refused expression is never written into a script
+            write_script(self.lab, values, path)
+        except ParamError as exc:
+            self.notify(f"Not exported: {exc}", severity="error")
             return
         self.notify(f"Wrote {path}  (python {path.name} runs it)", title="Exported")
         self.results.log_view.note(f"exported the script to {path}")
