@@ -108,14 +108,9 @@ def _main(topic: str, argv: list[str]) -> int:
             return EXIT_BAD_PARAMS
         print(f"wrote {args.export_script}", file=sys.stderr)
         return EXIT_OK
-    control = None
     if args.control:
-        from pttui.engine.control import Control
-        from pttui.engine.sinks import JsonLinesSink
-
-        args.json = True
-        control = Control(JsonLinesSink(sys.stdout)).start()
-    return execute(lab, values, args, control)
+        args.json = True  # the control channel speaks JSON lines both ways
+    return execute(lab, values, args)
 
 
 def execute(
@@ -127,8 +122,9 @@ def execute(
 ) -> int:
     """Run the lab to its end with the sinks `args` asks for; returns the exit code.
 
-    With `control` (engine.control) the run takes commands from stdin and its events go to
-    the control's stdout sink; `on` hands the work to a warm engine's thread.
+    With `args.control`, or a `control` already serving (a warm spare, engine.control), the
+    run takes commands from stdin and the control's answers share the events' JSON sink; `on`
+    hands the work to a warm engine's thread.
     """
     from pttui.engine import events as ev
     from pttui.engine.runner import Runner
@@ -136,6 +132,10 @@ def execute(
 
     sinks = []
     stdout = sys.stdout
+    if control is None and getattr(args, "control", False):
+        from pttui.engine.control import Control
+
+        control = Control(JsonLinesSink(stdout)).start()  # says hello, then reads stdin
     if control is not None:
         sinks.append(control.out)
     elif args.json:

@@ -64,7 +64,8 @@ class ParamField(Widget):
         tip = f"{p.help}\n{p.allowed()}; default {p.to_text(p.default) or 'none'}"
         yield Label(p.name.replace("_", " "), classes="name")
         yield self._editor(tip)
-        yield Static("", classes="error")
+        # The error line is mounted with the first error (show_error): a form opens valid, and
+        # a widget per field that nobody sees would cost styling time on every topic's first frame.
 
     def _editor(self, tip: str) -> Widget:
         p, text = self.param, self.param.to_text(self._initial)
@@ -122,7 +123,12 @@ class ParamField(Widget):
     def show_error(self, message: str | None) -> None:
         self.error = message
         self.set_class(message is not None, "-invalid")
-        self.query_one(".error", Static).update(f"✘ {message}" if message else self._note)
+        text = f"✘ {message}" if message else self._note
+        lines = self.query(".error")
+        if lines:
+            lines.first(Static).update(text)
+        elif text:
+            self.mount(Static(text, classes="error"))
 
     def set_value(self, value: Any) -> None:
         editor = self.editor
