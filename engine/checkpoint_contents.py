@@ -22,6 +22,7 @@ Quantized state_dicts count their packed weights as parameters, in their integer
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +71,16 @@ BUFFER_NAMES = frozenset(
         "position_ids",
         "inv_freq",
         "relative_position_index",
+        "freqs_cis",
+        "cos_cached",
+        "sin_cached",
+        "masked_bias",
+        "_float_tensor",
+        "weight_u",  # spectral_norm's power-iteration vectors (weight_v too, beside weight_orig)
+        "_u",  # torch.nn.utils.parametrizations.spectral_norm's
+        "_v",
+        "fake_quant_enabled",
+        "observer_enabled",
     }
 )
 # A view is worth a note when its storage is this many times its own bytes (and at least 64 KiB more).
@@ -167,33 +178,52 @@ def _looks_like_state_dict(obj: Any) -> bool:
     return tensors > 0 and tensors >= len(values) / 2
 
 
-def find_layout(obj: Any) -> dict[str, Any]:
-    """{"model": part, "optimizer": part or [parts], "ema": part, ...} with "<role>_key" paths."""
-    found: dict[str, Any] = {}
+# Other top-level keys that hold a model's weights (GANs keep two: netG/netD, generator/...).
+MODEL_WORDS = re.compile(r"model|net|state_dict|weights|generator|discriminator|encoder|decoder|ema", re.I)
+NOT_MODEL_WORDS = re.compile(r"optim|sched|scaler|rng|random|generator_state|sampler", re.I)
+
+
+def _is_optimizer_part(part: Any) -> bool:
+    parts = part if isinstance(part, (list, tuple)) else [part]
+    return bool(parts) and all(is_optimizer_state(p) for p in parts)
+
+
+def find_layout(obj: Any) -> dict[str, list[tuple[str, Any]]]:
+    """{"model": [(key, part), ...], "optimizer": [...], "ema": [...]}: where each role lives.
+
+    Models: a whole nn.Module, a bare state_dict, or the top-level keys named in MODEL_KEYS
+    (else any key with a model-ish name, MODEL_WORDS) whose value looks like a state_dict; a
+    key with "ema" in its name is an EMA copy when another model is there. Optimizers: every
+    top-level value that is an `Optimizer.state_dict()` (or a list of them), whatever its key.
+    """
     if isinstance(obj, torch.nn.Module):
-        return {"model": obj, "model_key": "(root)"}
+        return {"model": [("(root)", obj)]}
     if not isinstance(obj, dict):
-        return found
+        return {}
     if is_optimizer_state(obj):
-        return {"optimizer": obj, "optimizer_key": "(root)"}
+        return {"optimizer": [("(root)", obj)]}
+    found: dict[str, list[tuple[str, Any]]] = {}
+    optimizers = [(str(k), v) for k, v in obj.items() if _is_optimizer_part(v)]
+    if optimizers:
+        found["optimizer"] = optimizers
     lowered = {str(k).lower(): k for k in obj}
-    models = [lowered[k] for k in MODEL_KEYS if k in lowered and _looks_like_state_dict(obj[lowered[k]])]
-    optimizers = [lowered[k] for k in OPTIMIZER_KEYS if k in lowered]
-    for key in optimizers:
-        part = obj[key]
-        parts = part if isinstance(part, (list, tuple)) else [part]
-        if parts and all(is_optimizer_state(p) for p in parts):
-            found["optimizer"], found["optimizer_key"] = part, str(key)
-            break
-    if models:
-        main = next((k for k in models if "ema" not in str(k).lower()), models[0])
-        found["model"], found["model_key"] = obj[main], str(main)
-        for other in models:
-            if other != main and "ema" in str(other).lower():
-                found["ema"], found["ema_key"] = obj[other], str(other)
+    named = [lowered[k] for k in MODEL_KEYS if k in lowered and _looks_like_state_dict(obj[lowered[k]])]
+    main = [k for k in named if "ema" not in str(k).lower()][:1]  # the first common name is the model
+    ema = [k for k in named if "ema" in str(k).lower()]
+    if not named:  # no common name: every model-ish key (a GAN's netG and netD, say)
+        words = [k for k in obj if MODEL_WORDS.search(str(k)) and not NOT_MODEL_WORDS.search(str(k))]
+        words = [k for k in words if _looks_like_state_dict(obj[k])]
+        main = [k for k in words if "ema" not in str(k).lower()]
+        ema = [k for k in words if "ema" in str(k).lower()]
+    if not main and ema:  # only an EMA copy: it is the model
+        main, ema = ema[:1], ema[1:]
+    if main:
+        found["model"] = [(str(k), obj[k]) for k in main]
+        if ema:
+            found["ema"] = [(str(k), obj[k]) for k in ema]
         return found
     if "optimizer" not in found and _looks_like_state_dict(obj):
-        found["model"], found["model_key"] = obj, "(root)"  # a bare state_dict
+        found["model"] = [("(root)", obj)]  # a bare state_dict
     return found
 
 
@@ -218,8 +248,10 @@ def _storage(t: torch.Tensor) -> tuple[int | None, int]:
         return None, t.numel() * t.element_size()
 
 
-def _is_buffer_name(key: str) -> bool:
+def _is_buffer_name(key: str, keys: set[str]) -> bool:
     parts = key.split(".")
+    if parts[-1] == "weight_v" and ".".join([*parts[:-1], "weight_orig"]) in keys:
+        return True  # spectral_norm's weight_v is a buffer; weight_norm's (beside weight_g) a parameter
     return parts[-1] in BUFFER_NAMES or "activation_post_process" in parts
 
 
@@ -230,11 +262,13 @@ def _model_roles(part: Any, prefix: str) -> tuple[list[tuple[str, Any, str]], st
         rows += [(f"{prefix}{k}", v, "buffer") for k, v in part.named_buffers(remove_duplicate=False)]
         return rows, SPLIT_CLASS
     rows = []
-    for key, value in leaves(part):
+    items = list(leaves(part))
+    keys = {k for k, _ in items}
+    for key, value in items:
         if not isinstance(value, torch.Tensor):
             continue
         numeric = value.is_floating_point() or value.is_complex() or value.is_quantized
-        role = "buffer" if _is_buffer_name(key) or not numeric else "parameter"
+        role = "buffer" if _is_buffer_name(key, keys) or not numeric else "parameter"
         rows.append((f"{prefix}{key}", value, role))
     return rows, SPLIT_NAMES
 
@@ -278,53 +312,46 @@ def optimizer_name(state: dict[str, Any]) -> str:
 def count(obj: Any) -> Contents:
     """The census of a loaded checkpoint object (what `torch.load` or safetensors gave)."""
     layout = find_layout(obj)
-    roles: list[tuple[str, Any, str]] = []  # (key, tensor, role) in file order of the roles
+    roles: list[tuple[str, Any, str]] = []  # (key, tensor, role), models first
     split = SPLIT_NAMES
-    model_key = layout.get("model_key")
-    if "model" in layout:
-        prefix = "" if model_key == "(root)" else f"{model_key}."
-        model_rows, split = _model_roles(layout["model"], prefix)
+    for key, part in layout.get("model", []):
+        model_rows, split = _model_roles(part, "" if key == "(root)" else f"{key}.")
         roles += model_rows
-    optimizer = ""
-    if "optimizer" in layout:
-        key = layout["optimizer_key"]
-        parts = layout["optimizer"]
-        names = []
-        for i, part in enumerate(parts if isinstance(parts, (list, tuple)) else [parts]):
-            base = (
-                "" if key == "(root)" else f"{key}." + (f"{i}." if isinstance(parts, (list, tuple)) else "")
-            )
-            names.append(optimizer_name(part))
-            for k, v in leaves(part.get("state", {}), f"{base}state"):
+    names = []
+    for key, part in layout.get("optimizer", []):
+        several = isinstance(part, (list, tuple))
+        for i, one in enumerate(part if several else [part]):
+            base = "" if key == "(root)" else f"{key}." + (f"{i}." if several else "")
+            names.append(optimizer_name(one))
+            for k, v in leaves(one.get("state", {}), f"{base}state"):
                 if isinstance(v, torch.Tensor):
                     roles.append((k, v, "optimizer state"))
-        optimizer = ", ".join(dict.fromkeys(names))
     claimed = {id(v) for _, v, _ in roles}
-    whole = obj.state_dict() if isinstance(obj, torch.nn.Module) else obj
     if not isinstance(obj, torch.nn.Module):
-        for k, v in leaves(whole):
+        for k, v in leaves(obj):
             if isinstance(v, torch.Tensor) and id(v) not in claimed:
                 roles.append((k, v, "other"))
-    return _tally(obj, layout, roles, split, optimizer)
+    return _tally(obj, layout, roles, split, ", ".join(dict.fromkeys(names)))
 
 
 def _tally(obj, layout, roles, split, optimizer) -> Contents:
     kinds = [r for r in ("model", "optimizer", "ema") if r in layout]
+    keys = {r: ", ".join(k for k, _ in layout[r]) for r in kinds}
     from pttui.engine.checkpoint import FORMAT  # pttui's own training checkpoints
 
     if isinstance(obj, torch.nn.Module):
         kind = f"whole model ({type(obj).__name__})"
     elif isinstance(obj, dict) and obj.get("format") == FORMAT:
         kind = "pttui training checkpoint (model, optimizer, RNG states)"
-    elif layout.get("model_key") == "(root)":
+    elif keys.get("model") == "(root)":
         kind = "state_dict"
-    elif layout.get("optimizer_key") == "(root)":
+    elif keys.get("optimizer") == "(root)":
         kind = "optimizer state_dict"
     elif kinds:
         kind = "dict with " + " + ".join(kinds)
     else:
         kind = f"{type(obj).__name__} with no model weights recognised"
-    c = Contents({r: layout[f"{r}_key"] for r in kinds}, kind, split=split, optimizer=optimizer)
+    c = Contents(keys, kind, split=split, optimizer=optimizer)
     seen: dict[tuple, str] = {}
     storages: dict[int, int] = {}
     for key, t, role in roles:

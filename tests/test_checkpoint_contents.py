@@ -159,3 +159,26 @@ def test_pttuis_own_training_checkpoint():
     assert got.parameters == _numel(model.parameters()) and got.optimizer == "Adam"
     rng = _numel(v for v in ck["rng"].values() if isinstance(v, torch.Tensor))
     assert got.other_tensors == rng  # the generators' states are neither weights nor optimizer state
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # the old weight_norm, as old checkpoints have it
+def test_a_gan_checkpoint_and_normalised_weights():
+    torch.manual_seed(0)
+    net_g = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 2))
+    net_d = nn.utils.spectral_norm(nn.Linear(2, 1))  # weight_orig a parameter; weight_u/_v buffers
+    opt_g = torch.optim.Adam(net_g.parameters())
+    opt_d = torch.optim.SGD(net_d.parameters(), lr=0.1, momentum=0.9)
+    net_g(torch.rand(3, 4)).sum().backward()
+    net_d(torch.rand(3, 2)).sum().backward()
+    opt_g.step()
+    opt_d.step()
+    got = contents.count(
+        {"netG": net_g.state_dict(), "netD": net_d.state_dict(), "optG": opt_g.state_dict(),
+         "optD": opt_d.state_dict(), "epoch": 4}
+    )  # fmt: skip
+    assert got.parameters == _numel(net_g.parameters()) + _numel(net_d.parameters())
+    assert got.buffers == _numel(net_g.buffers()) + _numel(net_d.buffers())
+    assert got.layout == {"model": "netG, netD", "optimizer": "optG, optD"}
+    assert got.optimizer == "Adam, SGD"
+    wn = nn.utils.weight_norm(nn.Linear(3, 3))  # weight_g and weight_v: both parameters
+    assert contents.count(wn.state_dict()).parameters == _numel(wn.parameters())
