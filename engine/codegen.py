@@ -138,6 +138,10 @@ def training_script(values: dict[str, Any], title: str = "training") -> str:
         if values.get("model_spec")
         else f"model = {model_call(values)}.to(device)"
     )
+    data_text = chr(10).join(data_lines(values))
+    if usercode.is_synthetic(values):  # random inputs from a probe of the person's model
+        data_text, bs = usercode.synthetic_lines(values)
+        make_model = usercode.model_lines(values)[-1]  # the file is imported once, above
     task_line = (
         ""
         if values.get("data") or not custom
@@ -163,7 +167,7 @@ from torch import nn
 
 
 {threads}{device_line(values)}
-{chr(10).join(data_lines(values))}
+{data_text}
 {task_line}
 torch.manual_seed({seed})  # the same initial weights on every run
 {make_model}

@@ -54,6 +54,29 @@ def dynamic_int8(model: nn.Module) -> nn.Module:
     )
 
 
+def has_dynamic_layers(model: nn.Module) -> bool:
+    """Whether quantize_dynamic has anything to convert (nn.Linear or LSTM layers)."""
+    return any(isinstance(m, (nn.Linear, nn.LSTM)) for m in model.modules())
+
+
+def check_runs(model: nn.Module, x: torch.Tensor, output_key: str = "") -> None:
+    """One forward of a converted model; raises what it raises (quantized tensors meet the
+    model's own float ops), and a TypeError when no tensor comes out."""
+    from pttui.engine.usermodel import prediction
+
+    if prediction(model(x), output_key) is None:
+        raise TypeError("the converted model returns no tensor")
+
+
+def static_refusal(exc: BaseException) -> str:
+    """Why eager static int8 could not run on a person's model, in one line."""
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    return (
+        f"eager-mode static int8 needs QuantStub/DeQuantStub inside the model's forward and ops that take "
+        f"quantized tensors; wrapped from outside, this model failed ({type(exc).__name__}: {first})"
+    )
+
+
 def relu_pairs(model: nn.Module, prefix: str = "") -> list[list[str]]:
     """Names of each Linear directly followed by a ReLU (fused into one int8 op)."""
     pairs = []
@@ -102,7 +125,11 @@ def torchao_version() -> str | None:
 
 def size_mb(model: nn.Module, folder: str, name: str) -> float:
     """Size on disk of the model's saved state_dict, in MB (10^6 bytes)."""
-    path = os.path.join(folder, f"{name}.pt")
+    # Always model.pt, in a folder per variant: torch.save names the zip's entries after the
+    # file, so the name would change the size (by ~20 bytes per tensor) and no longer agree
+    # with the exported script's, which saves to model.pt.
+    os.makedirs(os.path.join(folder, name), exist_ok=True)
+    path = os.path.join(folder, name, "model.pt")
     torch.save(model.state_dict(), path)
     return os.path.getsize(path) / 1e6
 

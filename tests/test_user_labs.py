@@ -168,3 +168,44 @@ def test_synthetic_inputs_need_a_shape_and_an_agreeing_batch(files):
     assert isinstance(final, ev.Error) and final.field == "input_shape" and "random inputs" in final.message
     final, _ = run_lab("amp", epochs=1, model_spec=f"{files['model']}:Net", input_shape="16,4", batch_size=8)
     assert isinstance(final, ev.Error) and final.field == "batch_size" and "16" in final.message
+
+
+def _int8_size_mb(model_file, tmp_path, **kwargs) -> float:
+    """Dynamic int8 of a fresh Net, saved as plain PyTorch saves it: the size to expect."""
+    import importlib.util
+    import os
+
+    import torch
+    from torch import nn
+
+    spec = importlib.util.spec_from_file_location("independent_net", model_file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    q = torch.ao.quantization.quantize_dynamic(
+        module.Net(**kwargs).eval(), {nn.Linear, nn.LSTM}, dtype=torch.qint8
+    )
+    folder = tmp_path / "independent"
+    folder.mkdir(exist_ok=True)
+    torch.save(q.state_dict(), folder / "model.pt")
+    return os.path.getsize(folder / "model.pt") / 1e6
+
+
+@pytest.mark.parametrize("data", ["csv", "synthetic"])
+def test_quantization_of_a_user_model(tmp_path, files, data):
+    values = {"epochs": 1, "seed": 2, "model_spec": f"{files['model']}:Net", "rounds": 1, "torchao": False,
+              "batch_size": 16, "threads": 1}  # fmt: skip
+    if data == "csv":
+        values["data"] = str(files["csv"])
+    else:
+        values.update(input_shape="16,4", size=64)
+    final, sink = run_lab("quantization", **values)
+    assert isinstance(final, ev.Done), final
+    variants = final.result["variants"]
+    assert variants["dynamic int8"]["size_mb"] == pytest.approx(
+        _int8_size_mb(files["model"], tmp_path), abs=1e-9
+    )
+    assert variants["static int8"]["ran"] is False and "QuantStub" in variants["static int8"]["why"]
+    (table,) = [t for t in sink.of("table") if t.title.startswith("fp32 and int8")]
+    assert any(row[0] == "static int8" and "could not run" in str(row[-1]) for row in table.rows)
+    engine = [(e.metrics["train_loss"], e.metrics["val_loss"]) for e in sink.of("epoch")]
+    _agree(engine, _script_losses(tmp_path, "quantization", values))

@@ -52,6 +52,10 @@ ROUNDS = Param(
 PARAMS = (
     dataclasses.replace(common.HIDDEN, default=(1024, 1024)),
     SIDE,
+    *common.USER_MODEL_PARAMS,
+    *common.USER_DATA_PARAMS,
+    *common.SYNTHETIC_PARAMS,
+    dataclasses.replace(common.SIZE, help="random inputs to make for --model-spec without --data"),
     dataclasses.replace(common.EPOCHS, default=3, help="epochs to train the float model first"),
     common.BATCH_SIZE,
     dataclasses.replace(common.LR, default=0.001),
@@ -99,20 +103,42 @@ def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
     previous_engine = backends.engine
     try:
         backends.engine = engine
-        d = _digits(values["side"], values["seed"])
-        r = recipe.prepare(_recipe_values(values), "cpu", d)
-        ctx.text("model", f"MLP {d.n_features}-{'-'.join(map(str, values['hidden']))}-10 on {engine}; "
-                 f"training the float model for {values['epochs']} epoch(s) first")  # fmt: skip
-        train.fit(r.model, r.optimizer, r.batches, (r.x_val, r.y_val), ctx, values["epochs"], series="fp32")
+        rv = _recipe_values(values)
+        custom = recipe.is_custom(rv)
+        d = None if custom else _digits(values["side"], values["seed"])
+        r = recipe.prepare(rv, "cpu", d, batch_default=common.BATCH_SIZE.default)
+        if custom:
+            from pttui.engine.labs.training import report_custom
+
+            report_custom(ctx, rv, r)
+            ctx.text("model", f"training the float model for {values['epochs']} epoch(s) first, on {engine}")
+        else:
+            ctx.text("model", f"MLP {r.data.n_features}-{'-'.join(map(str, values['hidden']))}-10 on {engine}; "
+                     f"training the float model for {values['epochs']} epoch(s) first")  # fmt: skip
+        with recipe.blamed(rv, r):
+            train.fit(
+                r.model, r.optimizer, r.batches, (r.x_val, r.y_val), ctx, values["epochs"], series="fp32",
+                loss_fn=r.loss_fn, evaluator=r.evaluator,
+            )  # fmt: skip
         if ctx.stopped:
             return {"engine": engine, "variants": {}}
         fp32 = r.model.eval()
         calibration = [r.x_train[i : i + 64] for i in range(0, 64 * values["calibration_batches"], 64)]
         calibration = [xb for xb in calibration if len(xb)]
         variants: dict[str, Any] = {"fp32": fp32}
+        skipped: dict[str, str] = {}  # variant -> why it could not run on this model
         with quantize.captured(noise):
             variants["dynamic int8"] = quantize.dynamic_int8(fp32)
-            variants["static int8"] = quantize.static_int8(fp32, engine, calibration)
+            if not quantize.has_dynamic_layers(fp32):
+                skipped["dynamic int8"] = "the model has no nn.Linear or LSTM layers: nothing was quantized"
+            try:
+                variants["static int8"] = quantize.static_int8(fp32, engine, calibration)
+                if custom:  # the stubs wrap the whole model: its own ops must take quantized tensors
+                    with torch.inference_mode():
+                        quantize.check_runs(variants["static int8"], r.x_val[:2], rv.get("output_key", ""))
+            except Exception as exc:  # eager static int8 needs the model's cooperation
+                variants.pop("static int8", None)
+                skipped["static int8"] = quantize.static_refusal(exc)
         tao = None
         if values["torchao"]:
             with quantize.captured(noise):
@@ -123,13 +149,24 @@ def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
                 ctx.text(
                     "torchao", "torchao is not installed here: its row is left out (pip install torchao)"
                 )
-        figures = _measure(variants, r, values["rounds"], noise, ctx, quantize, autorange, interleave)
+        figures = _measure(
+            variants,
+            r,
+            values["rounds"],
+            noise,
+            ctx,
+            quantize,
+            autorange,
+            interleave,
+            rv.get("output_key", ""),
+        )
     finally:
         backends.engine = previous_engine
     if figures is None:
         return {"engine": engine, "variants": {}}
     base = figures["fp32"]
     rows = []
+    figures_skipped: dict[str, dict[str, Any]] = {}
     spreads = figures.pop("_spreads")
     clock_name = figures.pop("_clock")
     for name, f in figures.items():
@@ -141,8 +178,16 @@ def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
             name, round(f["size_mb"], 3), round(f["latency_b1_ms"], 4), round(f["latency_b64_ms"], 4),
             "baseline" if name == "fp32" else speedup_words(spreads["b1"][name]),
             "baseline" if name == "fp32" else speedup_words(spreads["b64"][name]),
-            round(f["val_acc"], 4), f["max_abs_logit_diff"], round(f["argmax_agreement"], 4),
+            "-" if f["val_acc"] is None else round(f["val_acc"], 4), f["max_abs_logit_diff"],
+            "-" if f["argmax_agreement"] is None else round(f["argmax_agreement"], 4),
         ])  # fmt: skip
+    for name, why in skipped.items():
+        ctx.text("quantization", f"{name}: {why}", level="warning")
+        if name not in figures:
+            rows.append([name, *["-"] * (len(COLUMNS) - 2), f"could not run: {why}"])
+            figures_skipped[name] = {"ran": False, "why": why}
+        else:
+            figures[name]["note"] = why
     threads = torch.get_num_threads()
     rounds_taken = {key: len(next(iter(spreads[key].values())).values) for key in spreads}
     ctx.table(
@@ -188,7 +233,7 @@ def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
         "engine": engine,
         "threads": threads,
         "torchao": tao,
-        "variants": figures,
+        "variants": {**figures, **figures_skipped},
         "size_ratio": base["size_mb"] / dyn["size_mb"] if dyn else None,
         "int8_speedup_b1": dyn.get("speedup_b1"),
         "int8_speedup_b64": dyn.get("speedup_b64"),
@@ -197,7 +242,7 @@ def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
     }
 
 
-def _measure(variants, r, rounds, noise, ctx, quantize, autorange, interleave):
+def _measure(variants, r, rounds, noise, ctx, quantize, autorange, interleave, key=""):
     """Size, accuracy, logit drift and latency of every variant; None when stopped.
 
     figures["_spreads"][batch key][variant] is the Spread of its per-round speed-ups over fp32.
@@ -209,6 +254,7 @@ def _measure(variants, r, rounds, noise, ctx, quantize, autorange, interleave):
     import torch
 
     from pttui.engine.timing import round_ratios
+    from pttui.engine.usermodel import prediction
 
     x_val, y_val = r.x_val, r.y_val
     batches = {"b1": x_val[:1], "b64": x_val[:64]}
@@ -220,13 +266,16 @@ def _measure(variants, r, rounds, noise, ctx, quantize, autorange, interleave):
         for name, model in variants.items():  # outside inference mode: torchao's weights refuse it
             figures[name] = {"size_mb": quantize.size_mb(model, folder, name.replace(" ", "_"))}
     with torch.inference_mode(), quantize.captured(noise):
-        reference = variants["fp32"](x_val)
+        reference = prediction(variants["fp32"](x_val), key).float()
+        classes = r.data.task == "classification"
         for name, model in variants.items():
-            logits = model(x_val).float()
+            logits = prediction(model(x_val), key).float()
             figures[name] |= {
-                "val_acc": (logits.argmax(1) == y_val).float().mean().item(),
+                "val_acc": (logits.argmax(1) == y_val).float().mean().item() if classes else None,
                 "max_abs_logit_diff": (logits - reference).abs().max().item(),
-                "argmax_agreement": (logits.argmax(1) == reference.argmax(1)).float().mean().item(),
+                "argmax_agreement": (
+                    (logits.argmax(1) == reference.argmax(1)).float().mean().item() if classes else None
+                ),
             }
     # With one intra-op thread every kernel runs on this thread: its CPU time is the variant's
     # cost, and time the scheduler gives other processes (a shared machine) is left out.
@@ -267,14 +316,62 @@ def _digits(side: int, seed: int):
 
 def _recipe_values(values: dict[str, Any]) -> dict[str, Any]:
     """The float model's training values in the form `pttui.engine.recipe.prepare` reads."""
+    own = {k: values[k] for k in (*USER_NAMES, "size") if k in values}
+    if not values.get("model_spec"):
+        own.pop("input_shape", None)  # random inputs only for a person's model
     return {
         "dataset": "digits", "size": 0, "noise": 0.0, "seed": values["seed"], "model": "mlp",
         "hidden": values["hidden"], "activation": "relu", "optimizer": "adam", "lr": values["lr"],
-        "momentum": 0.9, "weight_decay": 0.0, "batch_size": values["batch_size"],
+        "momentum": 0.9, "weight_decay": 0.0, "batch_size": values["batch_size"], "device": "cpu",
+        "amp": "off", "threads": 0, **own,
     }  # fmt: skip
 
 
+USER_NAMES = tuple(
+    p.name for p in common.USER_MODEL_PARAMS + common.USER_DATA_PARAMS + common.SYNTHETIC_PARAMS
+)
+
+
+def _custom_code(values: dict[str, Any]) -> str:
+    """A person's model (and data, or random inputs): the training script, then dynamic int8 and
+    the sizes of both saved state_dicts. Static int8 is left out: eager mode needs stubs inside
+    the model's own forward (the lab's table says whether wrapping it from outside ran)."""
+    from pttui.engine.codegen import training_script
+
+    script = training_script({**_recipe_values(values), "epochs": values["epochs"]}, "quantization")
+    return (
+        script.rstrip("\n")
+        + """
+
+
+# Dynamic int8: the nn.Linear / LSTM weights stored in int8, activations quantized on the fly.
+import copy
+import os
+import tempfile
+
+model.eval()
+dynamic = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).cpu(), {nn.Linear, nn.LSTM}, dtype=torch.qint8)
+
+
+def size_mb(m):
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.pt")
+        torch.save(m.state_dict(), path)
+        return os.path.getsize(path) / 1e6
+
+
+print(f"fp32 {size_mb(model):.6f} MB, dynamic int8 {size_mb(dynamic):.6f} MB")
+"""
+    )
+
+
 def code(values: dict[str, Any]) -> str:
+    if values.get("model_spec") or values.get("data"):
+        return _custom_code(values)
+    return _builtin_code(values)
+
+
+def _builtin_code(values: dict[str, Any]) -> str:
     from pttui.engine.codegen import speed_threads_line
     from pttui.engine.source import definition
 
