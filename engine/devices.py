@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from pttui.engine.params import ParamError
 
+CUDA_WHEELS = "https://download.pytorch.org/whl/cu128"  # PyTorch's CUDA wheel index
+
 
 @dataclass(frozen=True)
 class Available:
@@ -21,6 +23,8 @@ class Available:
     cuda_count: int = 0
     mps: bool = False
     cuda_bf16: bool = False
+    cuda_built: bool = True  # False for a CPU-only torch build (torch.version.cuda is None)
+    torch_version: str = ""
 
     @classmethod
     def probe(cls) -> Available:
@@ -29,7 +33,17 @@ class Available:
         cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
         mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
         bf16 = bool(cuda and torch.cuda.is_bf16_supported())
-        return cls(cuda, mps, bf16)
+        return cls(cuda, mps, bf16, torch.version.cuda is not None, torch.__version__)
+
+    def why_no_cuda(self) -> str:
+        """Why CUDA is missing, and what to do: a CPU-only build needs another torch."""
+        if not self.cuda_built:
+            build = f" ({self.torch_version})" if self.torch_version else ""
+            return (
+                f"this torch build{build} is CPU-only; for CUDA install a CUDA build of torch, e.g. "
+                f"pip install torch --index-url {CUDA_WHEELS} (pytorch.org/get-started/locally)"
+            )
+        return "no CUDA GPU is visible to this torch (check the driver and CUDA_VISIBLE_DEVICES)"
 
     def names(self) -> list[str]:
         names = ["cpu"]
@@ -46,11 +60,14 @@ def choose_device(spec: str, available: Available) -> str:
         return "cuda" if available.cuda_count else ("mps" if available.mps else "cpu")
     if spec == "cpu" or (spec == "mps" and available.mps):
         return spec
+    here = "a device that is here: " + ", ".join(available.names())
     if spec.startswith("cuda"):
         index = int(spec.split(":")[1]) if ":" in spec else 0
         if index < available.cuda_count:
             return spec
-    raise ParamError("device", spec, "a device that is here: " + ", ".join(available.names()))
+        if not available.cuda_count:
+            raise ParamError("device", spec, f"{here}; {available.why_no_cuda()}")
+    raise ParamError("device", spec, here)
 
 
 def amp_runs(amp: str, device: str, available: Available) -> bool:
@@ -79,7 +96,8 @@ def choose_amp(
     if not amp_runs(amp, device, available):
         allowed = ", ".join(c for c in choices if amp_runs(c, device, available))
         why = {
-            "fp16": "fp16 autocast needs a CUDA device",
+            "fp16": "fp16 autocast needs a CUDA device"
+            + ("" if available.cuda_count else f"; {available.why_no_cuda()}"),
             "bf16": "this GPU has no bf16 support"
             if kind == "cuda"
             else f"bf16 autocast is not offered on {kind}",

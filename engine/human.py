@@ -10,33 +10,24 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.syntax import Syntax
-from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from pttui.engine import events as ev
+from pttui.engine import numbers
+from pttui.engine.layout import FitTable, body_blocks, result_tables, tree_label, tree_refs
 from pttui.engine.sinks import Sink
 
-
-def fmt(value: Any) -> str:
-    """Numbers as a person reads them: 4 significant digits, thousands separated."""
-    if isinstance(value, bool) or value is None:
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
-            return f"{value:.3e}"
-        return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
-    return str(value)
+fmt = numbers.text  # a value as a person reads it (engine.numbers: the one place numbers are written)
 
 
-def rich_tree(node: dict[str, Any], tree: Tree | None = None) -> Tree:
-    label = node.get("label", "?")
-    if node.get("detail"):
-        label = f"{label}  [dim]{node['detail']}[/]"
+def rich_tree(node: dict[str, Any], tree: Tree | None = None, refs: set[str] | None = None) -> Tree:
+    """A tree event's root as a rich Tree; ids are shown where a `ref` points at them."""
+    refs = tree_refs(node) if refs is None else refs
+    label = tree_label(node, refs)
     branch = Tree(label) if tree is None else tree.add(label)
     for child in node.get("children", []):
-        rich_tree(child, branch)
+        rich_tree(child, branch, refs)
     return branch
 
 
@@ -82,12 +73,13 @@ class HumanSink(Sink):
             c.print(f"[bold]{event.topic}[/] on [cyan]{event.device}[/], torch {event.torch}")
         elif isinstance(event, ev.Step):
             self._bar(None)
-            self.progress.update(self.task, completed=event.step, loss=f"{event.loss:.4f}")
+            self.progress.update(self.task, completed=event.step, loss=numbers.number(event.loss))
         elif isinstance(event, ev.Epoch):
             self._bar(event.steps_total)
             m = event.metrics
-            self.progress.update(self.task, rate=fmt(m.get("samples_per_s", 0.0)))
-            shown = "  ".join(f"{k} {fmt(v)}" for k, v in m.items() if k not in ("seconds", "samples_per_s"))
+            self.progress.update(self.task, rate=numbers.number(round(m.get("samples_per_s", 0.0))))
+            hidden = ("seconds", "samples_per_s")
+            shown = "  ".join(f"{k} {numbers.field(k, v)}" for k, v in m.items() if k not in hidden)
             names = [event.series] if event.series != "train" else []
             if event.rank is not None:
                 names.append(f"rank {event.rank}")
@@ -95,12 +87,8 @@ class HumanSink(Sink):
             self.progress.console.print(f"{tag}epoch {event.epoch + 1}/{event.epochs}  {shown}")
         elif isinstance(event, ev.Table):
             self._stop_bar()
-            table = Table(title=event.title, caption=event.note or None)
-            for col in event.columns:
-                table.add_column(col)
-            for row in event.rows:
-                table.add_row(*(fmt(v) for v in row))
-            c.print(table)
+            c.print(FitTable(event.columns, event.rows, title=event.title, note=event.note))
+            c.print()
         elif isinstance(event, ev.Tree):
             self._stop_bar()
             c.print(rich_tree(event.root, Tree(f"[bold]{event.title}")))
@@ -110,9 +98,11 @@ class HumanSink(Sink):
                 c.print(Syntax(event.body, "python"))
             else:
                 style = {"warning": "yellow", "error": "red"}.get(event.level, "")
-                if event.title:
+                if event.title and event.title != event.level:  # ctx.warn's title is its level
                     c.print(f"[bold {style}]{event.title}[/]: ", end="")
-                c.print(event.body, markup=False, highlight=False)
+                for pre, block in body_blocks(event.body):
+                    # Prose wraps to the terminal; a model summary keeps its lines whole.
+                    c.print(block, markup=False, highlight=False, style=style, soft_wrap=pre)
         elif isinstance(event, ev.Heatmap):
             self.heatmap = event
             self.points = event.points or self.points
@@ -123,11 +113,9 @@ class HumanSink(Sink):
         elif isinstance(event, ev.Done):
             self._stop_bar()
             self._print_inside()
-            table = Table(title="stopped early" if event.stopped else "result", show_header=False)
-            for key, value in event.result.items():
-                if not isinstance(value, (dict, list)):
-                    table.add_row(key, fmt(value))
-            c.print(table)
+            c.print(Text("stopped early" if event.stopped else "result", style="bold"))
+            for table in result_tables(event.result):
+                c.print(table)
         elif isinstance(event, ev.Error):
             self._stop_bar()
             self.errors.print("[bold red]error[/]: ", end="")
@@ -144,19 +132,14 @@ class HumanSink(Sink):
             c.print(heatmap_view.render(h, self.points, min(h.width, 64), min(h.height // 2, 24)))
             c.print(heatmap_view.legend(h.n_classes))
         if self.layers:
-            table = Table(title="layers at the last histogram")
-            for col in ("layer", "params", "weights min..max", "grad norm", "update/weight"):
-                table.add_column(col)
+            rows = []
             for h in self.layers.values():
                 edges = h.weights["edges"]
-                table.add_row(
-                    h.layer,
-                    fmt(h.numel),
-                    f"{fmt(edges[0])}..{fmt(edges[-1])}",
-                    fmt(h.grad_norm),
-                    fmt(h.update_ratio),
+                rows.append(
+                    [h.layer, h.numel, f"{fmt(edges[0])}..{fmt(edges[-1])}", h.grad_norm, h.update_ratio]
                 )
-            c.print(table)
+            columns = ["layer", "params", "weights min..max", "grad norm", "update/weight"]
+            c.print(FitTable(columns, rows, title="layers at the last histogram"))
         if self.system is not None:
             s = self.system
             cuda = ""

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from pttui.engine import events as ev
+from pttui.engine import numbers
 from pttui.engine.hardened import FileRefused, open_regular
 from pttui.engine.lifecycle import STOP_READER_GONE
 from pttui.engine.sinks import Sink
@@ -357,14 +358,6 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[RunInfo]:
 _FIGURES = ("val_acc", "val_loss", "train_loss", "accuracy", "loss", "speedup", "seconds")
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, int):
-        return str(value)
-    return f"{value:.4g}"
-
-
 def key_params(info: RunInfo, limit: int = 48) -> str:
     """The parameters that differ from the topic's defaults, as `name=value`.
 
@@ -400,10 +393,11 @@ def final_figures(info: RunInfo, count: int = 3) -> str:
         for k, v in result.items()
         if k not in names and isinstance(v, (int, float)) and not isinstance(v, bool)
     ]
-    return " ".join(f"{k} {_fmt(result[k])}" for k in names[:count]) or "-"
+    return " ".join(f"{k} {numbers.field(k, result[k])}" for k in names[:count]) or "-"
 
 
-def _when(started: str) -> str:
+def when(started: str) -> str:
+    """A run's ISO start time in local time, to the second, as people read it."""
     try:
         return datetime.fromisoformat(started).astimezone().strftime("%Y-%m-%d %H:%M:%S")
     except ValueError:
@@ -446,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no runs recorded in {root}")
         return 0
     header = ("when", "topic", "key params", "final figures", "status")
-    rows = [(_when(i.started), i.topic, key_params(i), final_figures(i), status_text(i)) for i in infos]
+    rows = [(when(i.started), i.topic, key_params(i), final_figures(i), status_text(i)) for i in infos]
     widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

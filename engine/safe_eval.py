@@ -971,3 +971,26 @@ def _bytes(n: float) -> str:
 
 
 human_bytes = _bytes
+
+
+class Checker:
+    """The Evaluator's checks without the Evaluator: parse and allow-list only, no torch.
+
+    Building an Evaluator imports torch (its tensor-method list reads torch.Tensor); the app
+    process checks expressions as they are typed with this instead. It is a little looser
+    (a method name is judged against every allowed attribute name): the run stays the
+    authority. `check_text` raises Refused with the Evaluator's own words.
+    """
+
+    parse = Evaluator.parse
+    check = Evaluator.check
+    _check_node = Evaluator._check_node
+    _NODES = Evaluator._NODES
+    _REFUSED_WORDS = Evaluator._REFUSED_WORDS
+
+    def __init__(self, names: tuple[str, ...] | list[str] = ()):
+        self.scope = {**dict.fromkeys(names), **NAMESPACES, **BUILTINS}
+        self.attribute_names = _all_attribute_names()
+
+    def check_text(self, text: str) -> None:
+        self.parse(text)

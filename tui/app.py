@@ -46,9 +46,17 @@ class PlaygroundApp(App[None]):
         ),
     ]
 
-    def __init__(self, topic: str | None = None, spares: bool | None = None, **kw: Any):
+    def __init__(
+        self,
+        topic: str | None = None,
+        values: dict[str, Any] | None = None,
+        spares: bool | None = None,
+        **kw: Any,
+    ):
         super().__init__(**kw)
         self.start_topic = topic
+        self.start_values = values  # from `pttui TOPIC --flag value`: the form opens with them
+        self.last_topic: str | None = topic
         self.started_at = time.perf_counter()
         self.first_frame_s: float | None = None  # from App() to the first frame: the UI bench reads it
         self.spares = Spares()  # the warm spare engine (tui.spare): started after the first frame
@@ -85,11 +93,13 @@ class PlaygroundApp(App[None]):
 
         key = f"topic-{name}"
         if not self.is_screen_installed(key):
-            self.install_screen(TopicScreen(get_lab(name)), key)
+            values = self.start_values if name == self.start_topic else None
+            self.install_screen(TopicScreen(get_lab(name), values), key)
         return self.get_screen(key)  # type: ignore[return-value]
 
     def open_topic(self, name: str) -> TopicScreen:
         screen = self.topic_screen(name)
+        self.last_topic = name  # the list selects it again when you come back
         self._to_home()
         self.push_screen(screen)
         return screen
@@ -176,6 +186,6 @@ class PlaygroundApp(App[None]):
             child.close(grace=0.5)
 
 
-def main(topic: str | None = None) -> int:
-    PlaygroundApp(topic).run()
+def main(topic: str | None = None, values: dict[str, Any] | None = None) -> int:
+    PlaygroundApp(topic, values).run()
     return 0

@@ -49,7 +49,8 @@ def cmd_topics(argv: list[str]) -> int:
     else:
         width = max(len(lab["name"]) for lab in labs)
         for lab in labs:
-            print(f"{lab['name']:<{width}}  {lab['title']}: {lab['summary']}")
+            # A dash, not a colon: summaries have colons of their own ("...DataLoader: batches").
+            print(f"{lab['name']:<{width}}  {lab['title']} — {lab['summary']}")
     return 0
 
 
@@ -90,10 +91,38 @@ def cmd_serve(argv: list[str]) -> int:
     return main(argv)
 
 
-def cmd_app(topic: str | None) -> int:
+def cmd_app(topic: str | None, argv: list[str] | None = None) -> int:
+    """The app, on `topic` with the values its flags give (`pttui training --epochs 5`)."""
+    values = None
+    if topic is not None and argv:
+        values = app_values(topic, argv)
+        if isinstance(values, int):
+            return values
     from pttui.tui.app import main
 
-    return main(topic)
+    return main(topic, values)
+
+
+def app_values(topic: str, argv: list[str]) -> dict | int:
+    """The form's values from `pttui TOPIC --flag value ...`, or an exit code after saying why."""
+    from pttui.engine.headless import parse
+    from pttui.engine.labs import get_lab
+    from pttui.engine.params import ParamError, validate
+
+    lab = get_lab(topic)
+    raw, args = parse(lab, argv, prog="pttui")
+    if args.json or args.export_script or args.no_record or args.runs_dir:
+        shown = " ".join(argv)
+        print(
+            f"pttui {topic}: those flags are for a run without the app; type: pttui run {topic} {shown}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        return validate(lab.params, raw)
+    except ParamError as exc:
+        print(f"pttui {topic}: {exc}", file=sys.stderr)
+        return 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"pttui {__version__}")
         return 0
-    if head in _labs() and not rest:
-        return cmd_app(head)
+    if head in _labs():
+        return cmd_app(head, rest)
     print(f"pttui: unknown command or topic {head!r}\n", file=sys.stderr)
     top_parser().print_usage(sys.stderr)
     print("topics: " + ", ".join(_labs()) + "\ncommands: " + ", ".join(COMMANDS), file=sys.stderr)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from rich.style import Style
 from rich.text import Text
 
+from pttui.engine import numbers
 from pttui.tui.chart_data import Curve, Snapshot
 
 _BITS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))  # [dot row][dot column]
@@ -72,14 +73,24 @@ def render(snapshot: Snapshot, width: int, height: int, palette: Palette) -> Tex
 
 
 def _y_range(curves: Sequence[Curve]) -> tuple[float, float]:
+    """The y axis spans exactly what is drawn, so its labels are the data's own min and max.
+
+    A flat series (one epoch so far) gets a small margin around its value, kept within what
+    the data can be: never below 0 for data at or above 0 (losses), never above 1 for data
+    within [0, 1] (accuracies).
+    """
     y_lo = min(min(c.lo) for c in curves)
     y_hi = max(max(c.hi) for c in curves)
     if y_hi - y_lo < 1e-12:
-        y_lo, y_hi = y_lo - 0.5, y_hi + 0.5
-    pad = (y_hi - y_lo) * 0.04
-    # Losses never go below 0 and accuracies never above 1: keep the padding inside that.
-    y_lo = max(y_lo - pad, 0.0) if y_lo >= 0 else y_lo - pad
-    y_hi = min(y_hi + pad, 1.0) if 0 <= y_hi <= 1 else y_hi + pad
+        margin = max(abs(y_hi) * 0.05, 1e-3)
+        lo, hi = y_lo - margin, y_hi + margin
+        if y_lo >= 0:
+            lo = max(lo, 0.0)
+        if y_lo >= 0 and y_hi <= 1:
+            hi = min(hi, 1.0)
+        if hi - lo < 1e-12:  # exactly 0 or 1 with nowhere to go: open the other side
+            lo, hi = (y_lo, y_lo + margin) if y_lo <= 0 else (y_hi - margin, y_hi)
+        y_lo, y_hi = lo, hi
     return y_lo, y_hi
 
 
@@ -99,12 +110,11 @@ def _label_width(curves: Sequence[Curve], previous: Sequence[Curve], height: int
 
 
 def _fmt(value: float) -> str:
-    text = f"{value:.3g}"
-    return text.replace("e-0", "e-").replace("e+0", "e")
+    return numbers.number(value, 3)
 
 
 def _fmt_x(value: float) -> str:
-    return f"{int(value):,}" if float(value).is_integer() else _fmt(value)
+    return numbers.number(int(value) if float(value).is_integer() else value, 3)
 
 
 def _panel(

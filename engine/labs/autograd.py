@@ -120,7 +120,14 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     g = graph.walk(out, leaves, show_saved=values["show_saved"], output_name="out")
     ctx.tree(f"autograd graph of out = {expr}", graph.to_tree(g))
     counts = g.counts()
-    ctx.table("graph nodes", ["grad_fn class", "count"], [[k, v] for k, v in counts.items()])
+    tensors = len(g.nodes) - g.fn_count
+    ctx.table(
+        "graph nodes",
+        ["grad_fn class", "count"],
+        [[k, v] for k, v in counts.items()],
+        note=f"backward (grad_fn) nodes only: {g.fn_count}; the graph also has {tensors} tensor node(s) "
+        f"(leaves, the output, saved tensors), {len(g.nodes)} in all",
+    )
     dot_path = None
     if values["dot"]:
         dot_path = graph.save_dot(g, values["dot"], f"out = {expr}")
@@ -152,7 +159,9 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
         "output": out.detach().tolist() if out.numel() <= 10_000 else None,
         "output_shape": list(out.shape),
         "root": type(out.grad_fn).__name__ if out.grad_fn is not None else None,
-        "nodes": len(g.nodes),
+        "nodes": len(g.nodes),  # every node the DOT draws: grad_fn nodes and tensors
+        "grad_fn_nodes": g.fn_count,
+        "tensor_nodes": len(g.nodes) - g.fn_count,
         "node_counts": counts,
         "dot": dot_path,
     }

@@ -37,6 +37,15 @@ class HomeScreen(Screen):
         topics.highlighted = 0 if topics.option_count else None
         topics.focus()
 
+    def on_screen_resume(self) -> None:
+        """Back from a topic: the list's cursor is on the topic you came from."""
+        name = getattr(self.app, "last_topic", None)
+        topics = self.query_one(TopicList)
+        for index in range(topics.option_count):
+            if topics.get_option_at_index(index).id == name:
+                topics.highlighted = index
+                return
+
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         if event.option.id:

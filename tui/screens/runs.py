@@ -8,7 +8,6 @@ legend naming each by the parameters that differ between them.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -55,7 +54,7 @@ class RunsScreen(Screen):
         for info in self.infos:
             table.add_row(
                 " ",
-                _when(info.started),
+                run_store.when(info.started),
                 info.topic,
                 run_store.status_text(info),
                 run_store.final_figures(info),
@@ -106,11 +105,3 @@ class RunsScreen(Screen):
         if not self.infos or table.cursor_row is None or table.cursor_row >= len(self.infos):
             return
         self.app.open_run(self.infos[table.cursor_row])  # type: ignore[attr-defined]
-
-
-def _when(started: str) -> str:
-    """The start time in local time, to the second, as people read it."""
-    try:
-        return datetime.fromisoformat(started).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return started

@@ -31,6 +31,8 @@ from pttui.tui.widgets.results import ResultTabs
 from pttui.tui.widgets.status_line import StatusLine
 
 DRAIN_S = 0.1  # 10 Hz: smooth enough for a chart, rare enough to leave the training its CPU
+ROOMY = (100, 30)  # below this size (cells) a run's end is told by the status line alone, no toast
+TOAST_S = 2.5  # a toast about a run's end: long enough to read, short enough to hide nothing for long
 
 
 class TopicScreen(Screen):
@@ -38,6 +40,13 @@ class TopicScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "run", "Run", tooltip="Run with these values (Enter in a field too)", id="topic.run"),
         Binding("s", "stop", "Stop", tooltip="Stop the run at its next step", id="topic.stop"),
+        Binding(
+            "h",
+            "app.runs",
+            "Past runs",
+            tooltip="Runs kept on disk: open one to see its results",
+            id="topic.runs",
+        ),
         Binding(
             "p", "pause", "Pause", tooltip="Pause the training loop; p again resumes it", id="topic.pause"
         ),
@@ -223,6 +232,8 @@ class TopicScreen(Screen):
     # -- actions ---------------------------------------------------------------------------
     def action_run(self) -> None:
         values = self.form.values()
+        if values is not None and self._early_check(values):
+            values = None
         if values is None:
             bad = ", ".join(self.form.errors)
             self.notify(
@@ -245,6 +256,7 @@ class TopicScreen(Screen):
         if busy:
             self.notify(f"{busy} is still running: stop it first (s on its screen).", severity="warning")
             return
+        self._leave_field()  # r and s are keys again, not letters typed into the field
         self.results.new_run(keep_previous=True)
         self.final = None
         self._run_threads = int(values.get("threads", 0))
@@ -295,11 +307,17 @@ class TopicScreen(Screen):
 
     def action_back(self) -> None:
         """Esc in a field leaves the field (so r and s are keys again); elsewhere, back to topics."""
+        if self._leave_field():
+            return
+        self.app.pop_screen()
+
+    def _leave_field(self) -> bool:
+        """Move the focus from a form field to the tabs; False when it was not in the form."""
         focused = self.focused
         if focused is not None and self.form in focused.ancestors:
             self.results.query_one("ContentTabs").focus()
-            return
-        self.app.pop_screen()
+            return True
+        return False
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "run":
@@ -353,11 +371,11 @@ class TopicScreen(Screen):
             self.notify(final.message, title=f"{self.lab.name} failed", severity="error", timeout=8)
         elif isinstance(final, ev.Done):
             how = "stopped" if final.stopped else "done"
-            self.notify(f"{self.lab.name} {how} in {final.t:.1f} s", title="Run " + how)
+            self._tell(f"{self.lab.name} {how} in {final.t:.1f} s", title="Run " + how)
         elif item.returncode in (130, -2) and state.state == STOPPING:
             # Stopped before the lab began (torch was still importing): nothing to report.
             log.note("stopped before the run began")
-            self.notify(f"{self.lab.name} stopped before it began", title="Run stopped")
+            self._tell(f"{self.lab.name} stopped before it began", title="Run stopped")
             state = replace(state, state=STOPPED)
         else:  # no last word: killed, or crashed before it could report
             rc = item.returncode
@@ -371,6 +389,13 @@ class TopicScreen(Screen):
         self.child = None
         self._show_results()
         self.app.spares.ensure(self._run_threads)  # type: ignore[attr-defined]  # the next run's spare
+
+    def _tell(self, message: str, title: str) -> None:
+        """News that the status line already shows: a short toast, and none on a small screen,
+        where a toast would sit over the end of the chart and the status line."""
+        width, height = self.app.size
+        if width >= ROOMY[0] and height >= ROOMY[1]:
+            self.notify(message, title=title, timeout=TOAST_S)
 
     def _show_results(self) -> None:
         """A topic that draws no curves: leave the empty Chart for the tab that has its results."""
@@ -413,8 +438,20 @@ class TopicScreen(Screen):
         self.results.show_tab("chart")
 
     # -- the code tab follows the form ----------------------------------------------------
+    def _early_check(self, values: dict[str, Any]) -> bool:
+        """Mark the fields whose syntax is wrong, from this process, at once (no engine, no
+        torch: engine.early); clear the marks it made before. True when any field is marked."""
+        from pttui.engine import early
+
+        problems = {p.field: str(p).split(": ", 1)[-1] for p in early.check(values)}
+        for field in self.form.fields:
+            field.mark(problems.get(field.param.name))
+        return any(field.marked for field in self.form.fields)
+
     def on_param_form_changed(self, event: ParamForm.Changed) -> None:
         self.query_one(StatusLine).device_hint = self._device()
+        values = self.form.current()
+        self._early_check(values)
         if self._code_timer is not None:
             self._code_timer.stop()
         self._code_timer = self.set_timer(0.15, self._form_settled)

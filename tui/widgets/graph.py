@@ -16,6 +16,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from pttui.engine import events as ev
+from pttui.engine.layout import tree_label, tree_refs
 
 OPEN_ALL_BELOW = 60  # nodes; a bigger tree opens two levels and the rest stays collapsed
 MAX_NODES = 5000  # beyond this a tree is cut, with a note: a Tree of 100k nodes is no help
@@ -33,6 +34,7 @@ class GraphPane(Tree):
         self.show_root = False
         self.guide_depth = 3
         self._by_title: dict[str, TreeNode] = {}
+        self._refs: set[str] = set()  # ids some node points back to: those show their id
         self.clear_graphs()
 
     def clear_graphs(self) -> None:
@@ -54,17 +56,14 @@ class GraphPane(Tree):
         top = self.root.add(Text(event.title, style="bold"), expand=True)
         self._by_title[event.title] = top
         budget = [MAX_NODES]
+        self._refs = tree_refs(event.root)
         self._add(top, event.root, depth=0, open_all=total <= OPEN_ALL_BELOW, budget=budget)
         if budget[0] <= 0:
             top.add_leaf(Text(f"… cut at {MAX_NODES:,} of {total:,} nodes", style="italic dim"))
 
     def _add(self, parent: TreeNode, node: dict[str, Any], depth: int, open_all: bool, budget: list) -> None:
         budget[0] -= 1
-        label = Text(str(node.get("label", "?")))
-        if node.get("detail"):
-            label.append(f"  {node['detail']}", style="dim")
-        if node.get("ref") is not None:
-            label.append(f"  → see {node['ref']}", style="italic dim")
+        label = tree_label(node, self._refs)
         children = node.get("children") or []
         if not children or budget[0] <= 0:
             parent.add_leaf(label, data=node.get("id"))

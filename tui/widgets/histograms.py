@@ -17,6 +17,7 @@ from rich.text import Text
 from textual.color import Color
 
 from pttui.engine import events as ev
+from pttui.engine import numbers
 from pttui.tui.widgets.drawn_chart import DrawnChart
 
 HISTORY = 12  # sets kept per layer: the lines of each strip
@@ -27,7 +28,7 @@ SPARK = "▁▂▃▄▅▆▇█"
 def _fmt(value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return "-"
-    return f"{value:.2e}" if value and (abs(value) < 1e-2 or abs(value) >= 1e3) else f"{value:.3g}"
+    return numbers.number(value, 3)
 
 
 def rebin(hist: dict, lo: float, hi: float, cells: int) -> list[float]:

@@ -31,7 +31,7 @@ class ParamField(Widget):
         grid-columns: 15 1fr;
         grid-rows: auto;
         height: auto;
-        & .name { width: 15; padding: 0 1 0 0; color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis; }
+        & .name { width: 15; padding: 0 1 0 0; color: $text-muted; }
         &:focus-within .name { color: $text; text-style: bold; }
         & Input, & Select, & Checkbox { width: 1fr; }
         & .error { column-span: 2; color: $text-error; display: none; padding: 0 0 0 2; }
@@ -54,7 +54,9 @@ class ParamField(Widget):
         self.param = param
         self._initial = param.default if value is None else value
         self._blink = blink
-        self.error: str | None = None
+        self.error: str | None = None  # what the field shows: its own parse error, else a mark
+        self._own: str | None = None
+        self.marked: str | None = None  # from engine.early, checked as you type
         self.value: Any = self._initial
         self.policy = Policy.from_env()  # pttui serve's limits; none in the plain app
         self._note = ""  # shown under the field while it has no error: why it is off or overridden
@@ -76,6 +78,7 @@ class ParamField(Widget):
         elif p.kind == "bool":
             # "on"/"off" in words: the box alone differs only by colour, lost under NO_COLOR
             editor = Checkbox(_on_off(self._initial), bool(self._initial), compact=True, id="editor")
+            editor.BUTTON_INNER = _mark(self._initial)
         else:
             suggester = SuggestFromList(_DEVICES) if p.kind == "device" else None
             editor = Input(text, compact=True, suggester=suggester, select_on_focus=False, id="editor")
@@ -103,13 +106,16 @@ class ParamField(Widget):
         return self.editor.value  # type: ignore[attr-defined]
 
     def check(self) -> str | None:
-        """Parse the editor's value; keep the value or show the error next to the field."""
+        """Parse the editor's value; keep the value or show the error next to the field.
+
+        A mark from the checks as you type (`mark`) stays until those checks run again."""
         try:
             self.value = self.param.parse(self.raw())
             refused = self.policy.refusal(self.param.name, self.param.kind, self.value)
-            self.show_error(f"expected {refused}" if refused else None)
+            self._own = f"expected {refused}" if refused else None
         except ParamError as exc:
-            self.show_error(f"expected {exc.allowed}")
+            self._own = f"expected {exc.allowed}"
+        self.show_error(self._own or self.marked)
         return self.error
 
     def show_overridden(self, why: str | None) -> None:
@@ -119,6 +125,11 @@ class ParamField(Widget):
         self._note = f"↳ {why}" if why else ""
         self.set_class(why is not None, "-overridden")
         self.show_error(self.error)
+
+    def mark(self, message: str | None) -> None:
+        """Show (or clear) what the checks as you type found, unless the value does not parse."""
+        self.marked = message
+        self.show_error(self._own or message)
 
     def show_error(self, message: str | None) -> None:
         self.error = message
@@ -149,6 +160,7 @@ class ParamField(Widget):
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         event.checkbox.label = _on_off(event.value)
+        event.checkbox.BUTTON_INNER = _mark(event.value)
         self._edited(event)
 
     def _edited(self, event: Message) -> None:
@@ -159,3 +171,8 @@ class ParamField(Widget):
 
 def _on_off(value: Any) -> str:
     return "on" if value else "off"
+
+
+def _mark(value: Any) -> str:
+    # The box's mark: a tick when on, nothing when off (Textual draws an X in both states).
+    return "✔" if value else " "

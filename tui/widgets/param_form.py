@@ -71,6 +71,10 @@ class ParamForm(Vertical):
             return None
         return {f.param.name: f.value for f in fields}
 
+    def current(self) -> dict[str, Any]:
+        """Each field's value as it stands, text fields as typed (for the checks as you type)."""
+        return {f.param.name: f.raw() if f.param.kind in ("str", "path") else f.value for f in self.fields}
+
     def set_values(self, values: dict[str, Any]) -> None:
         for f in self.fields:
             if f.param.name in values:

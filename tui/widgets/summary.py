@@ -1,16 +1,24 @@
-"""The Summary tab: text events with pane="summary" (model summaries, explanations) and the
-run's final figures, each under its title. Bodies keep their layout: they are often tables.
+"""The Summary tab: text events with pane="summary" (explanations, model summaries) and the
+run's final figures, each under its title.
+
+Prose wraps to the pane; preformatted blocks (a torchsummary table, a tensor preview) keep
+their lines and the pane scrolls sideways for them (engine.layout.body_blocks decides which
+is which). The final figures are tables that fit the pane (engine.layout.FitTable): nested
+results are small tables, never Python reprs.
+
+Sections are tracked here, not looked up in the DOM: removing widgets is asynchronous, so a
+query right after `clear()` would find (and fill) the widgets about to go, and a past run
+opened twice would come back blank.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from rich.text import Text
 from textual.containers import ScrollableContainer
 from textual.widgets import Static
 
 from pttui.engine import events as ev
+from pttui.engine.layout import body_blocks, result_tables
 
 
 class SummaryPane(ScrollableContainer):
@@ -18,8 +26,11 @@ class SummaryPane(ScrollableContainer):
     SummaryPane {
         height: 1fr;
         padding: 0 1;
-        & > Static { width: auto; min-width: 100%; margin: 0 0 1 0; }
-        & > .title { text-style: bold; color: $text-primary; margin: 0; }
+        & > .title { text-style: bold; color: $text-primary; margin: 0; width: 100%; }
+        & > .prose { width: 100%; }
+        & > .pre { width: auto; }
+        & > .figures { width: 100%; }
+        & > .last { margin: 0 0 1 0; }
         & > .empty { width: 100%; }
     }
     """
@@ -27,46 +38,65 @@ class SummaryPane(ScrollableContainer):
     def __init__(self, intro: str = "", **kw):
         super().__init__(**kw)
         self.intro = intro
+        self._sections: dict[str, tuple[Static, list[Static]]] = {}  # title -> (heading, blocks)
+        self._empty: Static | None = None
 
     def on_mount(self) -> None:
         self.clear()
 
     def clear(self) -> None:
         self.remove_children()
+        self._sections = {}
         text = Text(self.intro + "\n\n" if self.intro else "")
         text.append("The run's summary appears here: what it built and what it found.", style="dim")
-        self.mount(Static(text, classes="empty"))
+        self._empty = Static(text, classes="empty")
+        self.mount(self._empty)
 
     @property
     def has_content(self) -> bool:
-        return not self.query(".empty")
+        return bool(self._sections)
 
     def add_text(self, event: ev.Text) -> None:
-        self._section(event.title, Text(event.body, no_wrap=True))
+        blocks = [
+            Static(Text(block, no_wrap=True), classes="pre") if pre else Static(Text(block), classes="prose")
+            for pre, block in body_blocks(event.body)
+        ]
+        self._section(event.title, blocks)
 
     def add_result(self, event: ev.Done) -> None:
-        lines = [f"{k:<18} {fmt_value(v)}" for k, v in event.result.items()]
         heading = "Result (stopped early)" if event.stopped else "Result"
-        self._section(heading, Text("\n".join(lines) or "(no figures)", no_wrap=True))
+        tables = [Static(table, classes="figures") for table in result_tables(event.result)]
+        self._section(heading, tables or [Static("(no figures)", classes="prose")])
 
-    def _section(self, title: str, body: Text) -> None:
-        for empty in self.query(".empty"):
-            empty.remove()
-        key = "s-" + "".join(c if c.isalnum() else "-" for c in title.lower())
-        old = self.query(f"#{key}")
-        if old:  # the same title again (a lab refining its summary): replace it in place
-            old.first(Static).update(body)
+    def _section(self, title: str, blocks: list[Static]) -> None:
+        if self._empty is not None:
+            self._empty.remove()
+            self._empty = None
+        blocks[-1].add_class("last")
+        old = self._sections.get(title)
+        if old is not None:  # the same title again (a lab refining its summary): replace it in place
+            heading, shown = old
+            for block in shown:
+                block.remove()
+            self.mount_all(blocks, after=heading)
+            self._sections[title] = (heading, blocks)
             return
-        self.mount(Static(title, classes="title"), Static(body, id=key))
+        heading = Static(title, classes="title")
+        self._sections[title] = (heading, blocks)
+        self.mount(heading, *blocks)
+
+    def plain(self) -> str:
+        """What the pane says, as text (for tests and copying)."""
+        parts = []
+        for title, (_, blocks) in self._sections.items():
+            parts.append(title)
+            parts.extend(_plain(block.content) for block in blocks)
+        return "\n".join(parts)
 
 
-def fmt_value(value: Any, limit: int = 72) -> str:
-    """A figure as a person reads it: 4 significant decimals, thousands separated, short."""
-    if isinstance(value, float):
-        if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
-            return f"{value:.4g}"
-        return f"{value:,.4f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:,.1f}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _plain(content: object) -> str:
+    if isinstance(content, Text):
+        return content.plain
+    if hasattr(content, "plain_text"):  # a FitTable
+        return content.plain_text()  # type: ignore[attr-defined]
+    return str(content)

@@ -1,19 +1,37 @@
-"""The Tables tab: every table event as a DataTable under its title, in arrival order.
+"""The Tables tab: every table event under its title, in arrival order.
 
-A table that comes again with the same title replaces the old one (labs refine results).
-Numbers are right-aligned and shortened; the full value stays in the JSON and the run record.
+A table fits the pane by layout, not by cutting (engine.layout.FitTable): one line per row
+when it fits, two-line headers when that is enough, else one stacked block per row, named
+by its first column. It re-lays out whenever the pane's width changes (the form hidden or
+shown, the terminal resized). A table that comes again with the same title replaces the
+old one (labs refine results). The full values stay in the JSON and the run record.
+
+Tables are tracked here, not looked up in the DOM (removal is asynchronous: see summary.py).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from rich.text import Text
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from pttui.engine import events as ev
-from pttui.tui.widgets.summary import fmt_value
+from pttui.engine.layout import FitTable
+
+
+class ResultTable(Static):
+    """One table event, laid out to the pane's width each time it is drawn."""
+
+    def __init__(self, event: ev.Table, **kw):
+        self.table = FitTable(event.columns, event.rows, title=event.title, note=event.note)
+        super().__init__(self.table, **kw)
+
+    def refill(self, event: ev.Table) -> None:
+        self.table = FitTable(event.columns, event.rows, title=event.title, note=event.note)
+        self.update(self.table)
+
+    @property
+    def row_count(self) -> int:
+        return len(self.table.cells)
 
 
 class TablesPane(VerticalScroll):
@@ -21,52 +39,37 @@ class TablesPane(VerticalScroll):
     TablesPane {
         height: 1fr;
         padding: 0 1;
-        & > .title { text-style: bold; color: $text-primary; }
-        & > .note { color: $text-muted; margin: 0 0 1 0; }
-        & > DataTable { height: auto; max-height: 24; margin: 0 0 1 0; }
+        & > ResultTable { width: 100%; margin: 0 0 1 0; }
         & > .empty { color: $text-muted; }
     }
     """
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self._tables: dict[str, ResultTable] = {}
+        self._empty: Static | None = None
 
     def on_mount(self) -> None:
         self.clear()
 
     def clear(self) -> None:
         self.remove_children()
-        self.mount(Static("Tables of measured results appear here.", classes="empty"))
+        self._tables = {}
+        self._empty = Static("Tables of measured results appear here.", classes="empty")
+        self.mount(self._empty)
 
-    def add_table(self, event: ev.Table) -> DataTable:
-        for empty in self.query(".empty"):
-            empty.remove()
-        key = "t-" + "".join(c if c.isalnum() else "-" for c in event.title.lower())
-        found = self.query(f"#{key}")
-        if found:  # the same title again: refill it in place, keeping its place on the page
-            table = found.first(DataTable)
-            table.clear(columns=True)
-        else:
-            table = DataTable(id=key, zebra_stripes=True, cursor_type="row")
-            self.mount(
-                Static(event.title, classes="title"), table, Static("", classes="note", id=f"{key}-note")
-            )
-        numeric = [all(_is_number(r[i]) for r in event.rows if i < len(r)) for i in range(len(event.columns))]
-        for name, right in zip(event.columns, numeric, strict=True):
-            table.add_column(Text(str(name), justify="right" if right else "left"))
-        for row in event.rows:
-            table.add_row(*(_cell(v, right) for v, right in zip(row, numeric, strict=False)))
-        note = self.query_one(f"#{key}-note", Static)
-        note.update(event.note)
-        note.display = bool(event.note)
+    def add_table(self, event: ev.Table) -> ResultTable:
+        if self._empty is not None:
+            self._empty.remove()
+            self._empty = None
+        table = self._tables.get(event.title)
+        if table is not None:  # the same title again: refill it in place, keeping its place
+            table.refill(event)
+            return table
+        table = self._tables[event.title] = ResultTable(event)
+        self.mount(table)
         return table
 
     @property
-    def tables(self) -> list[DataTable]:
-        return list(self.query(DataTable))
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _cell(value: Any, right: bool) -> Text:
-    text = fmt_value(value) if _is_number(value) else ("" if value is None else str(value))
-    return Text(text, justify="right" if right else "left")
+    def tables(self) -> list[ResultTable]:
+        return list(self._tables.values())

@@ -1,0 +1,196 @@
+"""Tables and text laid out to the width they get: the human printer and the app share it.
+
+A results table never cuts the figure a person came for. `FitTable` is a rich renderable
+that looks at the width it is given each time it is drawn (a terminal, a pane that resized):
+- it fits: a plain table, cells on one line;
+- it fits once long headers take two lines: so;
+- it does not: a stacked layout, one block per row, named by the row's first cell, with
+  one "column  value" line per other column. Nothing is abbreviated or dropped, and the
+  column that names the row is always shown.
+`body_blocks` splits a text body into prose (wraps to the width) and preformatted blocks
+(model summaries, tensor previews: they keep their lines and scroll sideways in the app).
+
+Torch-free; rich only (the app and the headless printer both have it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from rich import box
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.measure import Measurement
+from rich.table import Table
+from rich.text import Text
+
+from pttui.engine import numbers
+
+_PRE = re.compile(r"[─━│┃═║┌┐└┘├┤┬┴┼╭╮╰╯]|\S {2,}\S|^\s*(tensor\(|\[\[)|={4,}|-{4,}")
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class FitTable:
+    """A table that fits any width by switching layout, never by cutting a cell.
+
+    `columns`: names; `rows`: lists of plain values (numbers are formatted by
+    `engine.numbers`, with the unit a column's name gives); `title`/`note` are drawn above
+    and below. The first column names each row.
+    """
+
+    def __init__(
+        self, columns: Sequence[Any], rows: Sequence[Sequence[Any]], title: str = "", note: str = ""
+    ):
+        self.columns = [str(c) for c in columns]
+        n = len(self.columns)
+        self.numeric = [
+            all(is_number(r[i]) for r in rows if i < len(r) and r[i] is not None) for i in range(n)
+        ]
+        self.cells = [
+            [_cell(self.columns[i] if i < n else "", v) for i, v in enumerate(row)] + [""] * (n - len(row))
+            for row in rows
+        ]
+        self.title = title
+        self.note = note
+
+    # -- the three layouts ---------------------------------------------------------------
+    def table(self, two_line_headers: bool = False) -> Table:
+        table = Table(
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            pad_edge=False,
+            padding=(0, 1),
+            header_style="bold",
+            expand=False,
+        )
+        for name, right in zip(self.columns, self.numeric, strict=True):
+            header = _two_lines(name) if two_line_headers else name
+            table.add_column(header, justify="right" if right else "left", no_wrap=True)
+        for row in self.cells:
+            table.add_row(*row)
+        return table
+
+    def stacked(self, width: int) -> Group:
+        keys = self.columns[1:]
+        key_w = min(max((len(k) for k in keys), default=0), max(width // 2, 8))
+        parts: list[Any] = []
+        for row in self.cells:
+            name = Text(row[0] if row else "", style="bold")
+            if self.columns:
+                name = Text.assemble((f"{self.columns[0]} ", "dim"), (row[0] if row else "", "bold"))
+            parts.append(name)
+            grid = Table.grid(padding=(0, 2), pad_edge=False)
+            grid.add_column(width=key_w, style="dim", overflow="fold")
+            grid.add_column(overflow="fold")
+            for key, value in zip(keys, row[1:], strict=False):
+                grid.add_row(key, value)
+            parts.append(grid)
+        return Group(*parts)
+
+    def natural_width(self, console: Console, options: ConsoleOptions) -> int:
+        return Measurement.get(console, options.update(width=10_000), self.table()).maximum
+
+    def layout(self, console: Console, options: ConsoleOptions) -> Any:
+        """The layout for `options.max_width`: table, table with two-line headers, or stacked."""
+        width = options.max_width
+        wide = options.update(width=10_000)
+        for two in (False, True):
+            table = self.table(two)
+            if Measurement.get(console, wide, table).maximum <= width:
+                return table
+        return self.stacked(width)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if self.title:
+            yield Text(self.title, style="bold")
+        yield self.layout(console, options)
+        if self.note:
+            yield Text(self.note, style="dim")
+
+    def plain_text(self) -> str:
+        """Every header and cell, tab-separated, one row a line (for tests and copying)."""
+        lines = [self.title] if self.title else []
+        lines += ["\t".join(row) for row in [self.columns, *self.cells]]
+        return "\n".join(lines)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        natural = self.natural_width(console, options)
+        return Measurement(min(natural, 20), max(natural, len(self.title)))
+
+
+def _cell(column: str, value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if numbers.nested(value):
+        _, rows = numbers.as_rows(column, value)
+        return "; ".join(", ".join(r) for r in rows)
+    return numbers.field(column, value)
+
+
+def _two_lines(name: str) -> str:
+    """Break a header at the space nearest its middle (`max abs logit diff` -> two lines)."""
+    spaces = [i for i, c in enumerate(name) if c == " "]
+    if not spaces:
+        return name
+    mid = len(name) / 2
+    cut = min(spaces, key=lambda i: abs(i - mid))
+    return name[:cut] + "\n" + name[cut + 1 :]
+
+
+def body_blocks(body: str) -> list[tuple[bool, str]]:
+    """Split a text body into (preformatted, text) blocks, in order.
+
+    Paragraphs are separated by blank lines; one is preformatted when any of its lines has
+    box drawing, aligned columns (two spaces between words) or a tensor preview. Everything
+    else is prose, which wraps to the width it gets.
+    """
+    blocks: list[tuple[bool, str]] = []
+    for para in re.split(r"\n\s*\n", body.strip("\n")):
+        pre = any(_PRE.search(line) for line in para.splitlines())
+        if blocks and blocks[-1][0] == pre:
+            blocks[-1] = (pre, blocks[-1][1] + "\n\n" + para)
+        else:
+            blocks.append((pre, para))
+    return blocks
+
+
+def result_tables(result: dict[str, Any]) -> list[FitTable]:
+    """A run's final figures as tables: the flat figures first (name, value), then one small
+    table per nested figure, titled by its key. No reprs."""
+    flat = [[k, numbers.field(k, v)] for k, v in result.items() if not numbers.nested(v)]
+    tables = [FitTable(["figure", "value"], flat)] if flat else []
+    for key, value in result.items():
+        if numbers.nested(value):
+            columns, rows = numbers.as_rows(key, value)
+            tables.append(FitTable(columns, rows, title="" if columns[0] == key else key))
+    return tables
+
+
+def tree_refs(root: dict[str, Any]) -> set[str]:
+    """The ids that some node of a tree points back to (`ref`): only those get their id shown,
+    so every "see n7" names an id that is on the screen."""
+    refs: set[str] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.get("ref") is not None:
+            refs.add(str(node["ref"]))
+        stack.extend(node.get("children") or [])
+    return refs
+
+
+def tree_label(node: dict[str, Any], refs: set[str]) -> Text:
+    """A tree node's one line: label, dimmed detail, its id when something refers to it, and
+    for a node drawn elsewhere, the id to look for."""
+    label = Text(str(node.get("label", "?")))
+    if node.get("detail"):
+        label.append(f"  {node['detail']}", style="dim")
+    if node.get("id") is not None and str(node["id"]) in refs and node.get("ref") is None:
+        label.append(f"  [{node['id']}]", style="bold cyan")
+    if node.get("ref") is not None:
+        label.append(f"  → see [{node['ref']}] above", style="italic dim")
+    return label

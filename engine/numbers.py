@@ -1,0 +1,179 @@
+"""Numbers written for people, in one place: the human printer, `pttui runs` and the app use it.
+
+Every figure a person reads goes through `number` (four significant digits, thousands
+separated, no `2.000e-04`) or `quantity` (the same with the unit its key names: `load_s`
+-> `1.475 ms`). `None` reads `n/a`. Nested results (a dict of figures, a list of records)
+are never printed as Python reprs: `as_rows` turns them into the columns and rows of a
+small table. The JSON output and the run record keep every value exactly as measured.
+
+Torch-free and textual-free: the app process and `pttui --help` import it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+SIGNIFICANT = 4  # digits a person compares at a glance; the JSON keeps the rest
+NONE = "n/a"
+INLINE_ITEMS = 8  # a list of numbers longer than this is summarised, not spelled out
+
+
+def number(value: float | int, significant: int = SIGNIFICANT) -> str:
+    """`value` with `significant` digits, thousands separated: 51390.2 -> `51,390`,
+    0.00014745 -> `0.0001475`, 12.0 -> `12`, 3.2e-07 -> `3.2e-07`, nan -> `nan`.
+
+    Integers keep every digit (`1,234,567`). Raises nothing; a bool reads `yes`/`no`.
+    """
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    x = float(value)
+    if math.isnan(x) or math.isinf(x):
+        return str(x)
+    if x == 0:
+        return "0"
+    mag = abs(x)
+    if mag >= 1e15 or mag < 1e-4:  # too many digits either way: scientific, zeros trimmed
+        mantissa, exp = f"{x:.{significant - 1}e}".split("e")
+        if "." in mantissa:
+            mantissa = mantissa.rstrip("0").rstrip(".")
+        return f"{mantissa}e{exp}"
+    decimals = max(significant - 1 - math.floor(math.log10(mag)), 0)
+    text = f"{x:,.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+# Units named by a key's ending, longest first: (suffix, unit kind), and by whole keys.
+_WHOLE = {"seconds": "s", "samples_per_s": "rate", "time_s": "s"}
+_SUFFIXES = (
+    ("_per_s", "rate"),
+    ("_seconds", "s"),
+    ("_ms", "ms"),
+    ("_s", "s"),
+    ("_mb", "MB"),
+    ("_bytes", "B"),
+    ("_pct", "%"),
+)
+
+
+def unit_of(key: str) -> str | None:
+    """The unit a result's key names by its ending (`load_s` -> "s", `peak_mb` -> "MB"), else None."""
+    k = key.lower()
+    if k in _WHOLE:
+        return _WHOLE[k]
+    return next((unit for suffix, unit in _SUFFIXES if k.endswith(suffix)), None)
+
+
+def quantity(value: Any, unit: str | None) -> str:
+    """A number with its unit, scaled to read well: seconds -> s/ms/µs, bytes -> KB/MB/GB."""
+    if value is None:
+        return NONE
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or unit is None:
+        return text(value)
+    x = float(value)
+    if math.isnan(x) or math.isinf(x):
+        return str(x)
+    if unit in ("s", "ms"):
+        seconds = x if unit == "s" else x / 1000
+        mag = abs(seconds)
+        if mag == 0:
+            return "0 s"
+        if mag < 1e-3:
+            return f"{number(seconds * 1e6)} µs"
+        if mag < 1:
+            return f"{number(seconds * 1e3)} ms"
+        return f"{number(seconds)} s"
+    if unit == "B":
+        for scale, name in ((1 << 30, "GB"), (1 << 20, "MB"), (1 << 10, "KB")):
+            if abs(x) >= scale:
+                return f"{number(x / scale)} {name}"
+        return f"{number(value)} B"
+    if unit == "rate":
+        return f"{number(round(x) if abs(x) >= 100 else x)}/s"
+    if unit == "%":
+        return f"{number(x)}%"
+    return f"{number(value)} {unit}"
+
+
+def text(value: Any) -> str:
+    """Any single value as a person reads it: numbers by `number`, None as `n/a`, a short list
+    of numbers inline (`[2, 2, 2]`), anything else by `str`. Nested records: see `as_rows`."""
+    if value is None:
+        return NONE
+    if isinstance(value, (bool, int, float)):
+        return number(value)
+    if isinstance(value, (list, tuple)) and all(_scalar(v) for v in value):
+        shown = ", ".join(text(v) for v in value[:INLINE_ITEMS])
+        more = f", … {len(value):,} values" if len(value) > INLINE_ITEMS else ""
+        return f"[{shown}{more}]"
+    return str(value)
+
+
+def field(key: str, value: Any) -> str:
+    """`value` as the result `key` holds it: with the unit the key names, where it names one."""
+    return quantity(value, unit_of(key))
+
+
+def nested(value: Any) -> bool:
+    """True for a value that reads better as a small table than on one line."""
+    if isinstance(value, Mapping):
+        return bool(value)
+    if isinstance(value, (list, tuple)):
+        return bool(value) and not all(_scalar(v) for v in value)
+    return False
+
+
+def as_rows(key: str, value: Any) -> tuple[list[str], list[list[str]]]:
+    """A nested result as (columns, rows) of strings, the first column naming the row.
+
+    {name: figure}            -> columns [key, value]
+    {name: {field: figure}}   -> columns [key, field1, field2, ...]
+    [{field: figure}, ...]    -> columns [field1, field2, ...] (the first field names the row)
+    [[a, b], ...]             -> columns ["#", "1", "2", ...]
+    Units come from the key (`load_s` -> ms) or the inner field's own name.
+    """
+    unit = unit_of(key)
+    if isinstance(value, Mapping):
+        inner = [v for v in value.values() if isinstance(v, Mapping)]
+        if inner and len(inner) == len(value):
+            fields = _union(inner)
+            rows = [[str(name), *(_cell(f, rec.get(f), unit) for f in fields)] for name, rec in value.items()]
+            return [key, *fields], rows
+        return [key, "value"], [[str(k), _cell(k, v, unit)] for k, v in value.items()]
+    items = list(value)
+    if items and all(isinstance(v, Mapping) for v in items):
+        fields = _union(items)
+        return fields, [[_cell(f, rec.get(f), unit) for f in fields] for rec in items]
+    width = max((len(v) if isinstance(v, (list, tuple)) else 1) for v in items)
+    rows = []
+    for i, v in enumerate(items):
+        cells = list(v) if isinstance(v, (list, tuple)) else [v]
+        rows.append([str(i), *(_cell(key, c, unit) for c in cells), *([""] * (width - len(cells)))])
+    return ["#", *(str(i + 1) for i in range(width))], rows
+
+
+def _cell(name: str, value: Any, unit: str | None) -> str:
+    if isinstance(value, (Mapping, list, tuple)) and nested(value):
+        return (
+            ", ".join(f"{k}={text(v)}" for k, v in value.items())
+            if isinstance(value, Mapping)
+            else str(value)
+        )
+    own = unit_of(str(name))
+    return quantity(value, own or unit)
+
+
+def _union(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    fields: dict[str, None] = {}
+    for rec in records:
+        fields.update(dict.fromkeys(map(str, rec)))
+    return list(fields)
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str))
