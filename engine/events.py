@@ -269,7 +269,10 @@ def _key(key: Any) -> str | int | float | bool | None:
     return str(plain(key))
 
 
-def plain(value: Any) -> Any:
+_MAX_DEPTH = 200  # deeper (or self-referencing) containers end in a marker, not a RecursionError
+
+
+def plain(value: Any, _depth: int = 0) -> Any:
     """`value` as JSON-native data, so that any event can be written.
 
     - float NaN/inf -> "nan"/"inf"/"-inf"; complex -> {"real": .., "imag": ..};
@@ -278,6 +281,8 @@ def plain(value: Any) -> Any:
     - dtypes, devices, paths, enums and anything else -> `str(value)` (enums by value).
     Torch-free: tensors and arrays are recognised by their `tolist`, not by type.
     """
+    if _depth > _MAX_DEPTH:
+        return "<nested too deep>"
     if value is None or isinstance(value, (str, bool, int)):
         return value if type(value) in (str, bool, int) or value is None else _subclass(value)
     if isinstance(value, float):
@@ -285,11 +290,11 @@ def plain(value: Any) -> Any:
     if isinstance(value, complex):
         return {"real": _number(value.real), "imag": _number(value.imag)}
     if isinstance(value, dict):
-        return {_key(k): plain(v) for k, v in value.items()}
+        return {_key(k): plain(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
+        return [plain(v, _depth + 1) for v in value]
     if isinstance(value, (set, frozenset)):
-        items = [plain(v) for v in value]
+        items = [plain(v, _depth + 1) for v in value]
         try:
             return sorted(items)
         except TypeError:  # mixed kinds: order by their text, so the output is stable
@@ -297,23 +302,26 @@ def plain(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).decode("utf-8", "backslashreplace")
     if isinstance(value, enum.Enum):
-        return plain(value.value)
+        return plain(value.value, _depth + 1)
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
+        return {f.name: plain(getattr(value, f.name), _depth + 1) for f in fields(value)}
     tolist = getattr(value, "tolist", None)
     if callable(tolist) and not isinstance(value, type):
         try:  # tensors, NumPy arrays and NumPy scalars (a 0-d tensor gives a number)
-            return plain(tolist())
+            return plain(tolist(), _depth + 1)
         except Exception:  # a meta tensor, a sparse layout, ...: fall back to its text
             pass
     if isinstance(value, Mapping):
-        return {_key(k): plain(v) for k, v in value.items()}
+        return {_key(k): plain(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, Iterable) and not isinstance(value, type) and not hasattr(value, "__fspath__"):
         try:
-            return [plain(v) for v in value]
+            return [plain(v, _depth + 1) for v in value]
         except Exception:
             pass
-    return str(value)  # dtypes, devices, paths, and whatever else: their usual text
+    try:
+        return str(value)  # dtypes, devices, paths, and whatever else: their usual text
+    except Exception:  # a __str__ that raises must not cost the run its record
+        return f"<{type(value).__name__}>"
 
 
 def _subclass(value: Any) -> Any:

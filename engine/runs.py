@@ -135,7 +135,7 @@ class RunRecorder(Sink):
                 "pid": os.getpid(),
             }
             (path / PARAMS_FILE).write_text(
-                json.dumps(header, indent=2, default=str) + "\n", encoding="utf-8"
+                json.dumps(ev.plain(header), indent=2, allow_nan=False) + "\n", encoding="utf-8"
             )
             stream = open(path / EVENTS_FILE, "w", encoding="utf-8")  # noqa: SIM115 (closed in close())
         except OSError as exc:

@@ -241,3 +241,20 @@ def test_a_full_stdout_fails_the_run_with_a_reason(tmp_path):
     assert "Traceback" not in proc.stderr
     (info,) = runs.list_runs(tmp_path)
     assert info.status == runs.FAILED and "No space left" in info.reason
+
+
+def test_odd_values_never_cost_the_record(tmp_path):
+    class Rude:
+        def __str__(self):
+            raise RuntimeError("no")
+
+    loop: list = [1]
+    loop.append(loop)  # a self-referencing list
+    event = ev.Done(0.1, {"rude": Rude(), "loop": loop, "nan_param": float("nan")})
+    data = _strict(event.to_json())
+    assert data["result"]["rude"] == "<Rude>" and data["result"]["nan_param"] == "nan"
+    recorder = runs.RunRecorder.create("probe", {"lr": float("nan"), "z": 1j}, tmp_path)
+    recorder.on_event(event)
+    recorder.close()
+    (info,) = runs.list_runs(tmp_path)
+    assert info.status == runs.DONE and info.params == {"lr": "nan", "z": {"real": 0.0, "imag": 1.0}}

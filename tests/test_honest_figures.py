@@ -172,3 +172,14 @@ def test_every_lab_help_lists_its_declared_choices():
         for p in lab.params:
             if p.kind == "choice":
                 assert "one of " + ", ".join(p.choices) in help_text, (lab.name, p.name)
+
+
+def test_a_sweep_that_loads_nothing_says_why():
+    final, sink = run_lab(
+        "data", dataset="moons", size=20, batch_size=8, drop_last=True, epochs=1, sweep=True,
+        sweep_workers="0", sweep_batch="64,128",
+    )  # fmt: skip
+    assert isinstance(final, ev.Done), final
+    assert "sweep" not in final.result and "best" not in final.result
+    (note,) = [t for t in sink.of("text") if t.title == "sweep"]
+    assert "no setting of the sweep loaded a batch" in note.body

@@ -80,6 +80,9 @@ def test_an_engine_this_build_lacks_is_a_parameter_error():
         choose_engine("qnnpack", ["x86", "fbgemm"], "x86")
     assert err.value.field == "qengine" and "x86, fbgemm" in str(err.value)
     assert choose_engine("auto", ["x86"], "x86") == "x86"
+    with pytest.raises(ParamError) as err:  # torch lists "none" too: --qengine does not take it
+        choose_engine("onednn", ["none", "x86"], "x86")
+    assert "none" not in err.value.allowed and err.value.allowed.endswith("auto, x86")
 
 
 def test_captured_catches_c_level_and_python_output(capfd):

@@ -281,6 +281,14 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
         )
     if values["sweep"] and not ctx.stopped:
         rows = sweep(dataset, values, pin, device, sync, ctx)
+        if not rows and not ctx.stopped:
+            ctx.text(
+                "sweep",
+                f"no setting of the sweep loaded a batch: with drop_last, batch sizes above the "
+                f"{len(dataset)} samples give empty epochs, so no samples/s is reported for them",
+                pane="summary",
+                level="warning",
+            )
         if rows:
             result["sweep"] = rows
             best = max(rows, key=lambda r: r["samples_per_s"])

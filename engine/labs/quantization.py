@@ -78,7 +78,9 @@ def choose_engine(spec: str, supported: list[str], active: str) -> str:
     if spec == "auto":
         return active
     if spec not in supported:
-        raise ParamError("qengine", spec, "auto or one this torch build supports: " + ", ".join(supported))
+        # Only declared choices: torch also lists "none", which --qengine does not take.
+        here = ", ".join(e for e in ENGINES if e == "auto" or e in supported)
+        raise ParamError("qengine", spec, f"one this torch build supports: {here}")
     return spec
 
 
