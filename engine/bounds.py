@@ -24,8 +24,39 @@ from pttui.engine.hardened import free_memory_bytes, mib
 from pttui.engine.params import ParamError
 
 BUDGET_SHARE = 0.5  # of free memory: the rest is for the data, PyTorch's own pools and the OS
+MAX_RUN_S = 3600.0  # a run whose work alone is estimated past this is refused: a typo, not a lesson
 OPTIMIZER_STATE = {"adam": 8, "adamw": 8, "sgd": 4}  # bytes of state per parameter (sgd: momentum)
 EVAL_CHUNK = 4096  # rows train.evaluate runs at once
+
+
+def memory_budget() -> int:
+    """BUDGET_SHARE of the memory free now, in bytes: the most one run's checks allow."""
+    return int(free_memory_bytes() * BUDGET_SHARE)
+
+
+def capped_limit(max_mb: int, warn: Callable[[str], None] | None = None) -> int:
+    """`--max-mb` in bytes, capped at `memory_budget()` (a warning says so when it binds):
+    a limit larger than the machine would let an allocation through to the OS's OOM killer."""
+    asked, budget = max_mb << 20, memory_budget()
+    if asked <= budget:
+        return asked
+    if warn is not None:
+        warn(
+            f"--max-mb {max_mb} is more than {BUDGET_SHARE:.0%} of the memory free now; the limit is {mib(budget)}"
+        )
+    return budget
+
+
+def check_duration(seconds: float, field: str, value: Any, what: str) -> None:
+    """Refuse (ParamError on `field`) work estimated at more than MAX_RUN_S seconds."""
+    if seconds <= MAX_RUN_S:
+        return
+    error = ParamError(field, value, "less work")
+    error.args = (
+        f"{field}: {value} makes {what} take about {seconds / 3600:,.1f} hours, more than the "
+        f"{MAX_RUN_S / 3600:.0f} hour a run may; make it smaller",
+    )
+    raise error
 
 
 def parameter_count(build: Callable[[], Any]) -> int:

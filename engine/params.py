@@ -154,7 +154,7 @@ class Param:
                 return int(item)
             raise ParamError(self.name, raw, self.allowed())
         text = str(item).strip().replace("_", "")
-        if not re.fullmatch(r"[+-]?\d{1,18}", text):
+        if not re.fullmatch(r"[+-]?\d{1,19}", text):  # int64 has 19 digits
             raise ParamError(self.name, raw, self.allowed())
         return int(text)
 

@@ -82,7 +82,9 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     specs = parse_leaves(values["leaves"])
     ctx.start("cpu")
     torch.manual_seed(values["seed"])
-    limit = values["max_mb"] << 20
+    from pttui.engine.bounds import capped_limit
+
+    limit = capped_limit(values["max_mb"], ctx.warn)
     leaves: dict[str, Any] = {}
     allocated = 0
     for name, text, _ in specs:

@@ -221,6 +221,11 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     d = data.load(data_spec(values))
     dataset = TensorDataset(torch.from_numpy(d.x_train), torch.from_numpy(d.y_train))
     if values["sample_cost_us"]:
+        from pttui.engine.bounds import check_duration
+
+        per_pass = len(dataset) * values["sample_cost_us"] / 1e6 / max(1, values["num_workers"])
+        check_duration((1 + values["epochs"]) * per_pass, "sample_cost_us", values["sample_cost_us"],
+                       f"{1 + values['epochs']} passes over {len(dataset):,} samples")  # fmt: skip
         dataset = CostlySamples(dataset, values["sample_cost_us"])
     pin = values["pin_memory"] and cuda
     if values["pin_memory"] and not cuda:

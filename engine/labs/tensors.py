@@ -63,7 +63,9 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
         target = devices.choose_device(target, devices.Available.probe())  # ParamError lists what is here
     ctx.start("cpu" if target == "keep" else target)
     torch.manual_seed(values["seed"])  # torch.randn(...) gives the same values as the script
-    evaluator = safe_eval.Evaluator(limit=values["max_mb"] << 20)
+    from pttui.engine.bounds import capped_limit
+
+    evaluator = safe_eval.Evaluator(limit=capped_limit(values["max_mb"], ctx.warn))
     try:
         result = evaluator.evaluate(values["expr"])
     except safe_eval.ExpressionError as exc:
