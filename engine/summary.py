@@ -82,7 +82,7 @@ def parse_shapes(text: str, field_name: str = "input_shape") -> list[tuple[int, 
     """`1,784` -> [(1, 784)]; `1,10; 1,5` -> two inputs. Batch first; every size at least 1."""
     shapes = []
     for part in [p for p in re.split(r"[;|]", text) if p.strip()]:
-        items = [i for i in re.split(r"[,\sx×]+", part.strip()) if i]
+        items = re.split(r"\s*[,x×]\s*|\s+", part.strip())  # "1,,784" is a typo: its empty item is refused
         if not items or not all(re.fullmatch(r"\d{1,9}", i) for i in items) or len(items) > 8:
             raise ParamError(field_name, text, "sizes like 1,784 (batch first); several inputs as 1,10; 1,5")
         shape = tuple(int(i) for i in items)

@@ -66,6 +66,12 @@ def build(values: dict[str, Any]):
         if not values["model_spec"]:
             raise ParamError("model_spec", "", "FILE.py:NAME for the custom model")
         return usermodel.load(values["model_spec"], values["model_kwargs"])
+    if name == "mlp":  # the one built-in whose size a flag sets: checked on the meta device first
+        from pttui.engine.bounds import check_training_memory
+
+        hidden = tuple(values["hidden"])
+        check_training_memory({"hidden": hidden, "batch_size": 1, "optimizer": "sgd", "momentum": 0.0},
+                              lambda: models.MLP(784, hidden, 10), [784, *hidden, 10])  # fmt: skip
     built = {
         "simplenet": lambda: models.SimpleNet(784, 10),
         "mlp": lambda: models.MLP(784, tuple(values["hidden"]), 10),
