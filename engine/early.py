@@ -23,8 +23,11 @@ from pttui.engine.params import ParamError
 MAX_FILE_BYTES = 2 << 20  # a model file bigger than this is not parsed as you type
 
 
-def check(values: Mapping[str, Any]) -> list[ParamError]:
-    """Every syntax problem in `values` (a lab's parsed values), one ParamError per field."""
+def check(values: Mapping[str, Any], names: bool = True) -> list[ParamError]:
+    """Every syntax problem in `values` (a lab's parsed values), one ParamError per field.
+
+    `names=False` skips asking whether a model file defines NAME: the command line leaves
+    that to the run, which imports the file and says more (what the import raised, where)."""
     from pttui.engine.safe_eval import Checker, Refused, param_error
 
     problems: list[ParamError] = []
@@ -53,13 +56,13 @@ def check(values: Mapping[str, Any]) -> list[ParamError]:
     spec = values.get("model_spec")
     if isinstance(spec, str) and spec.strip():
         try:
-            model_spec(spec)
+            model_spec(spec, names=names)
         except ParamError as exc:
             problems.append(exc)
     return problems
 
 
-def model_spec(spec: str, field: str = "model_spec") -> None:
+def model_spec(spec: str, field: str = "model_spec", names: bool = True) -> None:
     """FILE.py:NAME names an existing .py file that parses and defines NAME at its top level
     (a class, a function, an assignment or an import). Raises ParamError on `field`."""
     from pttui.engine.safe_eval import param_error
@@ -79,8 +82,13 @@ def model_spec(spec: str, field: str = "model_spec") -> None:
         raise param_error(field, spec, f"a file that parses; {file.name}: {exc.msg}{where}") from None
     except (ValueError, RecursionError, MemoryError) as exc:
         raise param_error(field, spec, f"a file that parses; {file.name}: {exc}") from None
+    if not names:
+        return
     defined = top_level_names(tree)
-    if name not in defined and "*" not in defined:
+    dynamic = "__getattr__" in defined or any(  # names made at run time: only the run can tell
+        isinstance(n, ast.Name) and n.id in ("globals", "setattr", "exec") for n in ast.walk(tree)
+    )
+    if name not in defined and "*" not in defined and not dynamic:
         shown = ", ".join(sorted(n for n in defined if not n.startswith("_"))[:12]) or "none"
         raise param_error(field, spec, f"a name defined at the top of {file.name}: {shown}")
 

@@ -113,6 +113,13 @@ def _main(topic: str, argv: list[str]) -> int:
     except ParamError as exc:
         print(f"pttui run {lab.name}: {exc}", file=sys.stderr)
         return EXIT_BAD_PARAMS
+    from pttui.engine import early
+
+    problems = early.check(values, names=False)  # syntax, before torch loads: every bad field
+    for exc in problems:
+        print(f"pttui run {lab.name}: {exc}", file=sys.stderr)
+    if problems:
+        return EXIT_BAD_PARAMS
     if args.export_script:
         from pttui.engine.export import write_script
 

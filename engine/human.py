@@ -119,7 +119,7 @@ class HumanSink(Sink):
         elif isinstance(event, ev.Error):
             self._stop_bar()
             self.errors.print("[bold red]error[/]: ", end="")
-            self.errors.print(event.message, markup=False, highlight=False)
+            self.errors.print(event.message, markup=False, highlight=False, soft_wrap=True)  # one line
 
     def _print_inside(self) -> None:
         """The final decision boundary, the layers' health and the machine, once, at the end."""

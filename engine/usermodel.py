@@ -174,6 +174,8 @@ def _same_file(name: str, file: Path) -> bool:
 
 
 def _words(exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError) and exc.msg:  # str() adds "(file, line N)": where_in says that once
+        return f"{type(exc).__name__}: {exc.msg[:300]}"
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
 

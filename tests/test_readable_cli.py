@@ -163,3 +163,21 @@ def test_this_torch_says_what_it_is_when_cuda_is_asked_for():
         resolve("cuda")
     expected = "CPU-only" if torch.version.cuda is None else "no CUDA GPU is visible"
     assert expected in err.value.allowed
+
+
+def test_a_model_file_syntax_error_is_named_once_and_first(tmp_path):
+    (tmp_path / "broken.py").write_text("import torch\nclass Net(:\n")
+    result = pttui("run", "modules", "--model-spec", "broken.py:Net", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "model_spec" in result.stderr and "input_shape" not in result.stderr
+    assert result.stderr.count("line 2") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_run_names_a_syntax_error_line_once(tmp_path):
+    from pttui.engine import usermodel
+
+    (tmp_path / "broken.py").write_text("import torch\nclass Net(:\n")
+    with pytest.raises(ParamError) as err:
+        usermodel.load(f"{tmp_path / 'broken.py'}:Net")
+    assert str(err.value).count("line 2") == 1, str(err.value)
