@@ -124,3 +124,28 @@ async def test_compare_overlays_marked_runs_with_a_legend():
         await wait_for(pilot, lambda: chart.settled and chart.drawing, 10, "the chart")
         legend = chart.drawing.splitlines()[0]
         assert "lr=0.02" in legend and "lr=0.05" in legend
+
+
+@sync
+async def test_speedup_tables_get_bars():
+    from pttui.engine import events as ev
+    from pttui.tui.widgets.bars import SpeedupBars
+
+    table = ev.Table(
+        1.0, "amp", ["variant", "samples/s", "speed-up"], [["fp32", 1000.0, 1.0], ["bf16", 1530.0, 1.53]]
+    )
+    plain = ev.Table(1.0, "other", ["a", "b"], [["x", 1.0]])
+    app = PlaygroundApp("amp")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        screen.results.apply([table, plain])
+        screen.results.show_tab("tables")
+        await pilot.pause(0.1)
+        shown = list(screen.query(SpeedupBars))
+        assert len(shown) == 1  # the table without speed-ups gets none
+        await wait_for(pilot, lambda: shown[0].settled and shown[0].text, 10, "the bars")
+        lines = shown[0].text.splitlines()
+        assert lines[0].startswith("speed-up")
+        fp32, bf16 = lines[1], lines[2]
+        assert fp32.rstrip().endswith("1.00x") and bf16.rstrip().endswith("1.53x")
+        assert bf16.count("█") > fp32.count("█") > 0

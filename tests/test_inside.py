@@ -243,3 +243,15 @@ def test_events_added_per_minute_stay_small():
         assert t1 - t0 >= max(h.MIN_INTERVAL_S, size / h.BYTES_PER_S) * 0.9, (t1 - t0, size)
     per_minute = map_bytes * 60 / b.EVERY_S + h.BYTES_PER_S * 60 + 200 * 60 / system_stats.EVERY_S
     assert per_minute <= 1.05e6, per_minute
+
+
+def test_histograms_reach_tensorboard_when_installed(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    final, _ = run_lab("training", **TINY, histograms=1, tensorboard=str(tmp_path / "tb"))
+    assert isinstance(final, ev.Done)
+    acc = EventAccumulator(str(tmp_path / "tb"))
+    acc.Reload()
+    tags = acc.Tags()
+    assert "net.0/weights" in tags["histograms"] and "net.0/grad_norm" in tags["scalars"]

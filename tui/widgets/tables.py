@@ -7,6 +7,7 @@ shown, the terminal resized). A table that comes again with the same title repla
 old one (labs refine results). The full values stay in the JSON and the run record.
 
 Tables are tracked here, not looked up in the DOM (removal is asynchronous: see summary.py).
+A table with speed-up columns gets bars beneath it (widgets/bars.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from textual.widgets import Static
 
 from pttui.engine import events as ev
 from pttui.engine.layout import FitTable
+from pttui.tui.widgets.bars import SpeedupBars, speed_columns
 
 
 class ResultTable(Static):
@@ -47,6 +49,7 @@ class TablesPane(VerticalScroll):
     def __init__(self, **kw):
         super().__init__(**kw)
         self._tables: dict[str, ResultTable] = {}
+        self._bars: dict[str, SpeedupBars] = {}
         self._empty: Static | None = None
 
     def on_mount(self) -> None:
@@ -55,6 +58,7 @@ class TablesPane(VerticalScroll):
     def clear(self) -> None:
         self.remove_children()
         self._tables = {}
+        self._bars = {}
         self._empty = Static("Tables of measured results appear here.", classes="empty")
         self.mount(self._empty)
 
@@ -65,9 +69,16 @@ class TablesPane(VerticalScroll):
         table = self._tables.get(event.title)
         if table is not None:  # the same title again: refill it in place, keeping its place
             table.refill(event)
+            bars = self._bars.get(event.title)
+            if bars is not None:
+                bars.show(event)
             return table
         table = self._tables[event.title] = ResultTable(event)
         self.mount(table)
+        if speed_columns(event):
+            bars = self._bars[event.title] = SpeedupBars()
+            self.mount(bars)
+            bars.show(event)
         return table
 
     @property
