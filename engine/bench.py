@@ -31,6 +31,8 @@ SECTIONS: list[tuple[str, Callable[[bool], dict[str, Any]]]] = [*bench_speed.SEC
 
 def bare_loop(values: dict[str, Any]) -> float:
     """The hand-written loop: same data, model, optimizer and evaluation; returns seconds."""
+    # Written out by hand on purpose, not through train.fit: it is the baseline the engine is
+    # measured against, so it must not share the code it measures.
     import torch
     import torch.nn.functional as F
 

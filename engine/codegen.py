@@ -1,8 +1,10 @@
-"""Writes the plain PyTorch training script equivalent to a training lab's values.
+"""Writes the plain PyTorch scripts equivalent to the training labs' values.
 
-The script copies the engine's data, model and evaluation definitions verbatim (see
-`pttui.engine.source`) and spells the loop out, so `python script.py` prints the engine's own
-per-epoch losses. Torch-free: the app calls it for its code view on every edit.
+A script copies the engine's own definitions by source (see `pttui.engine.source`): the data,
+the model class, `Batches`, and the loop itself (`train.fit` with its `Hooks`, `TrainState`,
+`evaluate` and `_flush`). It then calls `fit` as the lab does, with a `Report` that prints
+one line per epoch where the engine emits events, so `python script.py` prints the engine's
+own per-epoch losses. Torch-free: the app calls it for its code view on every edit.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import ast
 from typing import Any
 
 from pttui.engine import usercode
-from pttui.engine.source import definition
+from pttui.engine.catalogue import Code, class_name, constructor_call
+from pttui.engine.source import definition, definitions
 
 DATA_FN = {
     "digits": "load_digits_arrays",
@@ -21,25 +24,75 @@ DATA_FN = {
     "xor": "make_xor",
     "blobs": "make_blobs",
 }
-MODEL_CLASS = {"mlp": "MLP", "simplenet": "SimpleNet", "cnn": "CNN"}
 _AUTO_DEVICE = (
     '"cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")'
 )
+# The loop, copied from the engine: what every training script runs.
+LOOP = (
+    ("data", "Batches"),
+    ("train", "Hooks"),
+    ("train", "TrainState"),
+    ("train", "evaluate"),
+    ("train", "fit"),
+    ("train", "_flush"),
+    ("codegen", "Report"),
+)
+# What the copied loop needs (its annotations stay strings: they are never evaluated).
+STDLIB = ("contextlib", "functools", "time")
+THIRD_PARTY = """import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn"""
+
+
+def imports(*stdlib: str) -> str:
+    """The script's imports: what the copied loop needs, plus `stdlib` modules."""
+    modules = "\n".join(f"import {m}" for m in sorted(set(STDLIB + stdlib)))
+    return (
+        f"from __future__ import annotations\n\n{modules}\nfrom dataclasses import dataclass\n\n{THIRD_PARTY}"
+    )
+
+
+class Report:
+    """Where `fit` reports in an exported script: one printed line per epoch.
+
+    In pttui, `fit` reports to the run's context (events for the chart and the recorder);
+    a script has only this. Nothing sets `stopped`: Ctrl-C stops a script.
+    """
+
+    stopped = False
+
+    def proceed(self, hold=None):
+        return True  # pttui pauses, steps and paces the loop here; a script just runs
+
+    def step(self, step, epoch, loss, series="train", rank=None):
+        pass  # the per-step losses are the chart's; the script prints epochs
+
+    def epoch(self, epoch, epochs, metrics, series="train", rank=None, **_):
+        who = ("" if rank is None else f"rank {rank} ") + ("" if series == "train" else f"{series} ")
+        print(
+            f"{who}epoch {epoch + 1}: train_loss {metrics['train_loss']:.8f} "
+            f"val_loss {metrics['val_loss']:.8f}"
+            + ("" if metrics.get("val_acc") is None else f" val_acc {metrics['val_acc']:.4f}"),
+            flush=True,
+        )
 
 
 def model_call(values: dict[str, Any], in_features: str = "x_train.shape[1]") -> str:
-    name = values["model"]
-    dropout = values.get("dropout", 0.0)
+    """The constructor call of the catalogue (`pttui.engine.catalogue`) for a training lab's
+    model, in terms of the script's data (`x_train`, `n_classes`)."""
+    side: Any = 8
     if values.get("data"):  # a person's data: any sample shape, the classes it holds
-        in_features = "int(np.prod(x_train.shape[1:]))"
-        if name == "cnn":
-            return "CNN(n_classes, side=x_train.shape[-1]" + (f", dropout={dropout!r})" if dropout else ")")
-    if name == "simplenet":
-        return f"SimpleNet({in_features}, n_classes)"
-    if name == "cnn":
-        return "CNN(n_classes, side=8" + (f", dropout={dropout!r})" if dropout else ")")
-    extra = f", dropout={dropout!r}" if dropout else ""
-    return f"MLP({in_features}, {tuple(values['hidden'])!r}, n_classes, {values['activation']!r}{extra})"
+        in_features, side = "int(np.prod(x_train.shape[1:]))", Code("x_train.shape[-1]")
+    return constructor_call(
+        values["model"],
+        Code(in_features),
+        Code("n_classes"),
+        values["hidden"],
+        values["activation"],
+        side,
+        values.get("dropout", 0.0),
+    )
 
 
 def feature_names(values: dict[str, Any]) -> tuple[str, ...] | None:
@@ -63,19 +116,20 @@ def optimizer_call(values: dict[str, Any]) -> str:
     return f"torch.optim.{cls}(model.parameters(), lr={lr!r}, weight_decay={wd!r})"
 
 
+def data_call(values: dict[str, Any]) -> str:
+    fn = DATA_FN[values["dataset"]]
+    if fn == "load_digits_arrays":
+        return f"{fn}()"
+    return f"{fn}({values['size']}, {values['noise']!r}, {values['seed']})"
+
+
 def data_lines(values: dict[str, Any]) -> list[str]:
     if values.get("data"):
         return usercode.data_lines(values)
-    fn = DATA_FN[values["dataset"]]
-    call = (
-        f"{fn}()"
-        if fn == "load_digits_arrays"
-        else f"{fn}({values['size']}, {values['noise']!r}, {values['seed']})"
-    )
     names = feature_names(values)
     crosses = [f"x = add_features(x, {names!r})  # TF Playground's feature crosses"] if names else []
     return [
-        f"x, y = {call}",
+        f"x, y = {data_call(values)}",
         *crosses,
         f"x_train, y_train, x_val, y_val = split(x, y, {values.get('val_fraction', 0.2)!r}, {values['seed']})",
         "n_classes = int(y.max()) + 1",
@@ -83,16 +137,21 @@ def data_lines(values: dict[str, Any]) -> list[str]:
     ]
 
 
-def definitions(values: dict[str, Any]) -> str:
-    parts = [
-        *([] if values.get("data") else [definition("data", DATA_FN[values["dataset"]])]),
-        *([definition("data", "add_features")] if feature_names(values) else []),
-        definition("data", "split"),
-        *([] if values.get("model_spec") else [definition("models", MODEL_CLASS[values["model"]])]),
-        definition("train", "evaluate"),
-        *([definition("train", "penalty")] if regularization(values) else []),
-        *(usercode.definitions(values) if usercode.is_custom(values) else []),
-    ]
+def data_definitions(values: dict[str, Any]) -> str:
+    """The data set's maker and `split`, copied from pttui.engine.data."""
+    maker = [] if values.get("data") else [("data", DATA_FN[values["dataset"]])]
+    crosses = [("data", "add_features")] if feature_names(values) else []
+    return definitions(*maker, *crosses, ("data", "split"))
+
+
+def model_definitions(values: dict[str, Any]) -> str:
+    """The data, the model's class and the loop, copied from the engine."""
+    parts = [data_definitions(values)]
+    if not values.get("model_spec"):
+        parts.append(definition("models", class_name(values["model"])))
+    parts.append(definitions(*LOOP, *([("train", "penalty")] if regularization(values) else [])))
+    if usercode.is_custom(values):
+        parts += usercode.definitions(values)
     return "\n\n\n".join(parts)
 
 
@@ -101,161 +160,154 @@ def device_line(values: dict[str, Any]) -> str:
     return f"device = {_AUTO_DEVICE}" if spec == "auto" else f"device = {spec!r}"
 
 
-def training_script(values: dict[str, Any], title: str = "training") -> str:
-    """A complete, runnable script: data, model, optimizer, the loop, one line per epoch."""
-    amp = values.get("amp", "off")
-    seed, bs = values["seed"], values["batch_size"]
-    custom = usercode.is_custom(values)
-    key = values.get("output_key", "")
-    loss_line = (
-        f"loss = task_loss(model(xb), yb, task, {key!r})"
-        if custom
-        else "loss = F.cross_entropy(model(xb), yb)"
-    )
-    step_lines = [loss_line]
-    if amp != "off":
-        dtype = "torch.bfloat16" if amp == "bf16" else "torch.float16"
-        step_lines = [f"with torch.autocast(torch.device(device).type, dtype={dtype}):", "    " + loss_line]
-    objective = "loss"
-    reg = regularization(values)
-    if reg:  # the penalty joins the loss that is minimised; the printed loss stays the data loss
-        step_lines.append(f"objective = loss + penalty(model, {reg[0]!r}, {reg[1]!r})  # not weight_decay")
-        objective = "objective"
-    if amp == "fp16":
-        update = [
-            "optimizer.zero_grad(set_to_none=True)",
-            f"scaler.scale({objective}).backward()",
-            "scaler.step(optimizer)  # skipped when a gradient is inf or nan",
-            "scaler.update()  # and then the scale is halved",
-        ]
+def threads_line(values: dict[str, Any]) -> str:
+    return f"torch.set_num_threads({values['threads']})\n" if values.get("threads") else ""
+
+
+def build_lines(
+    values: dict[str, Any], batch_size: int | None = None, model_line: str | None = None
+) -> list[str]:
+    """Model, optimizer and batches, in the order `pttui.engine.recipe.prepare` makes them.
+
+    `model_line` builds the model where the script imported a person's file already."""
+    seed = values["seed"]
+    if model_line is not None:
+        model = [model_line]
+    elif values.get("model_spec"):
+        model = usercode.model_lines(values)
     else:
-        update = ["optimizer.zero_grad(set_to_none=True)", f"{objective}.backward()", "optimizer.step()"]
-    body = "\n".join("        " + line for line in step_lines + update)
-    threads = f"torch.set_num_threads({values['threads']})\n" if values.get("threads") else ""
-    scaler = 'scaler = torch.amp.GradScaler("cuda")\n' if amp == "fp16" else ""
-    make_model = (
-        "\n".join(usercode.model_lines(values))
-        if values.get("model_spec")
-        else f"model = {model_call(values)}.to(device)"
+        model = [f"model = {model_call(values)}.to(device)"]
+    return [
+        f"torch.manual_seed({seed})  # the same initial weights on every run",
+        *model,
+        f"optimizer = {optimizer_call(values)}",
+        f"generator = torch.Generator().manual_seed({seed})  # the same shuffles on every run",
+        f"batches = Batches(x_train, y_train, {batch_size or values['batch_size']}, generator)",
+    ]
+
+
+def task_lines(values: dict[str, Any]) -> list[str]:
+    """`task` for a person's model on a built-in set (their data and random data say their own)."""
+    if usercode.is_custom(values) and not values.get("data") and not usercode.is_synthetic(values):
+        return ['task = "classification"  # the built-in sets hold classes']
+    return []
+
+
+def task_arguments(values: dict[str, Any]) -> str:
+    """`fit`'s loss and evaluation for a person's model or data (the engine's `recipe` picks the
+    same), as extra keyword arguments; empty for the built-ins (cross-entropy on logits)."""
+    if not usercode.is_custom(values):
+        return ""
+    key = values.get("output_key", "")
+    return (
+        f", loss_fn=functools.partial(task_loss, task=task, output_key={key!r}), "
+        f"evaluator=functools.partial(evaluate_task, task=task, output_key={key!r})"
     )
-    data_text = chr(10).join(data_lines(values))
+
+
+def training_script(values: dict[str, Any], title: str = "training", more=(), tail: str = "") -> str:
+    """A complete, runnable script: data, model, optimizer, and the engine's own `fit`, which
+    prints one line per epoch (with `--save` / `--resume` when the values hold them).
+
+    `more`: further (module, name) definitions to copy; `tail`: code run after training."""
+    amp = values.get("amp", "off")
+    dtype = {"off": "None", "bf16": "torch.bfloat16", "fp16": "torch.float16"}[amp]
+    scaler = 'torch.amp.GradScaler("cuda")' if amp == "fp16" else "None"
+    save, resume = values.get("save"), values.get("resume")
+    more = list(more)
+    if save:
+        more += [
+            ("checkpoint", "FORMAT"),
+            ("checkpoint", "FORMAT_VERSION"),
+            ("codegen", "save"),
+            ("checkpoint", "_rng_states"),
+            ("checkpoint", "training_checkpoint"),
+            ("checkpoint", "SaveEveryEpoch"),
+        ]
+    extra = "\n\n\n" + definitions(*dict.fromkeys(more)) if more else ""
+    stdlib = tuple(line.split()[1] for line in usercode.imports(values).splitlines())
+    stdlib += ("os",) if ("codegen", "save") in more else ()
+    data_block, batch_size, model_line = "\n".join(data_lines(values)), None, None
     if usercode.is_synthetic(values):  # random inputs from a probe of the person's model
-        data_text, bs = usercode.synthetic_lines(values)
-        make_model = usercode.model_lines(values)[-1]  # the file is imported once, above
-    task_line = (
-        ""
-        if values.get("data") or not custom
-        else 'task = "classification"  # the built-in sets hold classes\n'
+        data_block, batch_size = usercode.synthetic_lines(values)
+        model_line = usercode.model_lines(values)[-1]  # the file is imported once, above
+    lines = [*build_lines(values, batch_size, model_line), f"scaler = {scaler}", "state = TrainState()"]
+    lines += task_lines(values)
+    task = task_arguments(values)
+    if resume:
+        lines += _resume_lines(values)
+    hooks = "None"
+    if save:
+        lines.append(f"values = {_plain(values)!r}  # saved with the checkpoint: --resume checks them")
+        lines.append(f"hooks = SaveEveryEpoch({save!r}, values, model, optimizer, scaler, state, generator)")
+        hooks = "hooks"
+    lines.append(
+        f"fit(model, optimizer, batches, (x_val, y_val), Report(), {values['epochs']}, device, "
+        f"{dtype}, scaler, hooks={hooks}, state=state"
+        + (f", regularization={regularization(values)!r}" if regularization(values) else "")
+        + f"{task})"
     )
-    evaluate_line = (
-        f"evaluate_task(model, x_val, y_val, task, {key!r})" if custom else "evaluate(model, x_val, y_val)"
-    )
-    # Regression has no accuracy: the custom script prints it only when there is one.
-    acc = "{'' if val_acc is None else f' val_acc {val_acc:.4f}'}" if custom else " val_acc {val_acc:.4f}"
     return f'''"""{title}: the plain PyTorch that pttui runs for these values.
 
 Made by `pttui run {title} --export-script`; run it with `python` and compare the losses.
+The functions below are pttui's own (`fit` is pttui.engine.train's loop), copied as they are.
 """
 
-{usercode.imports(values) if custom else ""}import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
+{imports(*stdlib)}
 
 
-{definitions(values)}
+{model_definitions(values)}{extra}
 
 
-{threads}{device_line(values)}
-{data_text}
-{task_line}
-torch.manual_seed({seed})  # the same initial weights on every run
-{make_model}
-optimizer = {optimizer_call(values)}
-{scaler}generator = torch.Generator().manual_seed({seed})  # the same shuffles on every run
-batch_size = {bs}
+{threads_line(values)}{device_line(values)}
+{data_block}
 
-for epoch in range({values["epochs"]}):
-    model.train()
-    losses = []
-    order = torch.randperm(len(x_train), generator=generator).to(device)
-    for i in range(0, len(x_train), batch_size):
-        idx = order[i : i + batch_size]
-        xb, yb = x_train[idx], y_train[idx]
-{body}
-        losses.append(loss.item())
-    val_loss, val_acc = {evaluate_line}
-    train_loss = sum(losses) / len(losses)
-    print(f"epoch {{epoch + 1}}: train_loss {{train_loss:.8f}} val_loss {{val_loss:.8f}}{acc}")
-'''
+{chr(10).join(lines)}
+{tail}'''
 
 
-_SAVE_HELPER = '''
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()}
 
 
-def save_atomically(obj, path):
-    """Write a temporary file, fsync it, then rename it over `path`: never half a checkpoint."""
-    tmp = path + ".tmp"
+def _resume_lines(values: dict[str, Any]) -> list[str]:
+    """What `pttui.engine.checkpoint.restore_training` does, without its checks."""
+    return [
+        f'checkpoint = torch.load({values["resume"]!r}, map_location="cpu", weights_only=True)',
+        'model.load_state_dict(checkpoint["model"])',
+        'optimizer.load_state_dict(checkpoint["optimizer"])',
+        "for group in optimizer.param_groups:  # this run's values win over the saved ones",
+        f"    group.update(lr={values['lr']!r}, weight_decay={values['weight_decay']!r})",
+        '    if "momentum" in group:',
+        f"        group['momentum'] = {values['momentum']!r}",
+        'if scaler is not None and checkpoint.get("scaler"):',
+        '    scaler.load_state_dict(checkpoint["scaler"])',
+        'torch.set_rng_state(checkpoint["rng"]["torch"])  # the same random numbers as before',
+        'generator.set_state(checkpoint["rng"]["batches"])  # the same shuffles as before',
+        'if "cuda" in checkpoint["rng"] and torch.cuda.is_available():',
+        '    torch.cuda.set_rng_state_all(checkpoint["rng"]["cuda"])',
+        'state = TrainState(epoch=checkpoint["epoch"], step=checkpoint["step"])',
+    ]
+
+
+def save(obj, path, field="save"):
+    """torch.save to a temporary file, fsync, then rename over `path`: never half a file.
+
+    The exported scripts' stand-in for `pttui.engine.checkpoint.save` (same signature, so the
+    engine's `SaveEveryEpoch` runs unchanged in them); pttui's also sweeps stale temporary
+    files and turns failures into parameter errors. Returns the file's size in bytes.
+    """
+    import os
+
+    import torch
+
+    tmp = f"{path}.tmp"
     with open(tmp, "wb") as f:
         torch.save(obj, f)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)'''
-
-
-def add_save_helper(script: str, extra_imports: str = "import os\n") -> str:
-    """The script with `save_atomically` after the copied definitions, and its imports."""
-    evaluate = definition("train", "evaluate")
-    assert evaluate in script and "import numpy as np\n" in script, "training_script changed its shape"
-    script = script.replace("import numpy as np\n", extra_imports + "\nimport numpy as np\n", 1)
-    return script.replace(evaluate, evaluate + _SAVE_HELPER, 1)
-
-
-def with_checkpoints(script: str, values: dict[str, Any]) -> str:
-    """A training script plus `--resume` (before the loop) and `--save` (at each epoch's end).
-
-    The keys are the engine's, so the script resumes from a file that `pttui run training
-    --save` wrote, restoring the same RNG states, and this run's lr wins as in the engine.
-    """
-    save, resume = values.get("save"), values.get("resume")
-    epochs = values["epochs"]
-    loop = f"for epoch in range({epochs}):\n"
-    if resume:
-        assert loop in script, "training_script changed its shape"
-        fp16 = values.get("amp") == "fp16"
-        lines = [
-            f'checkpoint = torch.load({resume!r}, map_location="cpu", weights_only=True)',
-            'model.load_state_dict(checkpoint["model"])',
-            'optimizer.load_state_dict(checkpoint["optimizer"])',
-            *(['scaler.load_state_dict(checkpoint["scaler"])'] if fp16 else []),
-            "for group in optimizer.param_groups:  # this run's values win over the saved ones",
-            f"    group.update(lr={values['lr']!r}, weight_decay={values['weight_decay']!r})",
-            'torch.set_rng_state(checkpoint["rng"]["torch"])  # the same random numbers as before',
-            'generator.set_state(checkpoint["rng"]["batches"])  # the same shuffles as before',
-        ]
-        head = "\n".join(lines) + "\n\n"
-        script = script.replace(loop, head + f'for epoch in range(checkpoint["epoch"], {epochs}):\n', 1)
-    if save:
-        scaler = "scaler.state_dict()" if values.get("amp") == "fp16" else "None"
-        script = add_save_helper(script).rstrip("\n") + "\n"
-        # The script ends inside the epoch loop (its print), so these lines run every epoch.
-        script += "\n".join(
-            [
-                "    checkpoint = {",
-                '        "format": "pttui-training-checkpoint",',
-                '        "version": 1,',
-                '        "epoch": epoch + 1,',
-                '        "step": (epoch + 1) * -(-len(x_train) // batch_size),',
-                '        "model": model.state_dict(),',
-                '        "optimizer": optimizer.state_dict(),',
-                f'        "scaler": {scaler},',
-                '        "rng": {"torch": torch.get_rng_state(), "batches": generator.get_state()},',
-                "    }",
-                f"    save_atomically(checkpoint, {save!r})",
-                "",
-            ]
-        )
-    return script
+    os.replace(tmp, path)
+    return os.path.getsize(path)
 
 
 def one_line(text: str) -> str:

@@ -1,7 +1,7 @@
 """The models the labs train and inspect, written as plain `nn.Module`s.
 
 Each class is self-contained (only `torch`, `nn` and `F`), because the code view copies its
-source into the exported script. `build` is the one place that maps a model name to a class.
+source into the exported script. `build` builds by name from `pttui.engine.catalogue`.
 """
 
 from __future__ import annotations
@@ -100,30 +100,13 @@ class LSTMClassifier(nn.Module):
 
 
 def build(name, in_features, n_classes, hidden=(64,), activation="relu", image_shape=None, dropout=0.0):
-    """A fresh model by name; the caller seeds torch first so initial weights are repeatable.
+    """A fresh model by name (see `pttui.engine.catalogue`); the caller seeds torch first so
+    initial weights are repeatable. Raises ValueError for cnn without an image shape, and for
+    dropout on simplenet (it has no hidden layer to drop from)."""
+    from pttui.engine.catalogue import constructor
 
-    `dropout` applies to mlp and cnn; simplenet has no hidden layer to drop from (ValueError).
-    """
-    if name == "simplenet":
-        if dropout:
-            raise ValueError("simplenet has no hidden layer to apply dropout to")
-        return SimpleNet(in_features, n_classes)
-    if name == "mlp":
-        return MLP(in_features, tuple(hidden), n_classes, activation, dropout)
-    if name == "cnn":
-        if image_shape is None:
-            raise ValueError("the cnn model needs an image data set: use --dataset digits")
-        return CNN(n_classes, side=image_shape[-1], dropout=dropout)
-    raise ValueError(f"unknown model {name!r}; choose one of {', '.join(CLASSES)}")
-
-
-def constructor_call(name, in_features, n_classes, hidden=(64,), activation="relu", image_shape=None):
-    """The Python expression that `build` evaluates, for the exported script."""
-    if name == "simplenet":
-        return f"SimpleNet({in_features}, {n_classes})"
-    if name == "mlp":
-        return f"MLP({in_features}, {tuple(hidden)!r}, {n_classes}, {activation!r})"
-    return f"CNN({n_classes}, side={image_shape[-1] if image_shape else 8})"
-
-
-CLASSES = {"simplenet": SimpleNet, "mlp": MLP, "cnn": CNN}
+    if name == "cnn" and image_shape is None:
+        raise ValueError("the cnn model needs an image data set: use --dataset digits")
+    side = image_shape[-1] if image_shape else 8
+    cls, args, kwargs = constructor(name, in_features, n_classes, hidden, activation, side, dropout)
+    return globals()[cls](*args, **kwargs)

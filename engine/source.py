@@ -24,9 +24,19 @@ def _definitions(module: str) -> dict[str, str]:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             first = min([node.lineno] + [d.lineno for d in node.decorator_list])
             found[node.name] = "\n".join(lines[first - 1 : node.end_lineno])
+        elif (
+            isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+        ):
+            found[node.targets[0].id] = "\n".join(lines[node.lineno - 1 : node.end_lineno])
     return found
 
 
 def definition(module: str, name: str) -> str:
-    """The source of `name` defined at the top of engine/`module`.py, decorators included."""
+    """The source of `name` defined at the top of engine/`module`.py: a function or class with
+    its decorators, or a `NAME = ...` constant. Raises KeyError for a name not defined there."""
     return _definitions(module)[name]
+
+
+def definitions(*names: tuple[str, str]) -> str:
+    """Several (module, name) definitions, in order, two blank lines apart as ruff writes them."""
+    return "\n\n\n".join(definition(module, name) for module, name in names)

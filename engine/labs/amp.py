@@ -69,6 +69,19 @@ class Plan:
     why: str
 
 
+def autocast_choice(amp, scaler, device_type, cuda_bf16):
+    """(bf16 or fp16, whether a GradScaler runs) for `--amp` and `--scaler` on a device type.
+
+    `auto` takes bf16 on the CPU and on GPUs that have it, fp16 on GPUs without; `--scaler
+    auto` runs a GradScaler with fp16 only. The lab decides with it and the exported script
+    carries a copy, so the script decides the same on whatever machine runs it.
+    """
+    label = amp
+    if amp == "auto":
+        label = "fp16" if device_type == "cuda" and not cuda_bf16 else "bf16"
+    return label, scaler == "on" or (scaler == "auto" and label == "fp16")
+
+
 def plan(amp: str, scaler: str, device: str, available) -> Plan:
     """The autocast dtype and scaler for `amp` on `device`; pure, so CUDA cases test on a CPU."""
     from pttui.engine import devices
@@ -76,11 +89,8 @@ def plan(amp: str, scaler: str, device: str, available) -> Plan:
     kind = device.split(":")[0]
     if kind == "mps":
         raise ParamError("device", device, "cpu or cuda: this lab's autocast comparison needs one of them")
-    label = amp
-    if amp == "auto":
-        label = "fp16" if kind == "cuda" and not available.cuda_bf16 else "bf16"
+    label, use_scaler = autocast_choice(amp, scaler, kind, available.cuda_bf16)
     dtype = devices.choose_amp(label, device, available, AMP.choices)
-    use_scaler = scaler == "on" or (scaler == "auto" and label == "fp16")
     if label == "fp16":
         why = (
             "fp16 keeps 5 exponent bits: gradients below about 6e-8 underflow to zero, so a GradScaler "
@@ -393,117 +403,80 @@ def _report_scaler(ctx, watch, inject_step: int, steps: int) -> None:
 def code(values: dict[str, Any]) -> str:
     from pttui.engine import usercode
     from pttui.engine.codegen import (
+        build_lines,
         data_lines,
-        definitions,
         device_line,
-        model_call,
-        optimizer_call,
+        imports,
+        model_definitions,
         speed_threads_line,
+        task_arguments,
+        task_lines,
     )
+    from pttui.engine.source import definitions
 
-    custom = usercode.is_custom(values)
-    key = values.get("output_key", "")
-    make_model = f"model = {model_call(values)}.to(device)"
-    batch_size = values["batch_size"]
-    data_block = chr(10).join(data_lines(values))
+    data_block, batch_size, model_line = "\n".join(data_lines(values)), values["batch_size"], None
     if values.get("model_spec"):
         lines = usercode.model_lines(values)
-        make_model = lines[-1]  # the file is imported once, above train()
+        model_line = lines[-1]  # the file is imported once, here; each variant builds its model
         if usercode.is_synthetic(values):
             data_block, batch_size = usercode.synthetic_lines(values)
         else:
             data_block += "\n" + "\n".join(lines[:-1])
-    loss_expr = (
-        f"loss = task_loss(model(xb), yb, task, {key!r})"
-        if custom
-        else "loss = F.cross_entropy(model(xb), yb)"
-    )
-    evaluate_expr = (
-        f"evaluate_task(model, x_val, y_val, task, {key!r})" if custom else "evaluate(model, x_val, y_val)"
-    )
-    acc = "{'' if val_acc is None else f' val_acc {val_acc:.4f}'}" if custom else " val_acc {val_acc:.4f}"
-    low = values["amp"] if values["amp"] != "auto" else "bf16"
-    dtype = "torch.float16" if low == "fp16" else "torch.bfloat16"
-    use_scaler = values["scaler"] == "on" or (values["scaler"] == "auto" and low == "fp16")
-    threads = speed_threads_line(values)
-    inject = values["inject_inf"]
-    hook = ""
-    if inject:
-        hook = (
-            "    step = 1  # the step whose backward runs now\n"
-            "    # Make one step's gradients inf, to watch the scaler skip it and halve its scale.\n"
-            "    first = next(model.parameters())\n"
-            f"    first.register_hook(lambda g: torch.full_like(g, float('inf')) if step == {inject} and scaler else g)\n"
-        )
-    auto_note = (
-        "# --amp auto: bf16 here; on a CUDA GPU without bf16 pttui takes fp16 with a GradScaler.\n"
-        if values["amp"] == "auto"
-        else ""
-    )
-    return f'''"""amp: fp32 against {low} autocast, the same model from the same seed.
+    build = "\n".join("    " + line for line in build_lines(values, batch_size, model_line))
+    stdlib = [line.split()[1] for line in usercode.imports(values).splitlines()]
+    return f'''"""amp: fp32 against {values["amp"]} autocast, the same model from the same seed.
 
-Made by `pttui run amp --export-script`. Older tutorials write torch.cuda.amp.autocast() and
-torch.cuda.amp.GradScaler(): those names are deprecated; torch.amp.autocast(device_type,
-dtype=...) and torch.amp.GradScaler(device_type) replace them and work on the CPU too.
+Made by `pttui run amp --export-script`. The functions below are pttui's own, copied as they
+are: `fit` is its training loop, `autocast_choice` the decision its amp lab makes. Older
+tutorials write torch.cuda.amp.autocast() and torch.cuda.amp.GradScaler(): those names are
+deprecated; torch.amp.autocast(device_type, dtype=...) and torch.amp.GradScaler(device_type)
+replace them and work on the CPU too.
 """
 
-{usercode.imports(values) if custom else ""}import contextlib
-import statistics
-import time
-
-import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
+{imports("statistics", *stdlib)}
 
 
-{definitions(values)}
+{model_definitions(values)}
 
 
-{threads}{device_line(values)}
+{definitions(("labs.amp", "autocast_choice"), ("labs.amp", "ScalerWatch"))}
+
+
+{speed_threads_line(values)}{device_line(values)}
 device_type = torch.device(device).type
 {data_block}
-batch_size = {batch_size}
+{chr(10).join(task_lines(values))}
+cuda_bf16 = device_type == "cuda" and torch.cuda.is_bf16_supported()
+label, use_scaler = autocast_choice({values["amp"]!r}, {values["scaler"]!r}, device_type, cuda_bf16)
+print(f"{{device}}: fp32 against {{label}} autocast" + (" with a GradScaler" if use_scaler else ""))
 
 
-def train(name, dtype, use_scaler):
-    torch.manual_seed({values["seed"]})  # the same initial weights for both variants
-    {make_model}
-    optimizer = {optimizer_call(values)}
+def variant(use_scaler):
+    """Model, optimizer, batches, scaler and hooks, from the same seed for both variants."""
+{build}
     scaler = torch.amp.GradScaler(device_type) if use_scaler else None
-    generator = torch.Generator().manual_seed({values["seed"]})  # the same shuffles too
-{hook}    seconds = []
-    for epoch in range({values["epochs"]}):
-        model.train()
-        losses = []
-        started = time.perf_counter()
-        order = torch.randperm(len(x_train), generator=generator).to(device)
-        for i in range(0, len(x_train), batch_size):
-            idx = order[i : i + batch_size]
-            xb, yb = x_train[idx], y_train[idx]
-            autocast = torch.autocast(device_type, dtype=dtype) if dtype else contextlib.nullcontext()
-            with autocast:
-                {loss_expr}
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)  # skipped when a gradient is inf or nan
-                scaler.update()  # and then the scale is halved
-            else:
-                loss.backward()
-                optimizer.step()
-{"            step += 1" + chr(10) if inject else ""}            losses.append(loss.item())
-        seconds.append(time.perf_counter() - started)
-        val_loss, val_acc = {evaluate_expr}
-        train_loss = sum(losses) / len(losses)
-        print(f"{{name}} epoch {{epoch + 1}}: train_loss {{train_loss:.8f}} val_loss {{val_loss:.8f}}{acc}")
-    timed = seconds[1:] or seconds  # the first epoch is a warm-up
-    return len(x_train) / statistics.median(timed)
+    hooks = ScalerWatch(model, scaler, {values["inject_inf"]}) if use_scaler else Hooks()
+    return model, optimizer, batches, scaler, hooks, TrainState()
 
 
-{auto_note}fp32 = train("fp32", None, False)
-low = train("{low}", {dtype}, {use_scaler})
-print(f"fp32 {{fp32:.0f}} samples/s, {low} {{low:.0f}} samples/s: {{low / fp32:.2f}}x")
+variants = {{
+    "fp32": (None, variant(False)),
+    label: ({{"bf16": torch.bfloat16, "fp16": torch.float16}}[label], variant(use_scaler)),
+}}
+report, seconds = Report(), {{name: [] for name in variants}}
+for epoch in range({values["epochs"]}):  # the variants take turns, one epoch each
+    for name, (dtype, (model, optimizer, batches, scaler, hooks, state)) in variants.items():
+        metrics = fit(
+            model, optimizer, batches, (x_val, y_val), report, epoch + 1, device,
+            dtype, scaler, hooks=hooks, state=state, series=name{task_arguments(values)},
+        )
+        seconds[name].append(metrics["seconds"])
+rate = {{name: len(x_train) / statistics.median(s[1:] or s) for name, s in seconds.items()}}
+print(f"fp32 {{rate['fp32']:.0f}} samples/s, {{label}} {{rate[label]:.0f}} samples/s: {{rate[label] / rate['fp32']:.2f}}x")
+hooks = variants[label][1][4]
+if use_scaler:
+    hooks.read_back()
+    print(f"skipped steps: {{hooks.skipped}}, scale {{hooks.scales[-1] if hooks.scales else hooks.initial:g}}")
 '''
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pttui.engine import common
-from pttui.engine.codegen import add_save_helper, model_call, training_script
+from pttui.engine.codegen import model_call, training_script
 from pttui.engine.lab import Lab
 from pttui.engine.params import Param
 from pttui.engine.source import definition
@@ -293,7 +293,6 @@ def _has_safetensors() -> bool:
 def code(values: dict[str, Any]) -> str:
     if values["load"]:
         return _inspect_script(values)
-    script = training_script(values, "checkpoint")
     folder = values["folder"] or "checkpoints"
     build = model_call(values)
     out = "model(x_val)"
@@ -303,9 +302,11 @@ def code(values: dict[str, Any]) -> str:
         build = f"user_model.{name}(" + (f"**json.loads({kwargs!r})" if kwargs else "") + ")"
     if values.get("model_spec") or values.get("data"):
         out = f"prediction(model(x_val), {values.get('output_key', '')!r})"
-    return (
-        add_save_helper(script, "import os\nimport time\n")
-        + f"""
+    return training_script(
+        values,
+        "checkpoint",
+        more=[("codegen", "save")],
+        tail=f"""
 # --- save, then load into a fresh model: the outputs must match exactly ------------------------
 folder = {folder!r}
 os.makedirs(folder, exist_ok=True)
@@ -323,7 +324,7 @@ def report(name, path, fresh, seconds):
 
 # 1. the state_dict: tensors only. You build the model; loading runs nothing from the file.
 path = os.path.join(folder, "model_state_dict.pt")
-save_atomically(model.state_dict(), path)
+save(model.state_dict(), path)
 started = time.perf_counter()
 fresh = {build}.to(device)
 fresh.load_state_dict(torch.load(path, map_location=device, weights_only=True))
@@ -332,7 +333,7 @@ report("state_dict", path, fresh, time.perf_counter() - started)
 # 2. the whole model: a pickle of the object. It needs the class importable under the same
 #    name, and a pickle can run code while loading: weights_only=False only for files you trust.
 path = os.path.join(folder, "model_whole.pt")
-save_atomically(model, path)
+save(model, path)
 started = time.perf_counter()
 whole = torch.load(path, map_location=device, weights_only=False)  # we wrote it a moment ago
 report("whole model", path, whole, time.perf_counter() - started)
@@ -349,7 +350,7 @@ else:
     fresh = {build}.to(device)
     fresh.load_state_dict(load_file(path, device=str(device)))
     report("safetensors", path, fresh, time.perf_counter() - started)
-"""
+""",
     )
 
 

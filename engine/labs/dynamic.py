@@ -57,7 +57,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
 
     ctx.start("cpu")
     torch.manual_seed(values["seed"])
-    model = models.DynamicModel() if values["model"] == "dynamic" else models.LoopModel(10)
+    model = models.build(values["model"], 10, 3)
     x = torch.randn(values["batch"], 10)
     names = {"x": x, **dict(model.named_parameters())}
     key = "use_second_layer" if values["model"] == "dynamic" else "repeat"
@@ -119,11 +119,12 @@ def _classes(counts: dict[str, int]) -> str:
 
 
 def code(values: dict[str, Any]) -> str:
+    from pttui.engine.catalogue import class_name, constructor_call
     from pttui.engine.source import definition
 
     dynamic = values["model"] == "dynamic"
-    cls = "DynamicModel" if dynamic else "LoopModel"
-    make = "DynamicModel()" if dynamic else "LoopModel(10)"
+    cls = class_name(values["model"])
+    make = constructor_call(values["model"], 10, 3)
     call = (
         f"model(x, use_second_layer={values['use_second_layer']})"
         if dynamic

@@ -14,14 +14,16 @@ from pttui.engine.lab import Lab
 from pttui.engine.params import Param, ParamError
 
 MODEL_NAMES = ("simplenet", "mlp", "cnn", "dynamic", "lstm", "custom")
-# name: (class, constructor call as in `build`, the input shape it takes by default)
-BUILT_IN = {
-    "simplenet": ("SimpleNet", "SimpleNet(784, 10)", "1,784"),
-    "mlp": ("MLP", None, "1,784"),  # the call depends on --hidden
-    "cnn": ("CNN", "CNN(10, side=28)", "1,1,28,28"),
-    "dynamic": ("DynamicModel", "DynamicModel()", "1,10"),
-    "lstm": ("LSTMClassifier", "LSTMClassifier(28, 64, 10)", "1,28,28"),
+# The built-in models are sized for MNIST's 28x28 images; this is the input each takes by default.
+DEFAULT_INPUT = {
+    "simplenet": "1,784",
+    "mlp": "1,784",
+    "cnn": "1,1,28,28",
+    "dynamic": "1,10",
+    "lstm": "1,28,28",  # 28 steps of 28 features: an image read row by row
 }
+# The catalogue's arguments (pttui.engine.catalogue) for these sizes, the hidden widths aside.
+SIZES = {"in_features": 784, "n_classes": 10, "activation": "relu", "side": 28}
 
 MODEL = Param(
     "model",
@@ -51,10 +53,10 @@ def chosen(values: dict[str, Any]) -> str:
 
 
 def constructor(values: dict[str, Any]) -> str:
-    name = chosen(values)
-    if name == "mlp":
-        return f"MLP(784, {tuple(values['hidden'])!r}, 10)"
-    return BUILT_IN[name][1]
+    """The built-in model's constructor call (the lstm's width is the last of --hidden)."""
+    from pttui.engine.catalogue import constructor_call
+
+    return constructor_call(chosen(values), hidden=values["hidden"], **SIZES)
 
 
 def build(values: dict[str, Any]):
@@ -66,20 +68,19 @@ def build(values: dict[str, Any]):
         if not values["model_spec"]:
             raise ParamError("model_spec", "", "FILE.py:NAME for the custom model")
         return usermodel.load(values["model_spec"], values["model_kwargs"])
+    hidden, side = tuple(values["hidden"]), SIZES["side"]
+
+    def make():
+        return models.build(
+            name, SIZES["in_features"], SIZES["n_classes"], hidden, SIZES["activation"], (1, side, side)
+        )
+
     if name == "mlp":  # the one built-in whose size a flag sets: checked on the meta device first
         from pttui.engine.bounds import check_training_memory
 
-        hidden = tuple(values["hidden"])
         check_training_memory({"hidden": hidden, "batch_size": 1, "optimizer": "sgd", "momentum": 0.0},
-                              lambda: models.MLP(784, hidden, 10), [784, *hidden, 10])  # fmt: skip
-    built = {
-        "simplenet": lambda: models.SimpleNet(784, 10),
-        "mlp": lambda: models.MLP(784, tuple(values["hidden"]), 10),
-        "cnn": lambda: models.CNN(10, side=28),
-        "dynamic": models.DynamicModel,
-        "lstm": lambda: models.LSTMClassifier(28, 64, 10),
-    }
-    return built[name](), ""
+                              make, [SIZES["in_features"], *hidden, SIZES["n_classes"]])  # fmt: skip
+    return make(), ""
 
 
 def input_text(values: dict[str, Any]) -> str:
@@ -88,7 +89,7 @@ def input_text(values: dict[str, Any]) -> str:
         return values["input_shape"]
     if name == "custom":
         raise ParamError("input_shape", "", "the input sizes for your model, batch first, e.g. 1,3,28,28")
-    return BUILT_IN[name][2]
+    return DEFAULT_INPUT[name]
 
 
 def run(values: dict[str, Any], ctx) -> dict[str, Any]:
@@ -169,6 +170,7 @@ def module_tree(model, max_nodes: int = 400) -> dict[str, Any]:
 
 
 def code(values: dict[str, Any]) -> str:
+    from pttui.engine.catalogue import class_name
     from pttui.engine.codegen import device_line
     from pttui.engine.source import definition
 
@@ -199,7 +201,7 @@ def code(values: dict[str, Any]) -> str:
             f"model = user_model.{attr}().to(device)"
         )
     else:
-        definitions = definition("models", BUILT_IN[name][0]) + "\n\n\n"
+        definitions = definition("models", class_name(name)) + "\n\n\n"
         make = f"model = {constructor(values)}.to(device)"
     inputs = ", ".join(f"torch.rand(*{s!r}, device=device)" for s in shapes)
     return f'''"""modules: the plain PyTorch that pttui runs for these values."""

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from pttui.engine import common
-from pttui.engine.codegen import data_lines, definitions, model_call, optimizer_call
+from pttui.engine.codegen import data_lines, imports, model_call, model_definitions, optimizer_call
 from pttui.engine.lab import Lab
 from pttui.engine.params import Param, ParamError
 
@@ -241,22 +241,24 @@ Made by `pttui run parallel --export-script`. Start it either way:
     python parallel.py                                        # it starts {world} ranks itself
 """
 
-import datetime
-import gc
-import hashlib
-import os
-import socket
-
-import numpy as np
-import torch
+{imports("datetime", "gc", "hashlib", "os", "socket")}
 import torch.distributed as dist
-import torch.nn.functional as F
-from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, TensorDataset
 
 
-{definitions(values)}
+{model_definitions(values)}
+
+
+class ShuffleEachEpoch(Hooks):
+    """A new shuffle each epoch, the same on every rank (pttui's own rank hooks also agree
+    on stopping, which a script that Ctrl-C ends does not need)."""
+
+    def __init__(self, sampler):
+        self.sampler = sampler
+
+    def on_epoch_start(self, epoch):
+        self.sampler.set_epoch(epoch)
 
 
 WORLD_SIZE = {world}
@@ -285,19 +287,10 @@ def train(rank, world_size, local_rank):
     # A BatchSampler as the sampler fetches a whole batch at once: the batches of batch_size={bs}.
     loader = DataLoader(dataset, sampler=BatchSampler(sampler, {bs}, False), batch_size=None)
 
-    for epoch in range({values["epochs"]}):
-        sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
-        model.train()
-        losses = []
-        for xb, yb in loader:
-            loss = F.cross_entropy(model(xb), yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # DDP averages the gradients of every rank here
-            optimizer.step()
-            losses.append(loss.item())
-        val_loss, val_acc = evaluate(model, x_val, y_val)
-        train_loss = sum(losses) / len(losses)
-        print(f"rank {{rank}} epoch {{epoch + 1}}: train_loss {{train_loss:.8f}} val_loss {{val_loss:.8f}} val_acc {{val_acc:.4f}}", flush=True)
+    fit(
+        model, optimizer, loader, (x_val, y_val), Report(), {values["epochs"]}, device,
+        hooks=ShuffleEachEpoch(sampler), rank=rank,  # DDP averages the gradients in backward
+    )
 
     # Every rank took the same steps from the same start: the parameters are bitwise identical.
     flat = torch.cat([p.detach().flatten() for p in model.parameters()]).cpu()
@@ -330,17 +323,8 @@ def dataparallel():
     model = nn.DataParallel({model_call(values)}.to(device))
     optimizer = {optimizer_call(values)}
     generator = torch.Generator().manual_seed({seed})
-    batch_size = {bs} * torch.cuda.device_count()  # each GPU gets the batch of one DDP rank
-    for epoch in range({values["epochs"]}):
-        order = torch.randperm(len(x_train), generator=generator).to(device)
-        for i in range(0, len(x_train), batch_size):
-            idx = order[i : i + batch_size]
-            loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        val_loss, val_acc = evaluate(model, x_val, y_val)
-        print(f"DataParallel epoch {{epoch + 1}}: val_loss {{val_loss:.8f}} val_acc {{val_acc:.4f}}")
+    batches = Batches(x_train, y_train, {bs} * torch.cuda.device_count(), generator)  # a DDP rank's batch per GPU
+    fit(model, optimizer, batches, (x_val, y_val), Report(), {values["epochs"]}, device, series="dataparallel")
 
 
 if __name__ == "__main__":

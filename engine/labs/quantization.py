@@ -317,16 +317,14 @@ def _digits(side: int, seed: int):
 
 
 def _recipe_values(values: dict[str, Any]) -> dict[str, Any]:
-    """The float model's training values in the form `pttui.engine.recipe.prepare` reads."""
+    """The float model's training values in the form `pttui.engine.recipe.prepare` reads: the
+    common parameters' defaults (an MLP on the digits, Adam, no amp), with this lab's own."""
     own = {k: values[k] for k in (*USER_NAMES, "size") if k in values}
     if not values.get("model_spec"):
         own.pop("input_shape", None)  # random inputs only for a person's model
-    return {
-        "dataset": "digits", "size": 0, "noise": 0.0, "seed": values["seed"], "model": "mlp",
-        "hidden": values["hidden"], "activation": "relu", "optimizer": "adam", "lr": values["lr"],
-        "momentum": 0.9, "weight_decay": 0.0, "batch_size": values["batch_size"], "device": "cpu",
-        "amp": "off", "threads": 0, **own,
-    }  # fmt: skip
+    defaults = {p.name: p.default for p in common.TRAIN_PARAMS}
+    mine = {k: values[k] for k in ("seed", "hidden", "lr", "batch_size", "epochs")}
+    return {**defaults, **mine, "device": "cpu", **own}
 
 
 USER_NAMES = tuple(
@@ -374,9 +372,10 @@ def code(values: dict[str, Any]) -> str:
 
 
 def _builtin_code(values: dict[str, Any]) -> str:
-    from pttui.engine.codegen import speed_threads_line
-    from pttui.engine.source import definition
+    from pttui.engine.codegen import build_lines, imports, model_definitions, speed_threads_line
+    from pttui.engine.source import definitions
 
+    recipe_values = _recipe_values(values)
     side = values["side"]
     engine = values["qengine"]
     engine_line = (
@@ -393,34 +392,15 @@ Made by `pttui run quantization --export-script`. torch.ao.quantization warns th
 deprecated (torchao's quantize_ is its successor); the eager-mode recipe below still runs.
 """
 
-import copy
-import os
-import statistics
-import tempfile
-import time
-import warnings
-
-import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
+{imports("copy", "os", "statistics", "tempfile", "warnings")}
 
 warnings.filterwarnings("ignore", message=".*deprecated.*")
 
 
-{definition("data", "load_digits_arrays")}
+{model_definitions(recipe_values)}
 
 
-{definition("data", "split")}
-
-
-{definition("quantize", "upscale")}
-
-
-{definition("models", "MLP")}
-
-
-{definition("quantize", "QuantReady")}
+{definitions(("quantize", "upscale"), ("quantize", "QuantReady"))}
 
 
 def latency_ms(model, x, rounds={values["rounds"]}, number=20):
@@ -446,19 +426,11 @@ def size_mb(model):
 {threads}x, y = load_digits_arrays()
 x_train, y_train, x_val, y_val = split(x, y, 0.2, {values["seed"]})
 {resize}x_train, y_train, x_val, y_val = (torch.from_numpy(a) for a in (x_train, y_train, x_val, y_val))
+n_classes = int(y.max()) + 1
+device = "cpu"  # int8 kernels run on the CPU
 
-torch.manual_seed({values["seed"]})
-model = MLP(x_train.shape[1], {tuple(values["hidden"])!r}, 10, "relu")
-optimizer = torch.optim.Adam(model.parameters(), lr={values["lr"]!r})
-generator = torch.Generator().manual_seed({values["seed"]})
-for epoch in range({values["epochs"]}):
-    order = torch.randperm(len(x_train), generator=generator)
-    for i in range(0, len(x_train), {values["batch_size"]}):
-        idx = order[i : i + {values["batch_size"]}]
-        loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+{chr(10).join(build_lines(recipe_values))}
+fit(model, optimizer, batches, (x_val, y_val), Report(), {values["epochs"]}, series="fp32")
 model.eval()
 
 # Dynamic int8: weights stored in int8, activations quantized on the fly.

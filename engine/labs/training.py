@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from pttui.engine import common
-from pttui.engine.codegen import training_script, with_checkpoints
+from pttui.engine.codegen import training_script
 from pttui.engine.lab import Lab
 
 PARAMS = (
@@ -93,6 +93,6 @@ LAB = Lab(
     order=5,
     params=PARAMS,
     run=run,
-    code=lambda values: with_checkpoints(training_script(values, "training"), values),
+    code=lambda values: training_script(values, "training"),
     pausable=True,
 )

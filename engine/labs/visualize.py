@@ -13,18 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from pttui.engine import common
+from pttui.engine.codegen import LOOP
 from pttui.engine.lab import Lab
 from pttui.engine.params import Param
 
-# name: the constructor, sized for the 8x8 digits; DynamicModel gets 10 random features.
-MODELS = {
-    "simplenet": "SimpleNet(64, 10)",
-    "mlp": "MLP(64, (64,), 10)",
-    "cnn": "CNN(10, side=8)",
-    "lstm": "LSTMClassifier(8, 32, 10)",
-    "dynamic": "DynamicModel()",
-}
-MODEL = Param("model", "choice", "mlp", "which model to draw, summarise and train briefly", tuple(MODELS))
+MODEL_NAMES = ("simplenet", "mlp", "cnn", "lstm", "dynamic")
+MODEL = Param("model", "choice", "mlp", "which model to draw, summarise and train briefly", MODEL_NAMES)
 LOGDIR = Param(
     "logdir", "path", "", "TensorBoard run folder (empty: <runs folder>/tensorboard/<model>-<time>)"
 )
@@ -44,16 +38,17 @@ PARAMS = (
 )
 
 
+def constructor_call(name: str) -> str:
+    """The model's constructor, sized for the 8x8 digits (DynamicModel takes 10 features)."""
+    from pttui.engine.catalogue import constructor_call
+
+    return constructor_call(name, 64, 10, (64,), "relu", 8)
+
+
 def _build(name: str):
     from pttui.engine import models
 
-    return {
-        "simplenet": lambda: models.SimpleNet(64, 10),
-        "mlp": lambda: models.MLP(64, (64,), 10),
-        "cnn": lambda: models.CNN(10, side=8),
-        "lstm": lambda: models.LSTMClassifier(8, 32, 10),
-        "dynamic": models.DynamicModel,
-    }[name]()
+    return models.build(name, 64, 10, (64,), "relu", (1, 8, 8))
 
 
 def _data(name: str, seed: int):
@@ -115,8 +110,8 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     # 1. The autograd graph of the output (before training: the same graph every step).
     out = model(example)
     g = graph.walk(out, dict(model.named_parameters()), show_saved=values["show_saved"], output_name="output")
-    ctx.tree(f"autograd graph of {MODELS[name]}(x)", graph.to_tree(g))
-    dot_path = graph.save_dot(g, values["dot"], f"{MODELS[name]}(x)") if values["dot"] else None
+    ctx.tree(f"autograd graph of {constructor_call(name)}(x)", graph.to_tree(g))
+    dot_path = graph.save_dot(g, values["dot"], f"{constructor_call(name)}(x)") if values["dot"] else None
     if dot_path:
         ctx.text("DOT", f"wrote {dot_path}; render it with: dot -Tsvg {dot_path} -o graph.svg")
     del out, g
@@ -229,64 +224,78 @@ def _add_graph(writer, model, example) -> str:
 
 
 def code(values: dict[str, Any]) -> str:
-    from pttui.engine.codegen import device_line
-    from pttui.engine.source import definition
+    from pttui.engine.catalogue import class_name
+    from pttui.engine.codegen import data_definitions, device_line, imports
+    from pttui.engine.source import definition, definitions
 
-    name = values["model"]
-    cls = MODELS[name].split("(")[0]
+    name, seed = values["model"], values["seed"]
     if name == "dynamic":
         data = (
-            f"g = torch.Generator().manual_seed({values['seed']})\n"
-            "x_all = torch.randn(1024, 10, generator=g)\n"
-            "y_all = x_all[:, :3].argmax(1)"
+            f"g = torch.Generator().manual_seed({seed})\n"
+            "x = torch.randn(1280, 10, generator=g)\n"
+            "y = x[:, :3].argmax(1)  # which of 3 features is largest\n"
+            "x_train, y_train, x_val, y_val = x[:1024], y[:1024], x[1024:], y[1024:]"
         )
         helpers = ""
     else:
         data = (
-            f"x, y = load_digits_arrays()\nx_train, y_train, _, _ = split(x, y, 0.2, {values['seed']})\n"
-            "x_all, y_all = torch.from_numpy(x_train), torch.from_numpy(y_train)"
+            f"x, y = load_digits_arrays()\nx_train, y_train, x_val, y_val = split(x, y, 0.2, {seed})\n"
+            "x_train, y_train, x_val, y_val = (torch.from_numpy(a) for a in (x_train, y_train, x_val, y_val))"
         )
-        helpers = definition("data", "load_digits_arrays") + "\n\n\n" + definition("data", "split") + "\n\n\n"
-    return f'''"""visualize: the plain PyTorch that pttui runs for these values."""
+        helpers = data_definitions({"dataset": "digits"}) + "\n\n\n"
+    loop = definitions(*LOOP, ("labs.visualize", "LossLog"))
+    logdir = values["logdir"]
+    logdir_line = (
+        f"logdir = {logdir!r}"
+        if logdir
+        else f'logdir = time.strftime("runs/tensorboard/{name}-%Y%m%d-%H%M%S")  # --logdir to choose'
+    )
+    return f'''"""visualize: the plain PyTorch that pttui runs for these values.
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
-from torch.utils.tensorboard import SummaryWriter  # pip install tensorboard
+The functions below are pttui's own (`fit` is its training loop), copied as they are.
+"""
+
+{imports()}
+
+try:
+    from torch.utils.tensorboard import SummaryWriter  # pip install tensorboard
+except ImportError:
+    SummaryWriter = None
 
 
-{helpers}{definition("models", cls)}
+{helpers}{definition("models", class_name(name))}
+
+
+{loop}
 
 
 {device_line(values)}
 {data}
-x_all, y_all = x_all.to(device), y_all.to(device)
-torch.manual_seed({values["seed"]})
-model = {MODELS[name]}.to(device)
+x_train, y_train, x_val, y_val = (t.to(device) for t in (x_train, y_train, x_val, y_val))
+torch.manual_seed({seed})
+model = {constructor_call(name)}.to(device)
 
 # The graph: pip install torchviz, then
-# from torchviz import make_dot; make_dot(model(x_all[:1]), params=dict(model.named_parameters())).render("graph")
+# from torchviz import make_dot; make_dot(model(x_train[:1]), params=dict(model.named_parameters())).render("graph")
 
-writer = SummaryWriter("runs/tensorboard/{name}")  # then: tensorboard --logdir runs/tensorboard
-writer.add_graph(model, x_all[:1])
+{logdir_line}
+writer = SummaryWriter(logdir) if SummaryWriter is not None else None
+if writer is not None:
+    writer.add_graph(model, x_train[:1])
 optimizer = torch.optim.Adam(model.parameters(), lr={values["lr"]!r})
-generator = torch.Generator().manual_seed({values["seed"]})
-step = 0
-while step < {values["steps"]}:
-    order = torch.randperm(len(x_all), generator=generator).to(device)
-    for i in range(0, len(order), {values["batch_size"]}):
-        idx = order[i : i + {values["batch_size"]}]
-        loss = F.cross_entropy(model(x_all[idx]), y_all[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        step += 1
-        writer.add_scalar("loss/train", loss.item(), step)
-        if step >= {values["steps"]}:
-            break
-writer.close()
-print(f"step {{step}}: loss {{loss.item():.6f}}")
+generator = torch.Generator().manual_seed({seed})
+batches = Batches(x_train, y_train, {values["batch_size"]}, generator)
+log, state = LossLog(writer), TrainState()
+steps = {values["steps"]}
+epochs = -(-steps // len(batches))
+fit(model, optimizer, batches, (x_val, y_val), Report(), epochs, device, hooks=log, state=state, max_steps=steps)
+log.read_back()
+print(f"step {{state.step}}: first_loss {{log.losses[0]:.8f}} last_loss {{log.losses[-1]:.8f}}")
+if writer is not None:
+    writer.close()
+    print(f"wrote {{logdir}}; open it with: tensorboard --logdir {{logdir}}")
+else:
+    print("TensorBoard export skipped: pip install tensorboard")
 '''
 
 
