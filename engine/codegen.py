@@ -61,6 +61,7 @@ class Report:
     """
 
     stopped = False
+    held_s = 0.0  # seconds the loop was held (paused or paced): a script never is
 
     def proceed(self, hold=None):
         return True  # pttui pauses, steps and paces the loop here; a script just runs
