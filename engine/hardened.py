@@ -10,9 +10,9 @@ One module serves every file a run reads (checkpoints now; `.npz`, `.pt`, `.safe
   unique, whose declared uncompressed sizes together fit `max_bytes`, and whose every entry
   matches its CRC-32. Entries are inflated in 1 MiB chunks and never past their declared size,
   so a zip bomb (3 GiB of deflated zeros in 3 MB) costs a bounded read, not 3 GiB of memory.
-- `check_torch_zip(path, max_bytes, field)`: `check_zip`, then the storages that the pickle
-  declares (read by simulating the pickle's stack, never by unpickling) must each have an entry
-  of exactly their size, and together fit `max_bytes`.
+- `check_torch_zip(path, max_bytes, field)`: `check_zip`'s size checks, then the storages that
+  the pickle declares (read by simulating the pickle's stack, never by unpickling) must each
+  have an entry of exactly their size, and together fit `max_bytes`; only then every CRC-32.
 - `walk(obj)` / `walk_file(obj, field, path)`: the leaves of a loaded structure, iteratively,
   with a visited set, a node budget (1,000,000) and a depth limit (200; real checkpoints nest
   fewer than 10 deep): a "billion laughs" pickle (shared references nested 30 deep)
@@ -154,7 +154,11 @@ class ZipReport:
 
 
 def check_zip(
-    path: str | os.PathLike, max_bytes: int, field: str, max_entries: int = MAX_ZIP_ENTRIES
+    path: str | os.PathLike,
+    max_bytes: int,
+    field: str,
+    max_entries: int = MAX_ZIP_ENTRIES,
+    verify: bool = True,
 ) -> ZipReport:
     """Check a zip before anything reads it for real: names, declared sizes, then every CRC-32.
 
@@ -192,9 +196,17 @@ def check_zip(
                     f"declares {mib(total)} uncompressed ({big!r}: {mib(sizes[big])}) in a "
                     f"{mib(file_bytes)} file, more than the {mib(max_bytes)} allowed",
                 )
-            for info in infos:
-                _verify_entry(archive, info, field, path)
+            if verify:
+                for info in infos:
+                    _verify_entry(archive, info, field, path)
     return ZipReport(sizes, total, file_bytes)
+
+
+def verify_zip(path: str | os.PathLike, field: str) -> None:
+    """Stream every entry of a zip that `check_zip` passed, checking each CRC-32 (FileRefused)."""
+    with open_regular(path, field) as stream, zipfile.ZipFile(stream) as archive:
+        for info in archive.infolist():
+            _verify_entry(archive, info, field, path)
 
 
 def _verify_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, field: str, path: Any) -> None:
@@ -362,7 +374,7 @@ def check_torch_zip(path: str | os.PathLike, max_bytes: int, field: str) -> list
     (an entry larger than its storage is how a zip bomb hides), and the storages together must
     fit `max_bytes`. Returns the storages. Raises FileRefused naming `field`.
     """
-    report = check_zip(path, max_bytes, field)
+    report = check_zip(path, max_bytes, field, verify=False)  # sizes first: a bomb costs no inflating
     pickles = [n for n in report.sizes if n.endswith("data.pkl") and n.count("/") == 1]
     if len(pickles) != 1:
         raise FileRefused(field, path, "is a zip but not a torch checkpoint (no single <name>/data.pkl)")
@@ -397,6 +409,7 @@ def check_torch_zip(path: str | os.PathLike, max_bytes: int, field: str) -> list
         raise FileRefused(
             field, path, f"its tensors take {mib(declared)}, more than the {mib(max_bytes)} allowed"
         )
+    verify_zip(path, field)  # every entry now matches what the pickle needs: check the bytes
     return storages
 
 
