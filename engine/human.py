@@ -42,6 +42,7 @@ class HumanSink(Sink):
         self.points: list[list[float]] = []
         self.layers: dict[str, ev.Histogram] = {}
         self.system: ev.System | None = None
+        self.deferred: dict[str, ev.Table] = {}  # tables that came while the progress bar ran
 
     def _bar(self, total: int | None) -> None:
         if self.progress is None:
@@ -66,6 +67,13 @@ class HumanSink(Sink):
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+        deferred, self.deferred = self.deferred, {}
+        for table in deferred.values():
+            self._print_table(table)
+
+    def _print_table(self, event: ev.Table) -> None:
+        self.console.print(FitTable(event.columns, event.rows, title=event.title, note=event.note))
+        self.console.print()
 
     def on_event(self, event: ev.Event) -> None:
         c = self.console
@@ -86,9 +94,12 @@ class HumanSink(Sink):
             tag = f"\\[{', '.join(names)}] " if names else ""  # escaped: not rich markup
             self.progress.console.print(f"{tag}epoch {event.epoch + 1}/{event.epochs}  {shown}")
         elif isinstance(event, ev.Table):
-            self._stop_bar()
-            c.print(FitTable(event.columns, event.rows, title=event.title, note=event.note))
-            c.print()
+            if self.progress is not None:
+                # Mid-training tables (the confusion matrix after each epoch, the profiler's)
+                # wait for the bar to end: the latest of each title, printed once.
+                self.deferred[event.title] = event
+                return
+            self._print_table(event)
         elif isinstance(event, ev.Tree):
             self._stop_bar()
             c.print(rich_tree(event.root, Tree(f"[bold]{event.title}")))
