@@ -40,6 +40,7 @@ class ResultTabs(Vertical):
 
     def __init__(self, intro: str = "", **kw):
         super().__init__(**kw)
+        self._histograms_shown = False
         self.intro = intro
 
     def compose(self) -> ComposeResult:
@@ -63,6 +64,7 @@ class ResultTabs(Vertical):
     def on_mount(self) -> None:
         # The Histograms tab appears with a run's first histogram (--histograms N), not before.
         self.tabs.hide_tab("histograms")
+        self._histograms_shown = False
 
     @property
     def tabs(self) -> TabbedContent:
@@ -99,6 +101,7 @@ class ResultTabs(Vertical):
         if self.tabs.active == "histograms":
             self.tabs.active = "chart"
         self.tabs.hide_tab("histograms")
+        self._histograms_shown = False
         self.query_one(SummaryPane).clear()
         self.query_one(GraphPane).clear_graphs()
         self.query_one(TablesPane).clear()
@@ -139,6 +142,8 @@ class ResultTabs(Vertical):
         if heatmap is not None:
             self.query_one(BoundaryView).add(heatmap)
         if histograms:
-            self.tabs.show_tab("histograms")
+            if not self._histograms_shown:  # once per run: showing a tab lays the tab bar out again
+                self._histograms_shown = True
+                self.tabs.show_tab("histograms")
             self.query_one(HistogramsView).changed()
         return charted
