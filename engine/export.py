@@ -20,24 +20,24 @@ FIELD = "export_script"  # the flag --export-script
 
 
 def check_values(lab: Any, values: dict[str, Any]) -> None:
-    """Refuse (ParamError with the run's message) any expression or leaf a run would refuse."""
-    from pttui.engine import safe_eval
+    """Refuse (ParamError with the run's message) any expression or leaf a run would refuse.
 
-    names: list[str] = []
+    engine.early's checks (expression syntax and allow-list over the leaves' names, leaves,
+    input shapes, model files), and each leaf's value through the same allow-list.
+    """
+    from pttui.engine import early, safe_eval
+
+    problems = early.check(values, names=False)
+    if problems:
+        raise problems[0]
     if "leaves" in values:
         from pttui.engine.labs.autograd import parse_leaves
 
         for name, text, _ in parse_leaves(values["leaves"]):
             try:
-                safe_eval.check_text(text)
-            except safe_eval.ExpressionError as exc:
+                safe_eval.Checker().check_text(text)
+            except safe_eval.Refused as exc:
                 raise safe_eval.param_error("leaves", values["leaves"], f"{name}: {exc}") from None
-            names.append(name)
-    if "expr" in values:
-        try:
-            safe_eval.check_text(values["expr"], names)
-        except safe_eval.ExpressionError as exc:
-            raise safe_eval.param_error("expr", values["expr"], str(exc)) from None
 
 
 def _error(path: Any, reason: str, field: str) -> ParamError:

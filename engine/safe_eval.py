@@ -60,16 +60,6 @@ class TooLarge(Refused):
     """A result over the memory limit, refused before allocation."""
 
 
-def check_text(text: str, names: tuple[str, ...] | list[str] = ()) -> None:
-    """Parse and check an expression over the allow-list, as a run does first; runs nothing.
-
-    Torch-free, so the app and `--export-script` refuse what a run would refuse before they
-    write it into a script. `names` are the extra names in scope (the autograd leaves).
-    Raises Refused with the run's message.
-    """
-    Evaluator(names=dict.fromkeys(names)).parse(text)
-
-
 def param_error(field_name: str, value: Any, message: str) -> ParamError:
     """A ParamError (exit 2, the form field marked) whose message is ours, not 'expected ...'."""
     err = ParamError(field_name, value, message)

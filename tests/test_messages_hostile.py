@@ -12,6 +12,7 @@ from pttui.engine import export
 from pttui.engine.labs import get_lab
 from pttui.engine.params import ParamError, validate
 from pttui.tui import serve
+from tests.test_app import sync
 
 
 def _one_line_exit_2(out, *words):
@@ -109,3 +110,29 @@ def test_hidden_with_an_empty_item_is_refused(text):
 
 def test_big_int_from_a_string():
     _one_line_exit_2(pttui("run", "tensors", "--expr", "int('1'*15000, 2)"), "expr", "4096 bits")
+
+
+@sync
+async def test_the_apps_export_refuses_what_a_run_refuses(tmp_path, monkeypatch):
+    """A leaf's value is not judged as you type (only its `name = value` form): `e` judges it."""
+    from textual.widgets import Input
+
+    from pttui.tui.app import PlaygroundApp
+
+    monkeypatch.chdir(tmp_path)
+    app = PlaygroundApp("autograd")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        editor = screen.form.field("leaves").query_one(Input)
+        editor.value = "x = __import__('os').system('id')"
+        await pilot.pause()
+        screen.action_export()
+        await pilot.pause()
+        said = " ".join(str(n.message) for n in app._notifications)
+        assert "Not exported" in said and "leaves:" in said, said
+        assert list(tmp_path.iterdir()) == []  # nothing written
+        editor.value = "x = torch.ones(2)"
+        await pilot.pause()
+        screen.action_export()
+        await pilot.pause()
+        assert [p.name for p in tmp_path.iterdir()] == ["pttui_autograd.py"]
