@@ -174,8 +174,9 @@ def run_rank(spec: RankSpec, ctx, requested: threading.Event) -> dict[str, Any]:
         sampler = DistributedSampler(dataset, spec.world_size, spec.rank, shuffle=True, seed=values["seed"])
         # A BatchSampler as the sampler hands TensorDataset a whole batch of indices at once:
         # the same batches as batch_size=..., without fetching and collating sample by sample.
+        # r.batches' size: --input-shape's first size with random inputs, else --batch-size
         loader = DataLoader(
-            dataset, sampler=BatchSampler(sampler, values["batch_size"], False), batch_size=None
+            dataset, sampler=BatchSampler(sampler, r.batches.batch_size, False), batch_size=None
         )
         model = DistributedDataParallel(r.model, device_ids=[spec.local_rank] if device != "cpu" else None)
         hooks = _RankHooks(sampler, requested, ctx.stop_event, device)
@@ -191,6 +192,8 @@ def run_rank(spec: RankSpec, ctx, requested: threading.Event) -> dict[str, Any]:
             hooks=hooks,
             state=state,
             rank=spec.rank,  # the chart draws one curve per rank ("train r0", "train r1")
+            loss_fn=r.loss_fn,  # a person's task and --output-key; None for the built-ins
+            evaluator=r.evaluator,
         )
         hooks.finish()
         flat = torch.cat([p.detach().flatten() for p in model.parameters()]).cpu()

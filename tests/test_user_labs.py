@@ -203,3 +203,35 @@ def test_quantization_of_a_user_model(tmp_path, files, data):
     assert any(row[0] == "static int8" and "could not run" in str(row[-1]) for row in table.rows)
     engine = [(e.metrics["train_loss"], e.metrics["val_loss"]) for e in sink.of("epoch")]
     _agree(engine, _script_losses(tmp_path, "quantization", values))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data", ["csv", "synthetic"])
+def test_parallel_ranks_train_a_user_model_as_its_exported_script_does(tmp_path, files, data):
+    values = {"epochs": 1, "seed": 4, "model_spec": f"{files['model']}:Net", "world_size": 2, "baseline": False,
+              "device": "cpu", "timeout": 120.0}  # fmt: skip
+    if data == "csv":
+        values.update(data=str(files["csv"]), batch_size=16)
+    else:
+        values.update(input_shape="16,4", size=64)
+    final, sink = run_lab("parallel", **values)
+    assert isinstance(final, ev.Done), final
+    assert final.result["params_identical"] is True
+    engine = {
+        (e.rank, e.epoch + 1): (e.metrics["train_loss"], e.metrics["val_loss"]) for e in sink.of("epoch")
+    }
+    script = tmp_path / "parallel.py"
+    script.write_text(get_lab("parallel").code(validate(get_lab("parallel").params, values)))
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=600, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    printed = {
+        (int(r), int(e)): (float(a), float(b))
+        for r, e, a, b in re.findall(
+            r"rank (\d+) epoch (\d+): train_loss ([\d.]+) val_loss ([\d.]+)", out.stdout
+        )
+    }
+    assert printed.keys() == engine.keys() == {(0, 1), (1, 1)}
+    for k, (ta, va) in engine.items():
+        assert abs(ta - printed[k][0]) <= 1e-6 and abs(va - printed[k][1]) <= 1e-6, (engine, printed)

@@ -15,7 +15,15 @@ import time
 from typing import Any
 
 from pttui.engine import common
-from pttui.engine.codegen import data_lines, imports, model_call, model_definitions, optimizer_call
+from pttui.engine.codegen import (
+    data_lines,
+    imports,
+    model_call,
+    model_definitions,
+    optimizer_call,
+    task_arguments,
+    task_lines,
+)
 from pttui.engine.lab import Lab
 from pttui.engine.params import Param, ParamError
 
@@ -33,13 +41,17 @@ TIMEOUT = Param(
 PORT = Param("port", "int", 0, "TCP port where the ranks meet (0: pick a free one)", low=0, high=65535)
 BASELINE = Param("baseline", "bool", True, "also train with world size 1, for the scaling efficiency")
 
+BATCH_SIZE = dataclasses.replace(common.BATCH_SIZE, help="samples per mini-batch on each rank")
 PARAMS = (
     WORLD_SIZE,
     BACKEND,
     *common.DATA_PARAMS,
     *common.MODEL_PARAMS,
+    *common.USER_MODEL_PARAMS,
+    *common.USER_DATA_PARAMS,
+    *common.SYNTHETIC_PARAMS,
     *common.OPTIM_PARAMS,
-    dataclasses.replace(common.BATCH_SIZE, help="samples per mini-batch on each rank"),
+    BATCH_SIZE,
     dataclasses.replace(common.EPOCHS, default=3),
     common.DEVICE,
     common.SEED,
@@ -66,6 +78,11 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     backend = dd.choose_backend(values["backend"], kind)
     if values["model"] == "cnn" and values["dataset"] != "digits":
         raise ParamError("model", "cnn", "mlp or simplenet for 2-D data; cnn needs --dataset digits")
+    from pttui.engine import recipe
+
+    if recipe.is_synthetic(values):  # random inputs: every rank's batch is --input-shape's first size
+        batch, _ = recipe.synthetic_batch(values, BATCH_SIZE.default)
+        values = {**values, "batch_size": batch}
     env = dd.torchrun_env(dict(os.environ))
     if env is not None:
         return _as_torchrun_rank(values, ctx, env, kind, backend, available.cuda_count)
@@ -233,7 +250,21 @@ def code(values: dict[str, Any]) -> str:
         if values["threads"]
         else "torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))  # cores shared evenly"
     )
-    data = "\n".join("    " + line for line in data_lines(values))
+    from pttui.engine import usercode
+
+    make_model = f"model = {model_call(values)}.to(device)"
+    data_text = "\n".join(data_lines(values))
+    if values.get("model_spec"):  # each rank imports the person's file
+        lines = usercode.model_lines(values)
+        make_model = lines[-1]
+        if usercode.is_synthetic(values):
+            data_text, bs = usercode.synthetic_lines(values)
+        else:
+            data_text += "\n" + "\n".join(lines[:-1])
+    data_text = "\n".join([data_text, *task_lines(values)])
+    data = "\n".join(("    " + line) if line else "" for line in data_text.splitlines())
+    task = task_arguments(values)
+    stdlib = tuple(line.split()[1] for line in usercode.imports(values).splitlines())
     return f'''"""parallel: the plain PyTorch that pttui runs for these values.
 
 Made by `pttui run parallel --export-script`. Start it either way:
@@ -241,7 +272,7 @@ Made by `pttui run parallel --export-script`. Start it either way:
     python parallel.py                                        # it starts {world} ranks itself
 """
 
-{imports("datetime", "gc", "hashlib", "os", "socket")}
+{imports("datetime", "gc", "hashlib", "os", "socket", *stdlib)}
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, TensorDataset
@@ -278,7 +309,7 @@ def train(rank, world_size, local_rank):
 {data}
 
     torch.manual_seed({seed})  # the same initial weights on every rank (DDP broadcasts rank 0's too)
-    model = {model_call(values)}.to(device)
+    {make_model}
     optimizer = {optimizer_call(values)}
     model = DDP(model, device_ids=[local_rank] if USE_CUDA else None)  # shares the same parameters
     dataset = TensorDataset(x_train, y_train)
@@ -289,7 +320,7 @@ def train(rank, world_size, local_rank):
 
     fit(
         model, optimizer, loader, (x_val, y_val), Report(), {values["epochs"]}, device,
-        hooks=ShuffleEachEpoch(sampler), rank=rank,  # DDP averages the gradients in backward
+        hooks=ShuffleEachEpoch(sampler), rank=rank{task},  # DDP averages the gradients in backward
     )
 
     # Every rank took the same steps from the same start: the parameters are bitwise identical.
@@ -320,11 +351,12 @@ def dataparallel():
     device = "cuda"
 {data}
     torch.manual_seed({seed})
-    model = nn.DataParallel({model_call(values)}.to(device))
+    {make_model}
+    model = nn.DataParallel(model)
     optimizer = {optimizer_call(values)}
     generator = torch.Generator().manual_seed({seed})
     batches = Batches(x_train, y_train, {bs} * torch.cuda.device_count(), generator)  # a DDP rank's batch per GPU
-    fit(model, optimizer, batches, (x_val, y_val), Report(), {values["epochs"]}, device, series="dataparallel")
+    fit(model, optimizer, batches, (x_val, y_val), Report(), {values["epochs"]}, device, series="dataparallel"{task})
 
 
 if __name__ == "__main__":
