@@ -162,3 +162,17 @@ def test_csv_limits(tmp_path):
     path.write_bytes(b"\xff\xfe,1\n")
     with pytest.raises(hardened.FileRefused, match="utf-8"):
         hardened.read_csv(path, "data")
+
+
+def test_a_legacy_file_loads_and_one_declaring_more_than_it_holds_is_refused(tmp_path):
+    path = tmp_path / "legacy.pt"
+    torch.save({"w": torch.arange(6.0)}, path, _use_new_zipfile_serialization=False)
+    (storage,) = hardened.check_torch_legacy(path, 1 << 20, "load")
+    assert storage.nbytes == 6 * 4
+    assert torch.equal(checkpoint.load(path).obj["w"], torch.arange(6.0))
+    data = path.read_bytes()
+    at = data.index(b"cpuq\x06K\x06")  # the storage's numel, 6, as a one-byte int after its location
+    crafted = data[:at] + b"cpuq\x06J\x00\x00\x00\x40" + data[at + len(b"cpuq\x06K\x06") :]  # 2**30 floats
+    path.write_bytes(crafted)
+    message = _load_error(path)
+    assert "4.0 GiB of tensors" in message, message
