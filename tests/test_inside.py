@@ -255,3 +255,33 @@ def test_histograms_reach_tensorboard_when_installed(tmp_path):
     acc.Reload()
     tags = acc.Tags()
     assert "net.0/weights" in tags["histograms"] and "net.0/grad_norm" in tags["scalars"]
+
+
+def test_system_figures_cover_the_whole_process_tree():
+    """A child holding 64 MiB (a rank, a worker) counts in the engine's process count and RSS."""
+    import subprocess
+    import sys
+    import time
+
+    from pttui.engine.system_stats import ProcessTree
+
+    tree = ProcessTree()
+    _, alone_mb, alone = tree.sample()
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; x = bytearray(64 << 20); print(1, flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert child.stdout.readline().strip() == b"1"  # its memory is touched now
+        time.sleep(0.2)
+        cpu, with_mb, count = tree.sample()
+        assert count >= alone + 1
+        assert with_mb - alone_mb >= 60, (alone_mb, with_mb)
+        assert cpu >= 0
+    finally:
+        child.kill()
+        child.wait()
