@@ -20,10 +20,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pttui.engine.hardened import free_memory_bytes, mib
+from pttui.engine.hardened import FREE_MEMORY_SHARE, default_max_bytes, free_memory_bytes, mib
 from pttui.engine.params import ParamError
 
-BUDGET_SHARE = 0.5  # of free memory: the rest is for the data, PyTorch's own pools and the OS
+BUDGET_SHARE = FREE_MEMORY_SHARE  # the data, PyTorch's own pools and the OS keep the rest
 MAX_RUN_S = 3600.0  # a run whose work alone is estimated past this is refused: a typo, not a lesson
 OPTIMIZER_STATE = {"adam": 8, "adamw": 8, "sgd": 4}  # bytes of state per parameter (sgd: momentum)
 EVAL_CHUNK = 4096  # rows train.evaluate runs at once
@@ -31,7 +31,7 @@ EVAL_CHUNK = 4096  # rows train.evaluate runs at once
 
 def memory_budget() -> int:
     """BUDGET_SHARE of the memory free now, in bytes: the most one run's checks allow."""
-    return int(free_memory_bytes() * BUDGET_SHARE)
+    return default_max_bytes()
 
 
 def capped_limit(max_mb: int, warn: Callable[[str], None] | None = None) -> int:

@@ -80,9 +80,12 @@ def free_memory_bytes() -> int:
     return 8 << 30  # unknown platform: assume a small machine
 
 
+FREE_MEMORY_SHARE = 0.5  # of free memory, for one run's file or model: the rest is for the rest
+
+
 def default_max_bytes() -> int:
-    """The bound for a file that no `--max-mb` limits: half of the free memory."""
-    return free_memory_bytes() // 2
+    """The bound for a file (or a model) that no `--max-mb` limits: FREE_MEMORY_SHARE of free memory."""
+    return int(free_memory_bytes() * FREE_MEMORY_SHARE)
 
 
 # --- opening --------------------------------------------------------------------------------------
@@ -384,7 +387,11 @@ def check_torch_zip(path: str | os.PathLike, max_bytes: int, field: str) -> list
             field, path, f"its pickle is {mib(report.sizes[pickles[0]])}, more than {mib(MAX_PICKLE_BYTES)}"
         )
     with open_regular(path, field) as stream, zipfile.ZipFile(stream) as archive:
-        data = archive.read(pickles[0])
+        try:  # zipfile checks this entry's CRC-32 as it reads it
+            data = archive.read(pickles[0])
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, NotImplementedError) as exc:
+            what = "its CRC-32 does not match its bytes" if "CRC" in str(exc) else str(exc)
+            raise FileRefused(field, path, f"entry {pickles[0]!r} is corrupted: {what}") from None
     storages = torch_storages(data, field, path)
     declared = 0
     seen: set[str] = set()
