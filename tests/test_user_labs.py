@@ -235,3 +235,26 @@ def test_parallel_ranks_train_a_user_model_as_its_exported_script_does(tmp_path,
     assert printed.keys() == engine.keys() == {(0, 1), (1, 1)}
     for k, (ta, va) in engine.items():
         assert abs(ta - printed[k][0]) <= 1e-6 and abs(va - printed[k][1]) <= 1e-6, (engine, printed)
+
+
+@pytest.mark.parametrize("data", ["csv", "synthetic"])
+def test_visualize_draws_and_trains_a_user_model_as_its_script_does(tmp_path, files, data):
+    values = {"steps": 6, "seed": 5, "model_spec": f"{files['model']}:Net", "device": "cpu",
+              "logdir": str(tmp_path / "tb"), "batch_size": 16}  # fmt: skip
+    if data == "csv":
+        values["data"] = str(files["csv"])
+    else:
+        values.update(input_shape="16,4", size=64)
+    final, sink = run_lab("visualize", **values)
+    assert isinstance(final, ev.Done), final
+    assert final.result["total_params"] == expected_params() and final.result["steps"] == 6
+    (tree,) = [t for t in sink.of("tree") if t.title.startswith("autograd graph")]
+    assert "Net(x)" in tree.title
+    script = tmp_path / "visualize.py"
+    script.write_text(get_lab("visualize").code(validate(get_lab("visualize").params, values)))
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    first, last = map(float, re.search(r"first_loss ([\d.]+) last_loss ([\d.]+)", out.stdout).groups())
+    assert abs(first - final.result["first_loss"]) <= 1e-6 and abs(last - final.result["last_loss"]) <= 1e-6

@@ -7,6 +7,7 @@ optional `tensorboard` package is installed; without it, one line says how to ad
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -26,6 +27,10 @@ STEPS = Param("steps", "int", 50, "optimizer steps of the short training run", l
 INSTALL_HINT = "pip install 'pttui[tensorboard]'"
 PARAMS = (
     MODEL,
+    *common.USER_MODEL_PARAMS,
+    *common.USER_DATA_PARAMS,
+    *common.SYNTHETIC_PARAMS,
+    dataclasses.replace(common.SIZE, help="random inputs to make for --model-spec without --data"),
     common.SHOW_SAVED,
     common.DOT,
     LOGDIR,
@@ -36,6 +41,54 @@ PARAMS = (
     common.SEED,
     common.PACE,
 )
+
+
+def _custom_code(values: dict[str, Any]) -> str:
+    """A person's model or data: data and model as the training labs' scripts make them, then
+    the same short run of pttui's `fit`, with LossLog printing the first and last loss."""
+    from pttui.engine import usercode
+    from pttui.engine.codegen import (
+        build_lines,
+        data_lines,
+        device_line,
+        imports,
+        model_definitions,
+        task_arguments,
+        task_lines,
+    )
+    from pttui.engine.source import definitions
+
+    rv = recipe_values(values)
+    data_block, batch_size, model_line = "\n".join(data_lines(rv)), None, None
+    if usercode.is_synthetic(rv):
+        data_block, batch_size = usercode.synthetic_lines(rv)
+        model_line = usercode.model_lines(rv)[-1]
+    stdlib = tuple(line.split()[1] for line in usercode.imports(rv).splitlines())
+    lines = [*build_lines(rv, batch_size, model_line), *task_lines(rv)]
+    return f'''"""visualize: the plain PyTorch that pttui runs for these values (your model or data).
+
+The functions below are pttui's own (`fit` is its training loop), copied as they are.
+"""
+
+{imports(*stdlib)}
+
+
+{model_definitions(rv)}
+
+
+{definitions(("labs.visualize", "LossLog"))}
+
+
+{device_line(rv)}
+{data_block}
+{chr(10).join(lines)}
+log, state = LossLog(None), TrainState()
+steps = {values["steps"]}
+epochs = -(-steps // len(batches))
+fit(model, optimizer, batches, (x_val, y_val), Report(), epochs, device, hooks=log, state=state, max_steps=steps{task_arguments(rv)})
+log.read_back()
+print(f"step {{state.step}}: first_loss {{log.losses[0]:.8f}} last_loss {{log.losses[-1]:.8f}}")
+'''
 
 
 def constructor_call(name: str) -> str:
@@ -64,6 +117,14 @@ def _data(name: str, seed: int):
         y = x[:, :3].argmax(1)  # a rule the model can learn: which of 3 features is largest
         return x[:1024], y[:1024], x[1024:], y[1024:]
     return data.to_tensors(data.load(data.DataSpec("digits", seed=seed)))
+
+
+def recipe_values(values: dict[str, Any]) -> dict[str, Any]:
+    """This lab's values as `pttui.engine.recipe.prepare` reads them (Adam, the digits, relu)."""
+    return {
+        **values, "dataset": "digits", "noise": 0.0, "hidden": (64,), "activation": "relu",
+        "optimizer": "adam", "momentum": 0.9, "weight_decay": 0.0, "amp": "off", "threads": 0,
+    }  # fmt: skip
 
 
 def default_logdir(model: str, runs_dir: str | None) -> Path:
@@ -97,27 +158,47 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
 
     import torch
 
-    from pttui.engine import data, devices, graph, summary, train
+    from pttui.engine import data, devices, graph, recipe, summary, train
+    from pttui.engine.usermodel import prediction
 
     device = devices.resolve(values["device"])
     ctx.start(device)
     name = values["model"]
-    x_train, y_train, x_val, y_val = (t.to(device) for t in _data(name, values["seed"]))
-    torch.manual_seed(values["seed"])
-    model = _build(name).to(device)
+    custom = recipe.is_custom(values)
+    r = None
+    if custom:  # a person's model or data: built as every training lab builds it
+        r = recipe.prepare(recipe_values(values), device, batch_default=common.BATCH_SIZE.default)
+        from pttui.engine.labs.training import report_custom
+
+        report_custom(ctx, values, r)
+        model, x_train, y_train, x_val, y_val = r.model, r.x_train, r.y_train, r.x_val, r.y_val
+        name = type(model).__name__ if values.get("model_spec") else name
+    else:
+        x_train, y_train, x_val, y_val = (t.to(device) for t in _data(name, values["seed"]))
+        torch.manual_seed(values["seed"])
+        model = _build(name).to(device)
     example = x_train[:1]
+    title = f"{name}(x)" if custom else f"{constructor_call(name)}(x)"
 
     # 1. The autograd graph of the output (before training: the same graph every step).
-    out = model(example)
+    with (
+        torch.random.fork_rng(devices=[]),
+        recipe.blamed(values, r, "forward") if r else contextlib.nullcontext(),
+    ):
+        out = prediction(model(example), values.get("output_key", ""))
     g = graph.walk(out, dict(model.named_parameters()), show_saved=values["show_saved"], output_name="output")
-    ctx.tree(f"autograd graph of {constructor_call(name)}(x)", graph.to_tree(g))
-    dot_path = graph.save_dot(g, values["dot"], f"{constructor_call(name)}(x)") if values["dot"] else None
+    ctx.tree(f"autograd graph of {title}", graph.to_tree(g))
+    dot_path = graph.save_dot(g, values["dot"], title) if values["dot"] else None
     if dot_path:
         ctx.text("DOT", f"wrote {dot_path}; render it with: dot -Tsvg {dot_path} -o graph.svg")
     del out, g
 
     # 2. The summary (totals from model.parameters(), torchsummary's table where it copes).
-    s = summary.summarize(model, [tuple(example.shape)], device)
+    with (
+        torch.random.fork_rng(devices=[]),
+        recipe.blamed(values, r, "forward") if r else contextlib.nullcontext(),
+    ):
+        s = summary.summarize(model, [tuple(example.shape)], device, [example])
     if s.torchsummary_text:
         ctx.text("torchsummary", s.torchsummary_text.rstrip(), pane="summary")
     if s.problem:
@@ -137,16 +218,21 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
         graph_problem = _add_graph(writer, model, example)
         if graph_problem:
             ctx.warn(graph_problem)
-    optimizer = torch.optim.Adam(model.parameters(), lr=values["lr"])
-    generator = torch.Generator().manual_seed(values["seed"])
-    batches = data.Batches(x_train, y_train, values["batch_size"], generator)
+    if r is not None:  # recipe made Adam and the batches in the same order
+        optimizer, batches = r.optimizer, r.batches
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=values["lr"])
+        generator = torch.Generator().manual_seed(values["seed"])
+        batches = data.Batches(x_train, y_train, values["batch_size"], generator)
     epochs = -(-values["steps"] // len(batches))
     log, state = LossLog(writer), train.TrainState()
-    with contextlib.redirect_stdout(io.StringIO()):  # TensorBoard's chatter stays off the screen
+    blame = recipe.blamed(values, r) if r else contextlib.nullcontext()
+    with contextlib.redirect_stdout(io.StringIO()), blame:  # TensorBoard's chatter stays off the screen
         train.fit(
-            model, optimizer, batches, (x_val, y_val), ctx, epochs, device,
-            hooks=log, state=state, max_steps=values["steps"],
-        )  # fmt: skip
+                model, optimizer, batches, (x_val, y_val), ctx, epochs, device,
+                hooks=log, state=state, max_steps=values["steps"],
+                loss_fn=r.loss_fn if r else None, evaluator=r.evaluator if r else None,
+            )  # fmt: skip
     log.read_back()  # a stop mid-epoch leaves the last losses unread
     losses, step = log.losses, state.step
     if writer is not None:
@@ -229,6 +315,10 @@ def code(values: dict[str, Any]) -> str:
     from pttui.engine.source import definition, definitions
 
     name, seed = values["model"], values["seed"]
+    from pttui.engine import usercode
+
+    if usercode.is_custom(values):
+        return _custom_code(values)
     if name == "dynamic":
         data = (
             f"g = torch.Generator().manual_seed({seed})\n"
