@@ -20,7 +20,7 @@ def _main(argv: list[str]) -> int:
         )
         return 2
     try:
-        from pttui.engine.headless import main
+        from pttui.engine.supervisor import main  # forks before torch: see its docstring
     except KeyboardInterrupt:  # the app's stop can arrive while this process still imports
         return 130
     return main(argv[1], argv[2:])

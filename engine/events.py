@@ -125,6 +125,10 @@ class Error(Event):
 
     `fatal` is False when the error answers a control command (a malformed line, a pause a
     lab cannot honour): the engine keeps serving and the run, if any, goes on.
+
+    `cause` is None where the lab raised; the supervisor sets it when it ended the run:
+    "crashed" (the engine died by a signal), "memory" (the memory ceiling) or "time" (the
+    lab's time limit).
     """
 
     kind: ClassVar[str] = "error"
@@ -132,6 +136,7 @@ class Error(Event):
     field: str | None = None
     detail: str = ""
     fatal: bool = True
+    cause: str | None = None
 
 
 @dataclass(frozen=True)

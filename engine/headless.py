@@ -65,6 +65,14 @@ def build_parser(lab: Lab, prog: str = "pttui run") -> argparse.ArgumentParser:
         action="store_true",
         help="take commands (pause, resume, step, pace, stop) as JSON lines on stdin; implies --json",
     )
+    out.add_argument(
+        "--ceiling-mb",
+        metavar="MB",
+        type=int,
+        default=None,
+        help="hard memory ceiling in MiB over the run's whole process tree, enforced by the "
+        "supervisor (default: from --max-mb where the topic has it, else 75%% of free memory)",
+    )
     return parser
 
 
@@ -149,6 +157,7 @@ def execute(
     hands the work to a warm engine's thread.
     """
     from pttui.engine import events as ev
+    from pttui.engine import supervisor
     from pttui.engine.runner import Runner
     from pttui.engine.sinks import JsonLinesSink
 
@@ -158,39 +167,53 @@ def execute(
         from pttui.engine.control import Control
 
         control = Control(JsonLinesSink(stdout)).start()  # says hello, then reads stdin
+    # Supervised (pttui.engine.supervisor), the run is the supervisor's: it owns the record
+    # (and ends it for an engine that crashed), and it hears what binds the run first.
+    pipe = supervisor.events_pipe()
+    recorder = _recorder(lab, values, args, os.getppid() if pipe is not None else None)
+    if pipe is not None:
+        record = str(recorder.path) if recorder is not None else None
+        pipe.write(supervisor.hello_line(record, values.get("max_mb"), args.ceiling_mb, lab.time_limit_s))
+        pipe.flush()
     if control is not None:
         sinks.append(control.out)
     elif args.json:
-        sinks.append(JsonLinesSink(stdout))
+        sinks.append(JsonLinesSink(stdout))  # supervised, stdout is the pipe
     else:
         from pttui.engine.human import HumanSink
 
         sinks.append(HumanSink())
-    recorder = _recorder(lab, values, args)
+        if pipe is not None:
+            sinks.append(JsonLinesSink(pipe))  # the supervisor follows the events all the same
     if recorder is not None:
         sinks.append(recorder)
     runner = Runner(lab, values, sinks, extras={"runs_dir": args.runs_dir})
     # In JSON mode stdout belongs to the events: anything a library prints goes to stderr.
     redirect = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
     interrupted = False
-    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_stop(_signum, _frame) -> None:
+        # A flag, not KeyboardInterrupt: a stop can arrive twice (Ctrl-C reaches the whole
+        # process group and the supervisor forwards it), and an exception raised by the
+        # second one could land anywhere, even in the final flush.
+        nonlocal interrupted
+        interrupted = True
+        runner.stop()
+
+    previous: dict[int, Any] = {}
     with redirect:
+        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, on_stop)
         try:
-            signal.signal(signal.SIGTERM, signal.default_int_handler)
-        except ValueError:  # not the main thread: leave signals alone
-            previous = None
-        if control is not None:
-            control.attach(runner)
-        runner.start(on)
-        while True:
-            try:
-                if runner.join(0.2):
-                    break
-            except KeyboardInterrupt:
-                interrupted = True
-                runner.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+            if control is not None:
+                control.attach(runner)
+            runner.start(on)
+            while not runner.join(0.2):
+                pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     final = runner.last
     try:
         sys.stdout.flush()
@@ -216,10 +239,10 @@ def _quiet_stdout() -> None:
         pass
 
 
-def _recorder(lab: Lab, values: dict[str, Any], args: argparse.Namespace):
+def _recorder(lab: Lab, values: dict[str, Any], args: argparse.Namespace, owner: int | None = None):
     """The run recorder (see pttui.engine.runs); None to keep no record, or where none can be kept."""
     if args.no_record or os.environ.get("RANK", "0") != "0":
         return None  # under torchrun, rank 0 keeps the one record of the run
     from pttui.engine.runs import RunRecorder
 
-    return RunRecorder.create(lab.name, values, args.runs_dir)
+    return RunRecorder.create(lab.name, values, args.runs_dir, owner)

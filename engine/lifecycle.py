@@ -20,3 +20,7 @@ STOP_READER_GONE = "reader gone"
 # check the stop flag once per step, so a healthy engine ends well inside it. An engine that has
 # already sent its final event is never killed: it is only flushing and reaping.
 STOP_GRACE_S = 1.5
+# The app kills a run's process group only this long after the grace has passed: the supervisor
+# (pttui.engine.supervisor) kills an engine that outstays the grace and reports `stopped`, and
+# that report must not be cut off. Only a supervisor that itself does not answer meets this.
+REPORT_S = 2.0

@@ -112,9 +112,17 @@ class RunRecorder(Sink):
 
     @classmethod
     def create(
-        cls, topic: str, values: dict[str, Any], runs_dir: str | os.PathLike | None = None
+        cls,
+        topic: str,
+        values: dict[str, Any],
+        runs_dir: str | os.PathLike | None = None,
+        pid: int | None = None,
     ) -> RunRecorder | None:
-        """A recorder in a new run folder, or None (after a warning) where none can be made."""
+        """A recorder in a new run folder, or None (after a warning) where none can be made.
+
+        `pid` is the process that owns the run (the supervisor, where there is one; else this
+        one): while it lives, a run without a final event is "running".
+        """
         root = resolve_runs_dir(runs_dir)
         now = datetime.now().astimezone()
         try:
@@ -132,7 +140,7 @@ class RunRecorder(Sink):
                 "topic": topic,
                 "params": values,
                 "started": now.isoformat(timespec="milliseconds"),
-                "pid": os.getpid(),
+                "pid": pid or os.getpid(),
             }
             (path / PARAMS_FILE).write_text(
                 json.dumps(ev.plain(header), indent=2, allow_nan=False) + "\n", encoding="utf-8"
@@ -316,7 +324,8 @@ def _read_run(path: Path) -> RunInfo:
         else:
             status = STOPPED_READER_GONE if last.reason == STOP_READER_GONE else STOPPED
     elif isinstance(last, ev.Error):
-        status, reason = FAILED, str(last.message)
+        status = CRASHED if last.cause == "crashed" else FAILED
+        reason = str(last.message)
     elif os.path.lexists(path / RECORDER_ERROR_FILE):
         with (
             contextlib.suppress(FileRefused, OSError),

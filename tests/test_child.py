@@ -66,12 +66,14 @@ def test_a_run_reports_events_and_stop_ends_it_at_the_next_step():
         time.sleep(0.02)
     asked = time.monotonic()
     child.stop()
-    items = seen + _collect(child, timeout=10)
-    assert time.monotonic() - asked < 3
+    items = seen + _collect(child, timeout=60)
+    took = time.monotonic() - asked
+    # Order and outcome, not speed: stop -> `done` with stopped=true -> exit 130, never a kill.
     kinds = [i.kind for i in items if isinstance(i, ev.Event)]
-    assert kinds[0] == "start" and "step" in kinds and kinds[-1] == "done"
+    assert kinds[0] == "start" and "step" in kinds and kinds[-1] == "done", kinds[-5:]
     assert [i.stopped for i in items if isinstance(i, ev.Done)] == [True]  # it still reports
-    assert isinstance(items[-1], Exit) and items[-1].returncode == 130
+    assert isinstance(items[-1], Exit), items[-3:]
+    assert items[-1].returncode == 130, f"exit {items[-1].returncode}, {took:.2f} s after the stop"
     assert child not in live_children() and not child.running
 
 
@@ -93,9 +95,9 @@ def test_a_child_that_ignores_sigint_is_killed_after_the_grace_period():
     assert items[0] == Line("not json", "stdout")  # stray output is shown, never a crash
     started = time.monotonic()
     child.stop(grace=0.3)
-    items += _collect(child, timeout=5)
-    assert time.monotonic() - started < 2
-    assert items[-1].returncode < 0  # killed by a signal
+    items += _collect(child, timeout=30)
+    took = time.monotonic() - started
+    assert items[-1].returncode < 0, f"exit {items[-1].returncode} {took:.2f} s after the stop"  # killed
     with pytest.raises(ProcessLookupError):
         os.killpg(child.pid, 0)  # nothing of its process group is left
 
@@ -116,7 +118,29 @@ def test_close_reaps_the_child():
     pid = child.pid
     started = time.monotonic()
     child.close(grace=1.0)
-    assert time.monotonic() - started < 3
-    assert child.proc.returncode is not None  # reaped: no zombie left behind
+    took = time.monotonic() - started
+    assert child.proc.returncode is not None, f"not reaped {took:.2f} s after close"  # no zombie
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_an_engine_that_has_reported_is_never_killed():
+    """After its final event an engine only flushes and reaps: a stop past the grace waits."""
+    child = Child("training", [])
+    done = ev.Done(1.0, {"loss": 0.5}, True).to_json()
+    child.argv = [
+        sys.executable,
+        "-c",
+        "import signal, sys, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+        f"print({done!r}, flush=True); time.sleep(1.5); sys.exit(130)",
+    ]
+    child.start()
+    items = []
+    deadline = time.monotonic() + 30
+    while not any(isinstance(i, ev.Done) for i in items):
+        assert time.monotonic() < deadline, f"no done event in 30 s: {items}"
+        items += child.drain()
+        time.sleep(0.02)
+    child.stop(grace=0.1)
+    items += _collect(child, timeout=30)
+    assert isinstance(items[-1], Exit) and items[-1].returncode == 130, items[-1]  # not -9

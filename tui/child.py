@@ -8,10 +8,14 @@ Why a process and not a thread: measured on a prototype, an engine thread inside
 process trained at 0.48-0.77x of a bare loop once a live chart was drawn (both want the
 GIL); a child kept 0.90-0.97x. It also keeps torch out of the UI process, so a crash in a
 lab cannot take the app down, and stop is reliable: SIGINT (the engine stops at the next
-step and still reports `done`), then SIGKILL after a grace period.
+step and still reports `done`). The child is the engine's supervisor
+(`pttui.engine.supervisor`): it kills an engine that outstays STOP_GRACE_S and reports
+`stopped`, so the app kills the group only REPORT_S after that, as a last resort, and never
+once the final event (`done` or `error`) has come: the engine is then only flushing.
 
 The child runs in its own process group so a stop reaches everything it started (DDP
-workers too), and `atexit` kills any group still alive when the app goes away.
+workers too), and `atexit` kills any group still alive when the app goes away. The
+supervisor also ends the run when the app is gone (END_WITH_PARENT_ENV).
 """
 
 from __future__ import annotations
@@ -32,8 +36,11 @@ from typing import Any
 
 from pttui.engine import commands as cmd
 from pttui.engine import events as ev
-from pttui.engine.lifecycle import STOP_GRACE_S as GRACE_S  # SIGINT, then this long before SIGKILL
+from pttui.engine.lifecycle import REPORT_S, STOP_GRACE_S
 from pttui.engine.params import Param
+from pttui.engine.supervisor import END_WITH_PARENT_ENV
+
+GRACE_S = STOP_GRACE_S + REPORT_S  # SIGINT, then this long before the last-resort SIGKILL
 
 _live: set[Child] = set()
 _live_lock = threading.Lock()
@@ -99,10 +106,12 @@ class Child:
         self.env = dict(os.environ if env is None else env)
         self.env.setdefault("PTTUI_LEAVE_A_CORE", "1")  # see engine.devices.LEAVE_A_CORE_ENV
         self.env.pop("NO_COLOR", None)  # nothing the engine prints in JSON mode is coloured anyway
+        self.env[END_WITH_PARENT_ENV] = "1"
         self.queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
         self.proc: subprocess.Popen[bytes] | None = None
         self.stop_requested_at: float | None = None
         self.exited = threading.Event()
+        self.reported = threading.Event()  # the final event came: never kill it from then on
         self._stderr: deque[str] = deque(maxlen=40)
         self._threads: list[threading.Thread] = []
         self._stdin_lock = threading.Lock()
@@ -182,7 +191,8 @@ class Child:
             timer.start()
 
     def kill(self) -> None:
-        if self.running:
+        """SIGKILL the run's process group, unless it has sent its final event."""
+        if self.running and not self.reported.is_set():
             self._signal(signal.SIGKILL)
 
     def close(self, grace: float = GRACE_S) -> int | None:
@@ -193,7 +203,7 @@ class Child:
         self.stop(grace)
         if not self.exited.wait(grace):
             self.kill()
-            self.exited.wait(1.0)
+            self.exited.wait(1.0 if not self.reported.is_set() else grace)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(0.5)
         return self.proc.returncode
@@ -215,9 +225,13 @@ class Child:
             if not line:
                 continue
             try:
-                put(ev.from_json(line))
+                event = ev.from_json(line)
             except (ValueError, KeyError, TypeError):  # not an event: show it, never crash on it
                 put(Line(line, "stdout"))
+                continue
+            if event.kind in ("done", "error"):
+                self.reported.set()
+            put(event)
         self.proc.stdout.close()
         for thread in self._threads[1:]:
             thread.join(2.0)  # stderr first, so its last words arrive before Exit

@@ -64,7 +64,7 @@ def cmd_run(argv: list[str]) -> int:
             file=sys.stdout if asked else sys.stderr,
         )
         return 0 if asked else 2
-    from pttui.engine.headless import main
+    from pttui.engine.supervisor import main  # forks before torch: see its docstring
 
     return main(argv[0], argv[1:])
 
