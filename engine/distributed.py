@@ -5,7 +5,9 @@ Parent side (`launch`): hosts the TCPStore itself on a free port (a prototype me
 each rank as `python -m pttui.engine.distributed` with three pipes (stdin: its spec, then "stop";
 stdout: JSON lines of events and its result; stderr: anything else, shown as text events) and
 watches them. A dead rank ends the run within `timeout` + GRACE_S with a message naming it;
-a stop ends every rank; no rank outlives `launch`. Plain `subprocess` pipes, not
+a rank that stops answering (frozen by SIGSTOP, wedged) is found by its heartbeat going
+quiet for `timeout` and named, and the run ends then; a stop ends every rank; no rank
+outlives `launch`. Plain `subprocess` pipes, not
 multiprocessing, so a host that replaced `sys.stderr` (Textual's has `fileno() == -1`) can
 still start ranks.
 
@@ -36,6 +38,7 @@ from pttui.engine.params import ParamError
 GRACE_S = 5.0  # past the process-group timeout: time for ranks to report and tear down
 STARTUP_S = 120.0  # how long a rank waits for the others to start (importing torch)
 SYNC_EVERY = 4  # steps between the all-reduces that agree on a stop (every rank stops at one step)
+HEARTBEAT_S = 0.5  # a rank says it is alive this often, from a thread of its own
 TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
 
@@ -305,6 +308,9 @@ class _Rank:
     tail: deque = field(default_factory=lambda: deque(maxlen=20))
     stepped: bool = False  # it has trained (a stop then ends it cleanly at an agreed step)
     failed_at: float | None = None  # when the parent saw it fail
+    heard: float = field(default_factory=time.monotonic)  # its last line (a heartbeat at least)
+    spoke: bool = False  # it has sent an event: past its start-up, its heartbeat counts
+    silent: bool = False  # it stopped answering: no heartbeat for `timeout`
     ended_by_parent: bool = False  # terminated in teardown: a consequence, not a cause
     readers: list[threading.Thread] = field(default_factory=list)
 
@@ -378,11 +384,15 @@ def _start(ctx, spec: RankSpec, forward: bool) -> _Rank:
 
 def _read_events(ctx, rank: _Rank, forward: bool) -> None:
     for line in rank.proc.stdout:
+        rank.heard = time.monotonic()
         try:
             msg = json.loads(line)
         except ValueError:
             rank.tail.append(line.rstrip())
             continue
+        if msg.get("k") == "hb":
+            continue
+        rank.spoke = True
         if msg.get("k") == "result":
             rank.result = msg["result"]
         elif msg.get("k") == "error":
@@ -405,10 +415,21 @@ def _read_output(ctx, rank: _Rank, forward: bool) -> None:
 
 
 def _watch(ctx, ranks: list[_Rank], timeout: float) -> None:
-    """Wait for every rank; on a stop or a failure, give the rest timeout + GRACE_S, then kill."""
+    """Wait for every rank; on a stop or a failure, give the rest timeout + GRACE_S, then kill.
+
+    A rank whose heartbeat has been quiet for `timeout` ends the run at once: it cannot take
+    part in a collective any more, so the others would only wait for it until the same timeout.
+    """
     deadline = None
     stop_sent = False
     while [rk.proc.poll() for rk in ranks].count(None):  # poll every rank: it sets returncode
+        now = time.monotonic()
+        for rk in ranks:
+            if rk.spoke and rk.proc.returncode is None and now - rk.heard > timeout:
+                rk.silent = True
+                rk.failed_at = now
+                rk.proc.kill()  # SIGSTOPped, it would not even see a SIGTERM
+                return
         if ctx.stopped and not stop_sent:
             stop_sent = True
             if not any(rk.stepped for rk in ranks):
@@ -459,20 +480,24 @@ def _failure(failed: list[_Rank], ranks: list[_Rank]) -> Exception:
     """Blame the rank that failed on its own: one killed by a signal, else one with its own
     error (not a lost peer), else the first one seen to fail."""
 
-    def first_cause(rk: _Rank) -> tuple[bool, int, float, int]:
+    def first_cause(rk: _Rank) -> tuple[bool, bool, int, float, int]:
         code = rk.proc.returncode or 0
         peer_error = rk.error is not None and _is_peer_error(rk.error.get("message", ""))
         kind = 0 if code < 0 else 1 if not peer_error else 2
-        return (rk.ended_by_parent, kind, rk.failed_at or float("inf"), rk.rank)
+        return (not rk.silent, rk.ended_by_parent, kind, rk.failed_at or float("inf"), rk.rank)
 
     culprit = min(failed, key=first_cause)
     err = culprit.error or {}
     if err.get("field"):
         return ParamError(err["field"], err.get("value"), err.get("allowed", ""))
     what = describe_exit(culprit.proc.returncode)
+    if culprit.silent:
+        quiet = culprit.failed_at - culprit.heard if culprit.failed_at else 0.0
+        what = f"stopped answering (no heartbeat for {quiet:.1f} s: frozen or stopped), so it was killed"
+        err = {}
     if culprit.proc.returncode == 0 and culprit.result is None:
         what = "ended without a result"
-    detail = err.get("message") or (culprit.tail[-1] if culprit.tail else "")
+    detail = err.get("message") or (culprit.tail[-1] if culprit.tail and not culprit.silent else "")
     others = [rk.rank for rk in ranks if rk is not culprit]
     message = f"rank {culprit.rank} {what}" + (f": {detail}" if detail else "")
     if others:
@@ -500,6 +525,7 @@ def _worker() -> None:
             out.write(json.dumps(msg, separators=(",", ":"), allow_nan=True) + "\n")
 
     spec = RankSpec(**json.loads(sys.stdin.readline()))
+    threading.Thread(target=_heartbeat, args=(send,), daemon=True, name="pttui-heartbeat").start()
     requested = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: requested.set())  # Ctrl-C reaches the whole group
     threading.Thread(target=_stdin_watch, args=(requested, spec.timeout), daemon=True).start()
@@ -534,6 +560,13 @@ def _worker() -> None:
     # Skip the interpreter's teardown: C++ threads of torch exiting with it are where the
     # rare "terminate called without an active exception" aborts came from.
     os._exit(code)
+
+
+def _heartbeat(send) -> None:
+    """A line every HEARTBEAT_S: the launcher names a rank that goes quiet (SIGSTOP, a wedge)."""
+    while True:
+        send({"k": "hb"})
+        time.sleep(HEARTBEAT_S)
 
 
 def _stdin_watch(requested: threading.Event, timeout: float) -> None:

@@ -100,7 +100,9 @@ class Supervisor:
     def __init__(self, topic: str, argv: list[str], stdout: IO[bytes] | None = None):
         self.topic = topic
         self.argv = argv
-        self.json = "--json" in argv
+        # Under torchrun one rank speaks (as the parallel lab does), or every line would print
+        # world-size times; the others' ends go to stderr.
+        self.json = "--json" in argv and os.environ.get("RANK", "0") == "0"
         self.out = stdout if stdout is not None else sys.stdout.buffer
         self.pid = 0
         self.status: int | None = None

@@ -46,12 +46,14 @@ def children(pid: int) -> dict[int, str]:
 
 
 def ranks_of(pid: int) -> dict[int, int]:
-    """{rank: pid} of the rank processes that `pid` started."""
-    return {
-        int(m.group(1)): child
-        for child, cmd in children(pid).items()
-        if (m := re.search(r"engine\.distributed --rank=(\d+)", cmd))
-    }
+    """{rank: pid} of the rank processes below `pid` (under a supervisor, the engine's children)."""
+    found = {}
+    for child, cmd in children(pid).items():
+        if m := re.search(r"engine\.distributed --rank=(\d+)", cmd):
+            found[int(m.group(1))] = child
+        else:
+            found.update(ranks_of(child))
+    return found
 
 
 def alive(pid: int) -> bool:
@@ -457,3 +459,34 @@ def test_in_the_app_one_curve_per_rank_then_stop_leaves_nothing():
 
     ranks = asyncio.run(drive())
     assert wait_gone(ranks.values(), 5), "a rank outlived the stop"
+
+
+@pytest.mark.slow
+def test_a_frozen_rank_is_named_and_the_run_ends_within_the_timeout():
+    """SIGSTOP freezes rank 1 mid-training: its heartbeat goes quiet, and the error names it."""
+    from pttui.engine.runner import Runner
+    from pttui.engine.sinks import CollectSink
+
+    frozen = {}
+
+    class FreezeRank1(CollectSink):
+        def on_event(self, event):
+            super().on_event(event)
+            if event.kind == "step" and event.rank == 1 and event.step >= 8 and not frozen:
+                frozen["pid"] = ranks_of(os.getpid())[1]
+                os.kill(frozen["pid"], signal.SIGSTOP)
+                frozen["at"] = time.monotonic()
+
+    timeout = 3
+    runner = Runner(get_lab("parallel"), {**TINY, "epochs": 500, "timeout": timeout}, [FreezeRank1()])
+    try:
+        final = runner.run()
+    finally:
+        if "pid" in frozen and alive(frozen["pid"]):
+            os.kill(frozen["pid"], signal.SIGKILL)
+    ended = time.monotonic() - frozen["at"]
+    print(f"froze rank 1: the run ended {ended:.2f} s later (--timeout {timeout})")
+    assert isinstance(final, ev.Error), final
+    assert "rank 1 stopped answering" in final.message, final.message
+    assert ended < timeout + dd.GRACE_S + 10, f"the run ended {ended:.1f} s after rank 1 froze"
+    assert ranks_of(os.getpid()) == {}  # other tests may leave their own helpers (a forkserver)

@@ -1,0 +1,102 @@
+"""The README's reliability figures, measured: `python tests/measure_supervisor.py [--runs N]`.
+
+Not a test (pytest does not collect it): it prints what the supervisor costs and how fast it
+answers, each figure as the spread of N runs, so the README can quote them with this command.
+
+- relay cost: samples/s of a default training run through the supervisor's relay, against the
+  same run in one process (`pttui.engine.headless.main`, no supervisor), runs interleaved;
+- exit after the final event: seconds from reading the `done` line to the process's exit,
+  supervised (`python -m pttui.engine run`) and in one process;
+- time to stop: a native op that ignores signals (`--expr "torch.zeros(1,1).expand(10**6,
+  10**6).sum()"`): seconds from Ctrl-C (SIGINT to the group) to exit 130;
+- memory at the ceiling: `torch.zeros([1000000]+[1]*40).tolist()` at `--max-mb 8`: the
+  ceiling and what the run held when it was ended (from the error event).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+IN_PROCESS = "import sys; from pttui.engine.headless import main; sys.exit(main(sys.argv[1], sys.argv[2:]))"
+
+
+def _cmd(supervised: bool, topic: str, *flags: str) -> list[str]:
+    head = [sys.executable, "-m", "pttui.engine", "run"] if supervised else [sys.executable, "-c", IN_PROCESS]
+    return [*head, topic, "--json", "--no-record", *flags]
+
+
+def _run(cmd: list[str]) -> tuple[dict, float]:
+    """The final event, and seconds from reading it to the process's exit."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    final, read_at = {}, time.monotonic()
+    for line in proc.stdout:
+        if line.startswith((b'{"event":"done"', b'{"event":"error"')):
+            final, read_at = json.loads(line), time.monotonic()
+    proc.wait()
+    return final, time.monotonic() - read_at
+
+
+def _spread(values: list[float], fmt: str = "{:.3f}") -> str:
+    return f"median {fmt.format(statistics.median(values))} (min {fmt.format(min(values))}, max {fmt.format(max(values))})"
+
+
+def relay_and_exit(runs: int) -> None:
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    exits: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(runs):
+        for supervised in (True, False):
+            final, after = _run(_cmd(supervised, "training"))
+            rates[supervised].append(final["result"]["samples_per_s"])
+            exits[supervised].append(after)
+    ratio = [s / u for s, u in zip(rates[True], rates[False], strict=True)]
+    print(f"relay: supervised {_spread(rates[True], '{:,.0f}')} samples/s")
+    print(f"       one process {_spread(rates[False], '{:,.0f}')} samples/s; ratio {_spread(ratio)}")
+    print(f"exit after done: supervised {_spread(exits[True])} s; one process {_spread(exits[False])} s")
+    data = [_run(_cmd(s, "data", "--num-workers=2", "--epochs=2", "--no-sweep"))[1] for s in (True, False)]
+    print(f"exit after done, data --num-workers 2: supervised {data[0]:.3f} s; one process {data[1]:.3f} s")
+
+
+def time_to_stop(runs: int) -> None:
+    took = []
+    for _ in range(runs):
+        cmd = _cmd(True, "tensors", "--expr=torch.zeros(1,1).expand(1000000,1000000).sum()")
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        for line in proc.stdout:
+            if line.startswith(b'{"event":"start"'):
+                break
+        time.sleep(1.0)  # inside the native sum by now
+        asked = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)
+        out = proc.stdout.read().splitlines()
+        proc.wait()
+        took.append(time.monotonic() - asked)
+        last = json.loads(out[-1]) if out else {}
+        assert proc.returncode == 130 and last.get("stopped"), (proc.returncode, last)
+    print(f"time to stop a native op that ignores signals: {_spread(took)} s (exit 130, done stopped)")
+
+
+def memory_ceiling() -> None:
+    final, _ = _run(_cmd(True, "tensors", "--expr=torch.zeros([1000000]+[1]*40).tolist()", "--max-mb=8"))
+    print(f"memory ceiling: {final.get('event')}: {final.get('message', final)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    relay_and_exit(args.runs)
+    time_to_stop(args.runs)
+    memory_ceiling()
+
+
+if __name__ == "__main__":
+    main()
