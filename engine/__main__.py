@@ -9,7 +9,7 @@ import sys
 
 def _main(argv: list[str]) -> int:
     if len(argv) >= 2 and argv[0] == "run" and argv[1].startswith("-") and "--control" in argv:
-        from pttui.engine.control import serve  # a warm spare: the topic comes as a `run` command
+        from pttui.engine.supervisor import serve  # a warm spare: the topic comes as a `run` command
 
         return serve(argv[1:])
     if len(argv) < 2 or argv[0] != "run":

@@ -173,7 +173,8 @@ def execute(
     recorder = _recorder(lab, values, args, os.getppid() if pipe is not None else None)
     if pipe is not None:
         record = str(recorder.path) if recorder is not None else None
-        pipe.write(supervisor.hello_line(record, values.get("max_mb"), args.ceiling_mb, lab.time_limit_s))
+        ceiling_mb = getattr(args, "ceiling_mb", None)  # a warm spare has no such flag
+        pipe.write(supervisor.hello_line(record, values.get("max_mb"), ceiling_mb, lab.time_limit_s))
         pipe.flush()
     if control is not None:
         sinks.append(control.out)

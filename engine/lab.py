@@ -34,6 +34,7 @@ class Lab:
         if self.pausable:
             return ""
         return self.no_pause or f"{self.name} does not pause: it runs to the end"
+
     # The longest a run may take, in seconds, enforced by the supervisor (None: no limit).
     time_limit_s: float | None = None
 

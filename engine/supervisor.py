@@ -18,7 +18,13 @@ lab does, the parent still answers:
 
 The relay passes whole lines only, so the parent always knows the last event and never glues
 its own event onto half a line. An engine that has sent its final event is never killed: it is
-only flushing and reaping. The child inherits stdin; the parent never reads it.
+only flushing and reaping. The child inherits stdin; the parent never reads it, so `--control`
+commands (pttui.engine.control) reach the engine as they would without a supervisor.
+
+In JSON mode (`--json`, `--control`) the engine's `sys.stdout` is the pipe and its fd 1 is
+stderr: what a library prints, C code included, cannot land inside an event line. For a person
+(no `--json`) the engine prints to the terminal itself and sends its events on the pipe too.
+The engine's line on the pipe that starts with HELLO_KEY says what binds the run.
 
 Linux only (it reads /proc); elsewhere, and where torch is already imported (forking a
 process with torch's threads running is unsafe), the run goes on in this process, unsupervised.
@@ -33,6 +39,7 @@ import select
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import IO, Any
 
 from pttui.engine import proctree
@@ -58,6 +65,14 @@ def hello_line(
     return json.dumps({HELLO_KEY: info}) + "\n"
 
 
+_events: IO[str] | None = None  # in a supervised engine: the pipe to its supervisor
+
+
+def events_pipe() -> IO[str] | None:
+    """In a supervised engine, the pipe its events go to; None everywhere else."""
+    return _events
+
+
 def supervisable() -> bool:
     """Whether this process may fork a supervised engine (Linux, torch not yet imported)."""
     return sys.platform.startswith("linux") and proctree.HAS_PROC and "torch" not in sys.modules
@@ -65,11 +80,20 @@ def supervisable() -> bool:
 
 def main(topic: str, argv: list[str]) -> int:
     """Run `topic` with `argv` under a supervisor; returns the exit code (see lifecycle)."""
-    if not supervisable():
-        from pttui.engine.headless import main as run_here
+    from pttui.engine.headless import main as run_here
 
+    if not supervisable():
         return run_here(topic, argv)
-    return Supervisor(topic, argv).run()
+    return Supervisor(topic, argv, lambda: run_here(topic, argv)).run()
+
+
+def serve(argv: list[str]) -> int:
+    """A warm spare engine (`run --control` without a topic) under a supervisor."""
+    from pttui.engine.control import serve as serve_here
+
+    if not supervisable():
+        return serve_here(argv)
+    return Supervisor("--control", argv, lambda: serve_here(argv)).run()
 
 
 def describe_signal(number: int) -> str:
@@ -97,12 +121,21 @@ def describe_event(line: bytes) -> str:
 class Supervisor:
     """One supervised run: fork the engine, relay its events, enforce the bounds, report."""
 
-    def __init__(self, topic: str, argv: list[str], stdout: IO[bytes] | None = None):
+    def __init__(
+        self,
+        topic: str,
+        argv: list[str],
+        target: Callable[[], int],
+        stdout: IO[bytes] | None = None,
+    ):
+        """`target` runs the engine in the forked child and returns its exit code."""
         self.topic = topic
         self.argv = argv
+        self.target = target
+        self.json_mode = "--json" in argv or "--control" in argv
         # Under torchrun one rank speaks (as the parallel lab does), or every line would print
         # world-size times; the others' ends go to stderr.
-        self.json = "--json" in argv and os.environ.get("RANK", "0") == "0"
+        self.json = self.json_mode and os.environ.get("RANK", "0") == "0"
         self.out = stdout if stdout is not None else sys.stdout.buffer
         self.pid = 0
         self.status: int | None = None
@@ -115,7 +148,6 @@ class Supervisor:
         # what the engine said
         self.buf = b""
         self.hello: dict[str, Any] | None = None
-        self.first = True
         self.last = b""
         self.last_at = time.monotonic()
         self.last_epoch = b""
@@ -144,7 +176,7 @@ class Supervisor:
         pid = os.fork()
         if pid == 0:  # the engine
             os.close(read_fd)
-            _engine(self.topic, self.argv, write_fd)
+            _engine(self.target, self.json_mode, write_fd)
         os.close(write_fd)
         self.pid = pid
         self.watchdog = _start_watchdog(pid, read_fd)
@@ -183,14 +215,20 @@ class Supervisor:
                         self._take(data)
                     else:
                         reading = False  # EOF: the engine (and every holder of the pipe) closed it
+                    if self.reader_gone:
+                        # Pass the closed pipe on: the engine's next write fails as a write to
+                        # stdout would have, and it ends the run as "stopped (reader gone)".
+                        os.close(fd)
+                        reading, fd = False, -1
             else:
                 time.sleep(POLL_S)
             self._reap()
             if self.status is None:
                 self._enforce()
         self._end_tree()  # orphans (a crashed engine's forkserver, its workers) go with it
-        self._drain(fd)
-        os.close(fd)
+        if fd >= 0:
+            self._drain(fd)
+            os.close(fd)
 
     def _drain(self, fd: int) -> None:
         """What the engine wrote before it exited is still in the pipe: relay all of it."""
@@ -237,16 +275,10 @@ class Supervisor:
             self.buf = buf
             return
         whole, self.buf = buf[:cut], buf[cut:]
-        if self.first:
-            self.first = False
-            if whole.startswith(_HELLO):
-                end = whole.index(b"\n") + 1
-                with contextlib.suppress(ValueError, KeyError, TypeError):
-                    self.hello = json.loads(whole[:end])[HELLO_KEY]
-                    self.hello_at = time.monotonic()
-                whole = whole[end:]
-                if not whole:
-                    return
+        if self.hello is None:
+            whole = self._find_hello(whole)
+            if not whole:
+                return
         if self.json and not self.reader_gone:
             self._write(whole)
         end = len(whole) - 1
@@ -261,20 +293,31 @@ class Supervisor:
         if at >= 0:
             self.last_epoch = whole[at : whole.index(b"\n", at)]
 
+    def _find_hello(self, whole: bytes) -> bytes:
+        """Take the hello line out of these lines, if it is among them (a warm engine's own
+        hello and state events come first). Only until it has come: then this costs nothing."""
+        if whole.startswith(_HELLO):
+            at = 0
+        else:
+            at = whole.find(b"\n" + _HELLO) + 1
+            if at == 0:
+                return whole
+        end = whole.index(b"\n", at) + 1
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            self.hello = json.loads(whole[at:end])[HELLO_KEY]
+            self.hello_at = time.monotonic()
+        return whole[:at] + whole[end:]
+
     def _write(self, lines: bytes) -> None:
         try:
             self.out.write(lines)
             self.out.flush()
         except (BrokenPipeError, ValueError, OSError):
-            # The reader left (`| head`): stop the run, as the engine itself did when it wrote
-            # to stdout. Later lines go nowhere; the record keeps them.
+            # The reader left (`| head`): later lines go nowhere (the record keeps them), and
+            # the watch loop closes the events pipe, so the engine learns it as it would have.
             self.reader_gone = True
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, ValueError):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), self.out.fileno())
-            if self.stop_at is None:
-                self.stop_at = time.monotonic()
-                self.stop_signal = signal.SIGINT
-                self._forward()
 
     # -- the bounds ----------------------------------------------------------------------------
     def _used(self) -> int:
@@ -412,17 +455,20 @@ def append_event(run_path: str, line: bytes) -> None:
         print(f"pttui: warning: could not record the run's end in {path}: {exc}", file=sys.stderr)
 
 
-def _engine(topic: str, argv: list[str], fd: int) -> None:
-    """The forked child: run the lab with events on `fd`, then leave at once (never returns)."""
+def _engine(target: Callable[[], int], json_mode: bool, fd: int) -> None:
+    """The forked child: run `target` with events on `fd`, then leave at once (never returns)."""
+    global _events
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     code = EXIT_FAILED
     events = None
     try:
-        events = os.fdopen(fd, "w", encoding="utf-8")
-        from pttui.engine.headless import main as run_here
-
-        code = run_here(topic, argv, events=events)
+        events = _events = os.fdopen(fd, "w", encoding="utf-8")
+        if json_mode:  # stdout is for events: the pipe takes them, and fd 1 points at stderr
+            sys.stdout.flush()
+            sys.stdout = events
+            os.dup2(2, 1)
+        code = target()
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
     except SystemExit as exc:  # argparse: --help, or a bad flag (it has printed why)

@@ -78,7 +78,7 @@ FAULTY_LABS = textwrap.dedent(
         ("hog", hog, (MAX_MB,), None),
         ("slow", slow, (), 1.0),
     ):
-        all_labs()[name] = Lab(name, name, "a faulty lab for tests", 99, params, fn, lambda v: "", limit)
+        all_labs()[name] = Lab(name, name, "a faulty lab", 99, params, fn, lambda v: "", time_limit_s=limit)
 
     from pttui.engine.supervisor import main
     sys.exit(main(sys.argv[1], sys.argv[2:]))
