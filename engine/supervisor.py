@@ -47,7 +47,9 @@ from pttui.engine.lifecycle import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, STOP_
 
 POLL_S = 0.05  # memory and liveness poll: a climb of 5 GB/s overshoots by at most ~250 MB
 TREE_EVERY_S = 0.25  # how often the tree's member list is re-read (new processes are rare)
-FREE_SHARE = 0.75  # the ceiling where the lab has no --max-mb and none is given
+# The ceiling where the lab has no --max-mb and none is given. Above hardened.FREE_MEMORY_SHARE
+# on purpose: the bound checks refuse first, with their message; this is the backstop.
+FREE_SHARE = 0.75
 SLACK_MB = 256  # above the lab's footprint at start + 2 x --max-mb: temporaries, allocator slack
 END_WITH_PARENT_ENV = "PTTUI_END_WITH_PARENT"  # the app sets it: a run ends when the app is gone
 HELLO_KEY = "pttui_supervisor"
