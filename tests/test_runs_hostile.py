@@ -9,6 +9,8 @@ import time
 
 import pytest
 from conftest import pttui
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pttui.engine import events as ev
 from pttui.engine import runs
@@ -123,3 +125,35 @@ async def test_the_app_lists_hostile_runs_and_keeps_running():
         assert app.screen is screen  # refused with a notification, still on the runs screen
         assert any("cannot be read" in n.message for n in app._notifications)
     assert app.return_code in (0, None)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    header=st.one_of(
+        JSON_VALUES,
+        st.fixed_dictionaries(
+            {"topic": st.sampled_from(["training", "tensors", "nope"]), "started": st.text(max_size=30)},
+            optional={"params": JSON_VALUES, "pid": JSON_VALUES},
+        ),
+    ),
+    events=st.binary(max_size=300),
+)
+def test_any_params_and_events_list_without_raising(tmp_path_factory, header, events):
+    root = tmp_path_factory.mktemp("runs")
+    path = root / "run"
+    path.mkdir()
+    (path / runs.PARAMS_FILE).write_text(json.dumps(header))
+    (path / runs.EVENTS_FILE).write_bytes(events)
+    (info,) = runs.list_runs(root)
+    assert info.status in runs.STATUSES
+    runs.status_text(info)
+    runs.key_params(info)
+    runs.final_figures(info)
+    runs.read_events(path)
