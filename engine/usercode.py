@@ -76,7 +76,13 @@ def definitions(values: dict[str, Any]) -> list[str]:
     return parts
 
 
-def data_lines(values: dict[str, Any]) -> list[str]:
+def data_definitions(values: dict[str, Any]) -> list[str]:
+    """The copied conversions that read `--data` (csv_arrays for a CSV, resolve_task, standard_arrays)."""
+    csv = [definition("userdata", "csv_arrays")] if values["data"].lower().endswith(".csv") else []
+    return [*csv, definition("userdata", "resolve_task"), definition("userdata", "standard_arrays")]
+
+
+def data_lines(values: dict[str, Any], to_device: bool = True) -> list[str]:
     """Read `--data` as the engine does: x, y, the task and its number of outputs, then split."""
     path = absolute(values["data"])
     suffix = Path(path).suffix.lower()
@@ -116,7 +122,13 @@ def data_lines(values: dict[str, Any]) -> list[str]:
         f"task, n_classes = resolve_task(y, {values.get('task', 'auto')!r})  # n_classes: outputs for regression",
         "x, y = standard_arrays(x, y, task)",
         f"x_train, y_train, x_val, y_val = split(x, y, {values.get('val_fraction', 0.2)!r}, {values['seed']})",
-        "x_train, y_train, x_val, y_val = (torch.from_numpy(a).to(device) for a in (x_train, y_train, x_val, y_val))",
+        *(
+            [
+                "x_train, y_train, x_val, y_val = (torch.from_numpy(a).to(device) for a in (x_train, y_train, x_val, y_val))"
+            ]
+            if to_device
+            else []
+        ),
     ]
 
 

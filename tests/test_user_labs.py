@@ -258,3 +258,20 @@ def test_visualize_draws_and_trains_a_user_model_as_its_script_does(tmp_path, fi
     assert out.returncode == 0, out.stderr[-2000:]
     first, last = map(float, re.search(r"first_loss ([\d.]+) last_loss ([\d.]+)", out.stdout).groups())
     assert abs(first - final.result["first_loss"]) <= 1e-6 and abs(last - final.result["last_loss"]) <= 1e-6
+
+
+def test_data_lab_reads_a_users_csv_without_a_model(tmp_path, files):
+    values = {"data": str(files["csv"]), "sweep": False, "epochs": 1, "batch_size": 16, "val_fraction": 0.25}
+    final, sink = run_lab("data", **values)
+    assert isinstance(final, ev.Done), final
+    assert final.result["samples"] == 45 and final.result["batches"] == 3  # 60 rows, a quarter held out
+    assert any("--data wins over --dataset" in t.body for t in sink.of("text"))
+    script = tmp_path / "data.py"
+    script.write_text(get_lab("data").code(validate(get_lab("data").params, values)))
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "first batch x [16, 4] y [16]" in out.stdout and "last batch 13 samples" in out.stdout
+    final, _ = run_lab("data", data=str(tmp_path / "missing.csv"), sweep=False, epochs=1)
+    assert isinstance(final, ev.Error) and final.field == "data"

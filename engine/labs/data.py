@@ -51,6 +51,7 @@ SWEEP_WORKERS = Param(
 SWEEP_BATCH = Param("sweep_batch", "ints", (32, 256), "batch sizes of the sweep", low=1, high=65536)
 PARAMS = (
     *common.DATA_PARAMS,
+    *common.USER_DATA_PARAMS,
     common.BATCH_SIZE,
     SHUFFLE,
     NUM_WORKERS,
@@ -210,15 +211,15 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     import torch
     from torch.utils.data import TensorDataset
 
-    from pttui.engine import data, devices
-    from pttui.engine.recipe import data_spec
+    from pttui.engine import devices
+    from pttui.engine.recipe import load_data
     from pttui.engine.timing import UNRELIABLE_ADVICE, rates, speed_words, speedup, summarize
 
     device = devices.resolve(values["device"])
     ctx.start(device)
     cuda = device.startswith("cuda")
     sync = (lambda: torch.cuda.synchronize(device)) if cuda else None
-    d = data.load(data_spec(values))
+    d = load_data(values)  # --data wins over --dataset
     dataset = TensorDataset(torch.from_numpy(d.x_train), torch.from_numpy(d.y_train))
     if values["sample_cost_us"]:
         from pttui.engine.bounds import check_duration
@@ -237,8 +238,9 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     workers, bs = values["num_workers"], values["batch_size"]
     ctx.text(
         "data set",
-        f"TensorDataset of the {values['dataset']} training split: {len(dataset)} samples of "
-        f"{d.n_features} features; workers start by {start_method()}",
+        f"TensorDataset of the {'--data' if values['data'] else values['dataset']} training split: "
+        f"{len(dataset)} samples of {d.n_features} features; workers start by {start_method()}"
+        + (f"\n{d.source} (--data wins over --dataset)" if values["data"] else ""),
     )
 
     loader = make_loader(dataset, bs, values, workers, pin, values["seed"])
@@ -406,15 +408,26 @@ def _report_batches(ctx, values, n: int, m: Measured) -> None:
 
 
 def code(values: dict[str, Any]) -> str:
+    from pttui.engine import usercode
     from pttui.engine.codegen import DATA_FN
     from pttui.engine.source import definition
 
-    fn = DATA_FN[values["dataset"]]
-    call = (
-        f"{fn}()"
-        if fn == "load_digits_arrays"
-        else f"{fn}({values['size']}, {values['noise']!r}, {values['seed']})"
-    )
+    if values["data"]:  # the person's file, read by the engine's own conversions
+        helpers = "\n\n\n".join(usercode.data_definitions(values))
+        read = "\n".join(
+            "    " + line if line else "" for line in usercode.data_lines(values, to_device=False)
+        )
+        top = usercode.imports(values)
+    else:
+        fn = DATA_FN[values["dataset"]]
+        call = (
+            f"{fn}()"
+            if fn == "load_digits_arrays"
+            else f"{fn}({values['size']}, {values['noise']!r}, {values['seed']})"
+        )
+        helpers = definition("data", fn)
+        read = f"    x, y = {call}\n    x_train, y_train, x_val, y_val = split(x, y, {values['val_fraction']!r}, {values['seed']})"
+        top = ""
     workers = values["num_workers"]
     costly = ""
     wrap = ""
@@ -433,7 +446,7 @@ Made by `pttui run data --export-script`. With num_workers > 0 the script must k
 under `if __name__ == "__main__":`: spawn and forkserver workers import this file again.
 """
 
-import statistics
+{top}import statistics
 import time
 
 import numpy as np
@@ -441,15 +454,14 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 
-{definition("data", fn)}
+{helpers}
 
 
 {definition("data", "split")}{costly}
 
 
 def main():
-    x, y = {call}
-    x_train, y_train, x_val, y_val = split(x, y, 0.2, {values["seed"]})
+{read}
     dataset = TensorDataset(torch.from_numpy(x_train), torch.from_numpy(y_train))
 {wrap}    loader = DataLoader(
         dataset,
