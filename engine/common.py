@@ -82,14 +82,26 @@ VAL_FRACTION = Param(
     high=0.9,
 )
 
+
 # A person's own model and data (pttui.engine.usermodel, pttui.engine.userdata). --model-spec wins
 # over --model and --data over --dataset; a lab that offers one offers its companions too.
+def _spec_syntax(value: str) -> str | None:
+    """FILE.py:NAME judged without touching the file (the form checks it as you type)."""
+    if not value.strip():
+        return None
+    path, sep, name = value.strip().rpartition(":")
+    if not sep or not path.endswith(".py") or not name.isidentifier():
+        return "FILE.py:NAME, e.g. my_model.py:Net (a Python file, a colon, a class or function name)"
+    return None
+
+
 MODEL_SPEC = Param(
     "model_spec",
     "path",
     "",
     "your own model as FILE.py:NAME (an nn.Module class or a function returning one; "
     "this runs the code in FILE.py); wins over --model",
+    check=_spec_syntax,
 )
 
 

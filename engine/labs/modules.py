@@ -192,18 +192,23 @@ def code(values: dict[str, Any]) -> str:
         definitions = ""
         make = 'raise SystemExit("the custom model needs --model-spec FILE.py:NAME")'
     elif name == "custom":
-        definitions = ""
-        make = (
-            "import importlib.util\n\n"
-            f"spec = importlib.util.spec_from_file_location('user_model', {path!r})\n"
-            "user_model = importlib.util.module_from_spec(spec)\n"
-            "spec.loader.exec_module(user_model)  # runs the code in that file\n"
-            f"model = user_model.{attr}().to(device)"
-        )
+        from pttui.engine import usercode
+
+        names = ("first_leaf", "first_embedding", "input_dtype", "make_inputs")
+        definitions = "\n\n\n".join(definition("usermodel", n) for n in names) + "\n\n\n"
+        make = "\n".join([usercode.imports(values).rstrip(), "", *usercode.model_lines(values)])
     else:
         definitions = definition("models", class_name(name)) + "\n\n\n"
         make = f"model = {constructor(values)}.to(device)"
     inputs = ", ".join(f"torch.rand(*{s!r}, device=device)" for s in shapes)
+    if name == "custom" and path and attr.isidentifier():  # --input-dtype: auto follows the model
+        make += (
+            f"\ndtype, high, why = input_dtype(model, {values['input_dtype']!r}, {values['input_high']})"
+            f"  # {'int64 indices for an Embedding first, else the parameters dtype' if values['input_dtype'] == 'auto' else ''}"
+            f"\ninputs = make_inputs({shapes!r}, dtype, high, device)"
+            "\nprint('inputs:', [(tuple(x.shape), x.dtype) for x in inputs], why)"
+        )
+        inputs = "*inputs"
     return f'''"""modules: the plain PyTorch that pttui runs for these values."""
 
 import torch
