@@ -25,6 +25,10 @@ from pttui.engine.params import ParamError
 
 BUDGET_SHARE = FREE_MEMORY_SHARE  # the data, PyTorch's own pools and the OS keep the rest
 MAX_RUN_S = 3600.0  # a run whose work alone is estimated past this is refused: a typo, not a lesson
+# Training's arithmetic is ~6 flops per parameter per sample (forward 2, backward 4). This rate
+# is optimistic for a CPU (this 2-core machine does 10-20 GFLOP/s on big matmuls, far less on
+# small layers), so the estimate is a lower bound on the time: nothing feasible is refused.
+CPU_FLOPS = 5e10
 OPTIMIZER_STATE = {"adam": 8, "adamw": 8, "sgd": 4}  # bytes of state per parameter (sgd: momentum)
 EVAL_CHUNK = 4096  # rows train.evaluate runs at once
 
@@ -57,6 +61,16 @@ def check_duration(seconds: float, field: str, value: Any, what: str) -> None:
         f"{MAX_RUN_S / 3600:.0f} hour a run may; make it smaller",
     )
     raise error
+
+
+def check_training_time(values: dict[str, Any], n_params: int, n_samples: int, device: str) -> None:
+    """Refuse (ParamError on `epochs`) training whose arithmetic alone needs more than MAX_RUN_S
+    at CPU_FLOPS: `--epochs 10000` over a million samples. No estimate off the CPU."""
+    if not str(device).startswith("cpu"):
+        return
+    epochs = values.get("epochs", 1)
+    seconds = 6 * n_params * n_samples * epochs / CPU_FLOPS
+    check_duration(seconds, "epochs", epochs, f"training {n_params:,} parameters on {n_samples:,} samples")
 
 
 def parameter_count(build: Callable[[], Any]) -> int:

@@ -247,6 +247,7 @@ def prepare(
         d = with_features(values, points)
         torch.manual_seed(values["seed"])
         model = build_model(values, d).to(device)
+    bounds.check_training_time(values, sum(p.numel() for p in model.parameters()), len(d.x_train), device)
     xt, yt, xv, yv = data.to_tensors(d, device)
     if d.x_dtype:
         xt, xv = xt.to(getattr(torch, d.x_dtype)), xv.to(getattr(torch, d.x_dtype))

@@ -135,3 +135,24 @@ def test_dynamic_repeat_at_its_declared_maximum_ends_with_done():
     high = next(p.high for p in get_lab("dynamic").params if p.name == "repeat")
     final, _ = run_lab("dynamic", model="loop", repeat=int(high))
     assert isinstance(final, ev.Done), final
+
+
+def test_training_at_its_declared_maximum_epochs_and_size_is_refused_by_its_estimate():
+    lab = get_lab("training")
+    high = {p.name: int(p.high) for p in lab.params if p.name in ("epochs", "size")}
+    final, sink = run_lab("training", dataset="spiral", device="cpu", **high)
+    assert isinstance(final, ev.Error) and final.field == "epochs", final
+    assert "hours" in final.message and not sink.of("step")
+
+
+@CHEAP
+@given(epochs=st.integers(1, 10000), samples=st.integers(1, 1_000_000), n_params=st.integers(1, 10**9))
+def test_the_time_estimate_refuses_only_what_cannot_finish_in_an_hour(epochs, samples, n_params):
+    lower_bound_s = 6 * n_params * samples * epochs / bounds.CPU_FLOPS
+    try:
+        bounds.check_training_time({"epochs": epochs}, n_params, samples, "cpu")
+    except ParamError as exc:
+        assert exc.field == "epochs" and lower_bound_s > bounds.MAX_RUN_S
+    else:
+        assert lower_bound_s <= bounds.MAX_RUN_S
+    bounds.check_training_time({"epochs": epochs}, n_params, samples, "cuda")  # no estimate off the CPU
