@@ -175,6 +175,8 @@ async def _r_to(topic: str, values: dict[str, Any], warm: bool, until: str = "do
     Warm: the spare engine has said `ready` before `r`; meanwhile a 10 ms timer records the
     UI's lag while the spare warms up and waits. Cold: no spare, a fresh engine per run.
     """
+    from pttui.engine.labs import get_lab
+    from pttui.engine.params import validate
     from pttui.tui.app import PlaygroundApp
 
     app = PlaygroundApp(spares=warm)
@@ -183,7 +185,7 @@ async def _r_to(topic: str, values: dict[str, Any], warm: bool, until: str = "do
     async with app.run_test(headless=True, size=SIZE) as pilot:
         screen = app.open_topic(topic)
         await pilot.pause()
-        screen.form.set_values(values)
+        screen.form.set_values(validate(get_lab(topic).params, values))  # typed, as the form holds them
         await pilot.pause(0.3)
         if warm:
             screen.spare_for_form()
@@ -216,7 +218,8 @@ async def _r_to(topic: str, values: dict[str, Any], warm: bool, until: str = "do
             await asyncio.sleep(0.01)
         final = screen.final
     if final is None or final.kind != "done":
-        raise RuntimeError(f"the app's {topic} run failed: {getattr(final, 'message', final)}")
+        why = getattr(final, "message", None) or f"not run: {screen.form.errors or 'no final event'}"
+        raise RuntimeError(f"the app's {topic} run failed: {why}")
     return {
         **{f"to_{k}": v - pressed for k, v in marks.items()},
         "warm": warm_run,

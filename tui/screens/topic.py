@@ -106,6 +106,7 @@ class TopicScreen(Screen):
         self._timer: Timer | None = None
         self._code_timer: Timer | None = None
         self._run_threads = 0
+        self._told_no_pause = False
         self._fields: dict[str, ParamField | None] = {}
         self.sub_title = f"{lab.title}"
 
@@ -269,8 +270,11 @@ class TopicScreen(Screen):
             return
         assert self.child is not None
         self.results.log_view.note(f"run {self.lab.name}: pid {self.child.pid}" + (" (warm)" if warm else ""))
-        if self.lab.pause_words() and self.lab.no_pause:
+        if self.lab.no_pause:  # a lab that trains but must not pause: say so, once a screen
             self.results.log_view.note(self.lab.pause_words())
+            if not self._told_no_pause:
+                self._told_no_pause = True
+                self.notify(self.lab.pause_words(), title="No pause here", timeout=4)
         self._set_state(RunState(state=STARTING))
         self._timer = self.set_interval(DRAIN_S, self.drain, name="drain")
 
