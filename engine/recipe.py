@@ -235,6 +235,11 @@ def prepare(
     (`synthetic_data`), the batch size is the first size of --input-shape, and `batch_default` is the
     lab's default --batch-size (which then does not count as disagreeing)."""
     batch_size = values["batch_size"]
+    if values.get("input_shape", "").strip() and not is_synthetic(values):
+        raise ParamError(
+            "input_shape", values["input_shape"], "empty here: it shapes random inputs for --model-spec "
+            "without --data" + (" (the data come from --data)" if values.get("data") else ""),
+        )  # fmt: skip
     if is_synthetic(values):
         batch_size, _ = synthetic_batch(values, batch_default)
         values = {**values, "batch_size": batch_size}

@@ -275,3 +275,11 @@ def test_data_lab_reads_a_users_csv_without_a_model(tmp_path, files):
     assert "first batch x [16, 4] y [16]" in out.stdout and "last batch 13 samples" in out.stdout
     final, _ = run_lab("data", data=str(tmp_path / "missing.csv"), sweep=False, epochs=1)
     assert isinstance(final, ev.Error) and final.field == "data"
+
+
+def test_input_shape_only_where_it_shapes_random_inputs(files):
+    final, _ = run_lab("amp", epochs=1, input_shape="3,4")
+    assert isinstance(final, ev.Error) and final.field == "input_shape" and "--model-spec" in final.message
+    final, _ = run_lab("quantization", epochs=1, model_spec=f"{files['model']}:Net", data=str(files["csv"]),
+                       input_shape="3,4")  # fmt: skip
+    assert isinstance(final, ev.Error) and final.field == "input_shape" and "--data" in final.message

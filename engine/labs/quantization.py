@@ -320,8 +320,6 @@ def _recipe_values(values: dict[str, Any]) -> dict[str, Any]:
     """The float model's training values in the form `pttui.engine.recipe.prepare` reads: the
     common parameters' defaults (an MLP on the digits, Adam, no amp), with this lab's own."""
     own = {k: values[k] for k in (*USER_NAMES, "size") if k in values}
-    if not values.get("model_spec"):
-        own.pop("input_shape", None)  # random inputs only for a person's model
     defaults = {p.name: p.default for p in common.TRAIN_PARAMS}
     mine = {k: values[k] for k in ("seed", "hidden", "lr", "batch_size", "epochs")}
     return {**defaults, **mine, "device": "cpu", **own}
