@@ -286,8 +286,8 @@ class Supervisor:
         end = len(whole) - 1
         self.last = whole[whole.rfind(b"\n", 0, end) + 1 : end]
         self.last_at = time.monotonic()
-        if self.last.startswith(_FINAL):
-            self.final = True
+        if self.last.startswith(_FINAL) and b'"fatal":false' not in self.last:
+            self.final = True  # (a non-fatal error answers a control command: the run goes on)
         if self.started_at is None and _START in whole:
             self.started_at = time.monotonic()
             self.baseline = self._used()

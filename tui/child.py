@@ -229,8 +229,8 @@ class Child:
             except (ValueError, KeyError, TypeError):  # not an event: show it, never crash on it
                 put(Line(line, "stdout"))
                 continue
-            if event.kind in ("done", "error"):
-                self.reported.set()
+            if event.kind == "done" or (isinstance(event, ev.Error) and event.fatal):
+                self.reported.set()  # (a non-fatal error answers a control command: not the end)
             put(event)
         self.proc.stdout.close()
         for thread in self._threads[1:]:
