@@ -12,7 +12,7 @@ from pttui.engine import events as ev
 from pttui.engine import numbers
 from pttui.engine.devices import Available, choose_amp, choose_device
 from pttui.engine.human import HumanSink
-from pttui.engine.labs import all_labs
+from pttui.engine.labs import all_labs, get_lab
 from pttui.engine.params import ParamError
 from pttui.tui.app import PlaygroundApp
 from pttui.tui.cli import app_values
@@ -181,3 +181,20 @@ def test_the_run_names_a_syntax_error_line_once(tmp_path):
     with pytest.raises(ParamError) as err:
         usermodel.load(f"{tmp_path / 'broken.py'}:Net")
     assert str(err.value).count("line 2") == 1, str(err.value)
+
+
+def test_pttui_runs_writes_figures_for_people(tmp_path):
+    import os
+
+    from pttui.engine.params import defaults, validate
+    from pttui.engine.runs import RunRecorder
+
+    lab = get_lab("data")
+    values = validate(lab.params, defaults(lab.params))
+    recorder = RunRecorder.create("data", values, os.environ["PTTUI_RUNS_DIR"])
+    recorder.on_event(ev.Start(0.0, "data", values, "cpu", "2.x"))
+    recorder.on_event(ev.Done(1.0, {"samples_per_s": 51390.2, "startup_s": 0.0002, "seconds": 1.5}))
+    recorder.close()
+    result = pttui("runs")
+    assert result.returncode == 0, result.stderr
+    assert "51,390/s" in result.stdout and "e+04" not in result.stdout

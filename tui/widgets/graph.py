@@ -40,7 +40,7 @@ class GraphPane(Tree):
     def clear_graphs(self) -> None:
         self.clear()
         self._by_title.clear()
-        self.root.add_leaf(Text("Graphs appear here: the autograd graph, a model's modules.", style="dim"))
+        self.root.add_leaf(Text("Graphs appear here.", style="dim"))
 
     @property
     def has_content(self) -> bool:
