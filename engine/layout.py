@@ -46,6 +46,8 @@ class FitTable:
         self, columns: Sequence[Any], rows: Sequence[Sequence[Any]], title: str = "", note: str = ""
     ):
         self.columns = [str(c) for c in columns]
+        widest = max((len(r) for r in rows), default=0)
+        self.columns += [""] * (widest - len(self.columns))  # a row longer than its header still shows
         n = len(self.columns)
         self.numeric = [
             all(is_number(r[i]) for r in rows if i < len(r) and r[i] is not None) for i in range(n)
