@@ -29,7 +29,7 @@ class SummaryPane(ScrollableContainer):
         & > .title { text-style: bold; color: $text-primary; margin: 0; width: 100%; }
         & > .prose { width: 100%; }
         & > .pre { width: auto; }
-        & > .figures { width: 100%; }
+        & > .figures { width: 100%; margin: 0 0 1 0; }
         & > .last { margin: 0 0 1 0; }
         & > .empty { width: 100%; }
     }
