@@ -31,18 +31,18 @@ def check(values: Mapping[str, Any], names: bool = True) -> list[ParamError]:
     from pttui.engine.safe_eval import Checker, Refused, param_error
 
     problems: list[ParamError] = []
-    names: list[str] = []
+    leaves: list[str] = []
     if isinstance(values.get("leaves"), str):
         from pttui.engine.labs.autograd import parse_leaves
 
         try:
-            names = [name for name, _, _ in parse_leaves(values["leaves"])]
+            leaves = [name for name, _, _ in parse_leaves(values["leaves"])]
         except ParamError as exc:
             problems.append(exc)
     expr = values.get("expr")
     if isinstance(expr, str) and expr.strip():
         try:
-            Checker(names).check_text(expr)
+            Checker(leaves).check_text(expr)
         except Refused as exc:
             problems.append(param_error("expr", expr, str(exc)))
     shape = values.get("input_shape")

@@ -198,3 +198,14 @@ def test_pttui_runs_writes_figures_for_people(tmp_path):
     result = pttui("runs")
     assert result.returncode == 0, result.stderr
     assert "51,390/s" in result.stdout and "e+04" not in result.stdout
+
+
+def test_early_checks_use_the_leaves_names_and_ask_for_names_only_when_told(tmp_path, monkeypatch):
+    from pttui.engine import early
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.py").write_text("import torch\nclass Net(torch.nn.Module):\n    pass\n")
+    assert early.check({"expr": "(x * w).sum()", "leaves": "x = [1.0]; w = [2.0]"}) == []
+    assert [p.field for p in early.check({"expr": "(x * y).sum()", "leaves": "x = [1.0]"})] == ["expr"]
+    assert [p.field for p in early.check({"model_spec": "net.py:Missing"})] == ["model_spec"]
+    assert early.check({"model_spec": "net.py:Missing"}, names=False) == []
