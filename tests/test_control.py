@@ -107,11 +107,17 @@ def test_gate_pause_holds_step_takes_one_resume_goes_on_stop_ends():
 
 
 def test_gate_pace_spaces_the_steps():
+    started = time.perf_counter()
     loop = Loop(pace=20.0)
-    time.sleep(0.5)
+    deadline = time.monotonic() + WAIT_S
+    while loop.steps < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    elapsed = time.perf_counter() - started
     loop.stop.set()
     assert loop.ended.wait(WAIT_S)
-    assert 1 <= loop.steps <= 11, f"{loop.steps} steps in 0.5 s at 20 steps/s"
+    assert loop.steps >= 4, f"only {loop.steps} paced steps in {WAIT_S} s"
+    # at 20 steps/s, n steps need at least (n - 1) / 20 s: a bound no load can break
+    assert elapsed >= (4 - 1) / 20.0, f"4 steps in {elapsed:.3f} s at 20 steps/s"
     assert loop.gate.held_s > 0  # the waits are counted, so samples/s can leave them out
 
 
