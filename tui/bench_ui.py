@@ -132,24 +132,31 @@ async def _app_run(values: dict[str, Any], lag: bool) -> dict[str, Any]:
         apply = screen.results.apply
 
         applies: list[float] = []
+        apply_cpu: list[float] = []
 
         def spy(events):  # the epoch events' times, as the app receives them; the UI thread's cost
             epochs.extend(e.t for e in events if e.kind == "epoch")
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             try:
                 return apply(events)
             finally:
                 applies.append(time.perf_counter() - started)
+                # CPU time of the UI thread itself: wall time on a loaded machine adds preemption.
+                apply_cpu.append(time.thread_time() - cpu)
 
         screen.results.apply = spy  # type: ignore[method-assign]
         tick = asyncio.get_running_loop().create_task(ticker()) if lag else None
         screen.action_run()
         first_step = None
+        cpu_at_first = 0.0
         while screen.child is not None:
             if first_step is None and screen.state.step > 0:
-                first_step = time.perf_counter()
+                first_step, cpu_at_first = time.perf_counter(), time.process_time()
             await asyncio.sleep(0.05)
         ended = time.perf_counter()
+        # The app process's own CPU (UI, reader and chart threads) per second of training: what
+        # it takes from the run beside it, whatever else loads the machine.
+        app_cpu = (time.process_time() - cpu_at_first) / (ended - first_step) if first_step else float("nan")
         if tick is not None:
             tick.cancel()
         final = screen.final
@@ -164,6 +171,8 @@ async def _app_run(values: dict[str, Any], lag: bool) -> dict[str, Any]:
         "first_frame_s": app.first_frame_s,
         "chart_redraws": redraws,
         "apply_ms": [a * 1000 for a in applies],
+        "apply_cpu_ms": [a * 1000 for a in apply_cpu],
+        "app_cpu_share": app_cpu,
         "swap_ms": swaps,
     }
 
@@ -331,7 +340,9 @@ def measure(rounds: int, epochs: int, threads: int, inside: bool = False) -> dic
     values = _values(epochs, threads, inside)
     bare_s, headless_s, app_s, timed_s, lags, frames, redraws = [], [], [], [], [], [], []
     applies: list[float] = []
+    apply_cpu: list[float] = []
     swaps: list[float] = []
+    cpu_shares: list[float] = []
     rows = 0
     for _ in range(rounds):
         seconds, rows = bare(values)
@@ -342,6 +353,8 @@ def measure(rounds: int, epochs: int, threads: int, inside: bool = False) -> dic
         frames.append(result["first_frame_s"])
         redraws.append(result["chart_redraws"])
         applies.extend(result["apply_ms"])
+        apply_cpu.extend(result["apply_cpu_ms"])
+        cpu_shares.append(result["app_cpu_share"])
         swaps.extend(result["swap_ms"])
         timed = asyncio.run(_app_run(values, lag=True))
         timed_s.append(timed["seconds"])
@@ -366,7 +379,14 @@ def measure(rounds: int, epochs: int, threads: int, inside: bool = False) -> dic
         # The UI thread's share of a redraw: routing a drained batch (results.apply), and taking
         # in a finished drawing of the boundary/histograms (the drawing itself is off-thread).
         "ui_apply_ms": {"p99": round(_pct(applies, 0.99), 2), "max": round(max(applies, default=0.0), 2)},
+        "ui_apply_cpu_ms": {
+            "p50": round(_pct(apply_cpu, 0.5), 2),
+            "p99": round(_pct(apply_cpu, 0.99), 2),
+            "max": round(max(apply_cpu, default=0.0), 2),
+            "batches": len(apply_cpu),
+        },
         "ui_swap_ms_max": round(max(swaps, default=0.0), 2),
+        "app_cpu_share_of_a_core": round(statistics.median(cpu_shares), 4),
         "inside": inside,
         "rounds": rounds,
         "config": {
