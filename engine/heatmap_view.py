@@ -44,8 +44,9 @@ def cell_colors(background: str = "#1e1e1e") -> dict[tuple[int, int], str]:
     }
 
 
-def render(event, points: list[list[float]], width: int, height: int, background: str = "#1e1e1e") -> Text:
-    """The map resampled to `width` x `height` cells (each cell two grid rows), points on top.
+def cells(event, points: list[list[float]], width: int, height: int, background: str = "#1e1e1e"):
+    """The map resampled to `width` x `height` cells (each cell two grid rows), points on top:
+    one list per line of runs [text, Style], neighbours of one style merged.
 
     `event` is an `events.Heatmap` (or anything with its fields); `points` the latest points
     sent ([x, y, class, split]).
@@ -54,13 +55,9 @@ def render(event, points: list[list[float]], width: int, height: int, background
     gw, gh = event.width, event.height
     classes, confidence = event.classes, event.confidence
     colors = cell_colors(background)
-
-    def sample(col: int, row2: int) -> str:  # row2 counts half-cells, 0..2*height-1
-        gx = min(col * gw // width, gw - 1)
-        gy = min(row2 * gh // (2 * height), gh - 1)
-        i = gy * gw + gx
-        c = _DIGITS.find(classes[i])
-        return colors[(max(c, 0), int(confidence[i]))]
+    cols = [min(col * gw // width, gw - 1) for col in range(width)]
+    # One colour per grid cell, looked up once; then each terminal cell picks two of them.
+    grid = [colors[(max(_DIGITS.find(classes[i]), 0), int(confidence[i]))] for i in range(gw * gh)]
 
     marks: dict[tuple[int, int], tuple[str, str]] = {}
     (x0, x1), (y0, y1) = event.x_range, event.y_range
@@ -71,24 +68,37 @@ def render(event, points: list[list[float]], width: int, height: int, background
             mark = VAL_MARK if split else TRAIN_MARK
             if marks.get((line, col), ("", ""))[0] != VAL_MARK:  # validation points stay visible
                 marks[(line, col)] = (mark, CLASS_COLORS[int(cls) % len(CLASS_COLORS)])
-    text = Text()
-    styles: dict[tuple[str, str], Style] = {}
+    styles: dict[tuple[str, str, bool], Style] = {}
+    lines = []
     for line in range(height):
+        top_row = min(2 * line * gh // (2 * height), gh - 1) * gw
+        bottom_row = min((2 * line + 1) * gh // (2 * height), gh - 1) * gw
+        runs: list[list] = []
         for col in range(width):
-            top, bottom = sample(col, 2 * line), sample(col, 2 * line + 1)
             mark = marks.get((line, col))
             if mark is not None:  # on the page's own background: a dot on its own class's hue would vanish
-                key = (mark[1], background)
-                char = mark[0]
+                key, char = (mark[1], background, True), mark[0]
             else:
-                key = (top, bottom)
-                char = "▀"
+                key, char = (grid[top_row + cols[col]], grid[bottom_row + cols[col]], False), "▀"
             style = styles.get(key)
             if style is None:
-                style = styles[key] = Style(color=key[0], bgcolor=key[1], bold=mark is not None)
-            text.append(char, style)
-        if line < height - 1:
+                style = styles[key] = Style(color=key[0], bgcolor=key[1], bold=key[2])
+            if runs and runs[-1][1] is style:
+                runs[-1][0] += char
+            else:
+                runs.append([char, style])
+        lines.append(runs)
+    return lines
+
+
+def render(event, points: list[list[float]], width: int, height: int, background: str = "#1e1e1e") -> Text:
+    """`cells` as one Rich Text (the headless printer prints it)."""
+    text = Text()
+    for n, runs in enumerate(cells(event, points, width, height, background)):
+        if n:
             text.append("\n")
+        for chars, style in runs:
+            text.append(chars, style)
     return text
 
 

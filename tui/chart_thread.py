@@ -39,7 +39,9 @@ class ChartThread(threading.Thread):
         self._cond = threading.Condition()
         self._console: Console | None = None
 
-    def submit(self, widget, key: tuple, draw: Callable[[], Text], width: int, base: Style) -> None:
+    def submit(
+        self, widget, key: tuple, draw: Callable[[], Text | list[Strip]], width: int, base: Style
+    ) -> None:
         with self._cond:
             self._jobs[id(widget)] = (widget, key, draw, width, base)
             self._cond.notify()
@@ -52,7 +54,8 @@ class ChartThread(threading.Thread):
                 _, job = self._jobs.popitem()
             widget, key, draw, width, base = job
             try:
-                strips = to_strips(draw(), width, base, self.console)
+                drawn = draw()  # Rich Text, or finished lines where a chart builds them itself
+                strips = drawn if isinstance(drawn, list) else to_strips(drawn, width, base, self.console)
             except Exception as exc:  # the thread outlives a bad drawing: report it, serve the next
                 widget.post_message(ChartDrawn(key, None, f"{type(exc).__name__}: {exc}"))
                 continue
