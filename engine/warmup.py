@@ -19,7 +19,7 @@ def warm_up(threads: int = 0) -> float:
     import torch
     import torch.nn.functional as F
 
-    from pttui.engine import devices, recipe, train  # noqa: F401  (what the labs import first)
+    from pttui.engine import data, devices, recipe, train  # noqa: F401  (what the labs import first)
 
     devices.set_threads(threads)
     rng = torch.random.get_rng_state()
@@ -36,6 +36,8 @@ def warm_up(threads: int = 0) -> float:
             optimizer.step()
         with torch.no_grad():
             model(x).argmax(1).tolist()
+        devices.Available.probe()  # every training lab asks first
+        data.load_digits_arrays()  # the default data set: numpy's npz reader, first time
     finally:
         torch.random.set_rng_state(rng)
     return time.perf_counter() - started
