@@ -72,7 +72,7 @@ class HumanSink(Sink):
             self._print_table(table)
 
     def _print_table(self, event: ev.Table) -> None:
-        self.console.print(FitTable(event.columns, event.rows, title=event.title, note=event.note))
+        self._table(FitTable(event.columns, event.rows, title=event.title, note=event.note))
         self.console.print()
 
     def on_event(self, event: ev.Event) -> None:
@@ -126,7 +126,7 @@ class HumanSink(Sink):
             self._print_inside()
             c.print(Text("stopped early" if event.stopped else "result", style="bold"))
             for table in result_tables(event.result):
-                c.print(table)
+                self._table(table)
         elif isinstance(event, ev.Error):
             self._stop_bar()
             self.errors.print("[bold red]error[/]: ", end="")
@@ -159,6 +159,16 @@ class HumanSink(Sink):
             c.print(
                 f"[dim]system: cpu {s.cpu_percent:.0f}%  rss {s.rss_mb:,.0f} MiB  {s.processes} process(es){cuda}[/]"
             )
+
+    def _table(self, table: FitTable) -> None:
+        """A table; piped, without the spaces rich pads the last column with (diffs stay clean)."""
+        c = self.console
+        if c.is_terminal:
+            c.print(table)
+            return
+        with c.capture() as captured:
+            c.print(table)
+        c.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
     def close(self) -> None:
         self._stop_bar()

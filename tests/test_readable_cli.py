@@ -80,6 +80,8 @@ def test_the_human_printer_never_cuts_a_table_or_a_figure(width, terminal):
     lines = text.splitlines()
     assert all(len(line.rstrip()) <= width for line in lines), f"a line is wider than {width}"
     assert "…" not in text
+    if not terminal:  # piped: no padding at the ends of lines (diffs and greps stay clean)
+        assert not [line for line in lines if line.endswith(" ")]
     for row in QUANT.rows:
         assert row[0] in text
         for value in row[1:]:

@@ -57,7 +57,7 @@ class HomeScreen(Screen):
             return
         text = Text()
         text.append(lab.title, style="bold")
-        text.append(f": {lab.summary}.\n")
+        text.append(f" — {lab.summary}.\n")  # a dash: summaries have colons of their own
         names = ", ".join(p.name for p in lab.params)
         text.append(f"parameters: {names or 'none'}", style="dim")
         self.query_one("#detail", Static).update(text)

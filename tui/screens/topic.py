@@ -118,7 +118,7 @@ class TopicScreen(Screen):
                     yield Button("▶ Run", id="run", variant="success", compact=True)
                     yield Button("■ Stop", id="stop", variant="error", compact=True, disabled=True)
                 yield ParamForm(self.lab.params, self._values, blink=not self.app.is_headless)
-            yield ResultTabs(f"{self.lab.title}: {self.lab.summary}.", id="results")
+            yield ResultTabs(f"{self.lab.title} — {self.lab.summary}.", id="results")
         yield StatusLine()
         yield Footer()
 
