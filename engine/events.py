@@ -11,15 +11,29 @@ import enum
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from functools import cache
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args, get_origin, get_type_hints
+
+# Where a text block belongs, and how loud it is: the fixed sets a Text event takes.
+Pane = Literal["summary", "log", "code"]
+Level = Literal["info", "warning", "error"]
 
 
 @dataclass(frozen=True)
 class Event:
     kind: ClassVar[str] = ""
     t: float
+
+    def __post_init__(self) -> None:
+        # Fields typed Literal[...] take one of a fixed set: a typo fails here, where the
+        # event is made, not in the UI that cannot place it.
+        for name, allowed in _literal_fields(type(self)):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(
+                    f"{type(self).__name__}.{name}: {value!r} is not one of {', '.join(map(repr, allowed))}"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         # A shallow copy: json.dumps walks nested values itself, and asdict's deep copy
@@ -72,6 +86,9 @@ class Epoch(Event):
     series: str = "train"
     steps_total: int | None = None
     rank: int | None = None
+    # Each metric's unit where it has one; "fraction" (0..1, such as accuracy) is drawn as a
+    # percentage. Declared by the producer (train.METRIC_UNITS), never guessed from a name.
+    units: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -101,8 +118,8 @@ class Text(Event):
     kind: ClassVar[str] = "text"
     title: str
     body: str
-    pane: str = "log"
-    level: str = "info"
+    pane: Pane = "log"
+    level: Level = "info"
 
 
 @dataclass(frozen=True)
@@ -121,7 +138,8 @@ class Done(Event):
 
 @dataclass(frozen=True)
 class Error(Event):
-    """The run failed; `field` names the parameter to blame, where one is.
+    """The run failed; `field` names the parameter to blame, where one is, and `allowed`
+    says in words what that parameter takes (the form shows it beside the field).
 
     `fatal` is False when the error answers a control command (a malformed line, a pause a
     lab cannot honour): the engine keeps serving and the run, if any, goes on.
@@ -137,6 +155,7 @@ class Error(Event):
     detail: str = ""
     fatal: bool = True
     cause: str | None = None
+    allowed: str = ""
 
 
 @dataclass(frozen=True)
@@ -151,7 +170,8 @@ class Hello(Event):
 
 
 # What a controlled engine can be doing (State.state), declared once.
-WARMING, READY, RUNNING, PAUSED = "warming", "ready", "running", "paused"
+StateName = Literal["warming", "ready", "running", "paused"]
+WARMING, READY, RUNNING, PAUSED = get_args(StateName)
 
 
 @dataclass(frozen=True)
@@ -161,7 +181,7 @@ class State(Event):
     step taken). `pace` is the steps per second it holds to (0: as fast as it can)."""
 
     kind: ClassVar[str] = "state"
-    state: str
+    state: StateName
     step: int = 0
     pace: float = 0.0
 
@@ -237,6 +257,15 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (Start, Step, Epoch, Table, Tree, Text, Heatmap, Histogram, System, Done, Error, Hello, State)
 }
+
+
+@cache
+def _literal_fields(cls: type[Event]) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    """(field, allowed values) for each field of `cls` typed Literal[...]."""
+    hints = get_type_hints(cls)
+    return tuple(
+        (f.name, get_args(hints[f.name])) for f in fields(cls) if get_origin(hints[f.name]) is Literal
+    )
 
 
 @cache

@@ -25,7 +25,18 @@ class ParamError(ValueError):
         super().__init__(f"{field}: {value!r} is not allowed; expected {allowed}")
 
 
-_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,2})?)$")
+# The device grammar, declared once: the CPU, Apple's MPS, or CUDA with an optional index.
+# A parameter adds its own word in front (auto for where to run, keep for "do not move").
+_DEVICE_RE = re.compile(r"^(cpu|mps|cuda(:\d{1,2})?)$")
+DEVICE_WORDS = "cpu, cuda, cuda:N or mps"
+DEVICE_EXAMPLES = ("cpu", "cuda", "cuda:0", "cuda:1", "mps")  # what the form suggests
+
+
+def is_device(text: str, extra: str = "auto") -> bool:
+    """Whether `text` (already stripped and lower-cased) is a device, or the word `extra`."""
+    return text == extra or bool(_DEVICE_RE.match(text))
+
+
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f"}
 
@@ -61,7 +72,7 @@ class Param:
         if self.kind == "bool":
             return "true or false"
         if self.kind == "device":
-            return "auto, cpu, cuda, cuda:N or mps"
+            return "auto, " + DEVICE_WORDS
         if self.kind == "ints":
             rng = self._range_words()
             return "comma-separated whole numbers" + (f", each {rng}" if rng else "")
@@ -136,7 +147,7 @@ class Param:
             return text
         if kind == "device":
             text = text.strip().lower()
-            if not _DEVICE_RE.match(text):
+            if not is_device(text):
                 raise ParamError(self.name, raw, self.allowed())
             return text
         if len(text) > self.max_len or "\x00" in text:

@@ -114,7 +114,7 @@ class Runner:
                 result = self.lab.run(self.values, ctx)
             final: ev.Event = ev.Done(ctx.now(), dict(result or {}), ctx.stopped)
         except ParamError as exc:
-            final = ev.Error(ctx.now(), str(exc), exc.field)
+            final = ev.Error(ctx.now(), str(exc), exc.field, allowed=exc.allowed)
         except BaseException as exc:
             # KeyboardInterrupt too: the engine thread never gets a real Ctrl-C) becomes an event
             final = ev.Error(ctx.now(), f"{type(exc).__name__}: {exc}", None, traceback.format_exc())

@@ -3,6 +3,7 @@ and that its exported script trains to the very same losses."""
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -171,3 +172,24 @@ def test_code_views_need_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
+
+
+def test_auto_is_one_decision_that_the_script_carries():
+    # A GPU without bf16 takes fp16 with a GradScaler; the CPU and GPUs with bf16 take bf16.
+    from pttui.engine.labs.amp import autocast_choice
+    from pttui.engine.source import definition
+
+    assert autocast_choice("auto", "auto", "cuda", False) == ("fp16", True)
+    assert autocast_choice("auto", "auto", "cuda", True) == ("bf16", False)
+    assert autocast_choice("auto", "auto", "cpu", False) == ("bf16", False)
+    assert plan("auto", "auto", "cuda", Available(1, False, False)).label == "fp16"
+    lab = get_lab("amp")
+    script = lab.code(validate(lab.params, {"amp": "auto"}))
+    assert definition("labs.amp", "autocast_choice") in script
+    assert "autocast_choice('auto', 'auto', device_type, cuda_bf16)" in script
+    # The script's own copy decides as the lab does on the machine that differs from this one.
+    tree = ast.parse(script)
+    (fn,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "autocast_choice"]
+    namespace: dict = {}
+    exec(compile(ast.Module([fn], []), "script", "exec"), namespace)
+    assert namespace["autocast_choice"]("auto", "auto", "cuda", False) == ("fp16", True)

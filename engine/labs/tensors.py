@@ -7,13 +7,12 @@ anatomy, how the shapes in an operation broadcast, and what a `.to(dtype, device
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
 from pttui.engine import common
 from pttui.engine.lab import Lab
-from pttui.engine.params import Param
+from pttui.engine.params import DEVICE_WORDS, Param, is_device
 
 DTYPES = (
     "keep",
@@ -30,7 +29,6 @@ DTYPES = (
     "complex64",
     "complex128",
 )
-_TARGET_DEVICE = re.compile(r"^(keep|cpu|mps|cuda(:\d{1,2})?)$")
 
 EXPR = Param(
     "expr",
@@ -48,7 +46,7 @@ TARGET = Param(
     "keep",
     "move the result to this device with .to() (keep: no move)",
     max_len=10,
-    check=lambda v: None if _TARGET_DEVICE.match(v.strip().lower()) else "keep, cpu, cuda, cuda:N or mps",
+    check=lambda v: None if is_device(v.strip().lower(), "keep") else "keep, " + DEVICE_WORDS,
 )
 PARAMS = (EXPR, DTYPE, TARGET, common.MAX_MB, common.SEED)
 

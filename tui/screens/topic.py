@@ -370,7 +370,7 @@ class TopicScreen(Screen):
         final, state = self.final, self.state
         log = self.results.log_view
         if isinstance(final, ev.Error):
-            if final.field and self.form.blame(final.field, final.message.split(": ", 1)[-1]):
+            if final.field and self.form.blame(final.field, final.message):
                 self.form.focus_first_error()
             self.notify(final.message, title=f"{self.lab.name} failed", severity="error", timeout=8)
         elif isinstance(final, ev.Done):
@@ -447,7 +447,7 @@ class TopicScreen(Screen):
         torch: engine.early); clear the marks it made before. True when any field is marked."""
         from pttui.engine import early
 
-        problems = {p.field: str(p).split(": ", 1)[-1] for p in early.check(values)}
+        problems = {p.field: str(p) for p in early.check(values)}
         for field in self.form.fields:
             field.mark(problems.get(field.param.name))
         return any(field.marked for field in self.form.fields)

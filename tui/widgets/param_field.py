@@ -15,10 +15,10 @@ from textual.suggester import SuggestFromList
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from pttui.engine.params import Param, ParamError
+from pttui.engine.params import DEVICE_EXAMPLES, Param, ParamError
 from pttui.tui.policy import Policy
 
-_DEVICES = ["auto", "cpu", "cuda", "cuda:0", "cuda:1", "mps"]
+_DEVICES = ["auto", *DEVICE_EXAMPLES]
 
 
 class ParamField(Widget):
