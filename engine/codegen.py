@@ -30,7 +30,6 @@ _AUTO_DEVICE = (
 # The loop, copied from the engine: what every training script runs.
 LOOP = (
     ("data", "Batches"),
-    ("train", "METRIC_UNITS"),
     ("train", "Hooks"),
     ("train", "TrainState"),
     ("train", "evaluate"),

@@ -75,6 +75,16 @@ class Step(Event):
     rank: int | None = None
 
 
+# The units of the figures every training lab reports per epoch (train.fit's metrics).
+METRIC_UNITS = {
+    "train_loss": "loss",
+    "val_loss": "loss",
+    "val_acc": "fraction",
+    "samples_per_s": "samples/s",
+    "seconds": "s",
+}
+
+
 @dataclass(frozen=True)
 class Epoch(Event):
     """The end of an epoch, with its figures (train/val loss, val accuracy, samples/s, ...)."""
@@ -86,9 +96,10 @@ class Epoch(Event):
     series: str = "train"
     steps_total: int | None = None
     rank: int | None = None
-    # Each metric's unit where it has one; "fraction" (0..1, such as accuracy) is drawn as a
-    # percentage. Declared by the producer (train.METRIC_UNITS), never guessed from a name.
-    units: dict[str, str] = field(default_factory=dict)
+    # Each metric's unit where it has one: a "fraction" (0..1, such as accuracy) gets the
+    # chart's accuracy plot, by this declaration, never by its name. The default declares
+    # the figures `train.fit` reports; a lab with other figures passes its own.
+    units: dict[str, str] = field(default_factory=lambda: dict(METRIC_UNITS))
 
 
 @dataclass(frozen=True)

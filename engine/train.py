@@ -20,15 +20,6 @@ import torch.nn.functional as F
 from pttui.engine.context import Context
 from pttui.engine.usermodel import prediction
 
-# What each figure of an epoch is measured in: the chart draws a "fraction" as a percentage.
-METRIC_UNITS = {
-    "train_loss": "loss",
-    "val_loss": "loss",
-    "val_acc": "fraction",
-    "samples_per_s": "samples/s",
-    "seconds": "s",
-}
-
 
 class Hooks:
     """Points where a lab joins the loop. Each does nothing unless a lab overrides it."""
@@ -225,9 +216,7 @@ def fit(
             "seconds": seconds,
         }
         state.epoch = epoch + 1
-        ctx.epoch(
-            epoch, epochs, metrics, series=series, steps_total=steps_total, rank=rank, units=METRIC_UNITS
-        )
+        ctx.epoch(epoch, epochs, metrics, series=series, steps_total=steps_total, rank=rank)
         hooks.on_epoch_end(epoch, metrics)
         if ctx.stopped or (max_steps is not None and state.step >= max_steps):
             break

@@ -103,7 +103,7 @@ class Snapshot:
     previous_loss: tuple[Curve, ...] = ()
     previous_metric: tuple[Curve, ...] = ()
     x_label: str = "step"
-    metric_label: str = "val accuracy (%)"
+    metric_label: str = "val accuracy"
     x_total: float = 0.0  # the steps the run will take, when it said: the x axis spans them all
 
     @property
@@ -146,9 +146,9 @@ class ChartData:
             for key, value in event.metrics.items():
                 if not isinstance(value, (int, float)) or isinstance(value, bool):
                     continue
-                if event.units.get(key) == "fraction":  # declared so by the producer: drawn in %
+                if event.units.get(key) == "fraction":  # its declaration, not its name, says so
                     label = key.replace("_", " ") if name == "train" else f"{name} {key.replace('_', ' ')}"
-                    self._series(self.metric, label, 0.0).add(x, 100.0 * float(value))
+                    self._series(self.metric, label, 0.0).add(x, float(value))
                 elif key == "val_loss" or (key in ("train_loss", "loss") and name not in self._stepped):
                     label = name if key != "val_loss" else "val loss" if name == "train" else f"{name} val"
                     self._series(self.loss, label, 0.0).add(x, float(value))
