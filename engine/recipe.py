@@ -288,3 +288,18 @@ def blamed(values: dict[str, Any], r: Recipe, what: str = "training (forward or 
     dtype = str(r.x_train.dtype).removeprefix("torch.")
     given = f"batches of {shape} {dtype} (set by {source}, batch size {batch})"
     return usermodel.blamed(file, what, given)
+
+
+def report_custom(ctx, values: dict[str, Any], r) -> None:
+    """Say which data and model ran, and what wins over what, when a person's own take part."""
+    if values.get("data"):
+        ctx.text("data", f"{r.data.source} (--data wins over --dataset)", pane="summary")
+    elif r.data.source:  # random inputs: said plainly, so no one reads the figures as accuracy
+        ctx.text("data", r.data.source, pane="summary", level="warning")
+    if values.get("model_spec"):
+        n = sum(p.numel() for p in r.model.parameters())
+        ctx.text(
+            "model",
+            f"{type(r.model).__name__} from {values['model_spec']} (--model-spec wins over --model): {n:,} parameters",
+            pane="summary",
+        )

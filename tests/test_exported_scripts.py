@@ -128,7 +128,8 @@ def _checkpoint(tmp_path, _lab, values):
     values = {**values, "load": str(path)}
     final, _ = run_lab("checkpoint", **values)
     out = _script(tmp_path, "checkpoint", values)
-    assert f"{final.result['parameters']:,} floating-point values" in out, (final.result, out)
+    r = final.result
+    assert f"{r['parameters']:,} parameters, {r['buffers']:,} buffer values" in out, (r, out)
 
 
 def _quantization(tmp_path, _lab, values):

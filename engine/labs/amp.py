@@ -144,7 +144,7 @@ def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
         # same seed: same data, weights and shuffles
         r = recipe.prepare(values, device, loaded, batch_default=BATCH_SIZE.default)
         if loaded is None:
-            from pttui.engine.labs.training import report_custom
+            from pttui.engine.recipe import report_custom
 
             report_custom(ctx, values, r)
         loaded = r.data

@@ -174,7 +174,7 @@ def compare_formats(values: dict[str, Any], ctx) -> dict[str, Any]:
     if values["folder"]:
         check_folder(values["folder"])  # before training: a bad --folder fails now, named
     r = recipe.prepare(values, device)
-    from pttui.engine.labs.training import report_custom
+    from pttui.engine.recipe import report_custom
     from pttui.engine.usermodel import prediction
 
     report_custom(ctx, values, r)

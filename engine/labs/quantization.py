@@ -110,7 +110,7 @@ def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
         d = None if custom else _digits(values["side"], values["seed"])
         r = recipe.prepare(rv, "cpu", d, batch_default=common.BATCH_SIZE.default)
         if custom:
-            from pttui.engine.labs.training import report_custom
+            from pttui.engine.recipe import report_custom
 
             report_custom(ctx, rv, r)
             ctx.text("model", f"training the float model for {values['epochs']} epoch(s) first, on {engine}")

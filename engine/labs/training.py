@@ -32,7 +32,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     amp = devices.choose_amp(values["amp"], device, available, common.AMP.choices)
     ctx.start(device)
     r = recipe.prepare(values, device)
-    report_custom(ctx, values, r)
+    recipe.report_custom(ctx, values, r)
     scaler = torch.amp.GradScaler("cuda") if values["amp"] == "fp16" else None
     state, hooks = checkpoint.prepare_training(values, r, scaler, ctx)
     inside = Inside(values, r, ctx, device)
@@ -69,21 +69,6 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
         **cost,
         "task": r.data.task,
     }
-
-
-def report_custom(ctx, values: dict[str, Any], r) -> None:
-    """Say which data and model ran, and what wins over what, when a person's own take part."""
-    if values.get("data"):
-        ctx.text("data", f"{r.data.source} (--data wins over --dataset)", pane="summary")
-    elif r.data.source:  # random inputs: said plainly, so no one reads the figures as accuracy
-        ctx.text("data", r.data.source, pane="summary", level="warning")
-    if values.get("model_spec"):
-        n = sum(p.numel() for p in r.model.parameters())
-        ctx.text(
-            "model",
-            f"{type(r.model).__name__} from {values['model_spec']} (--model-spec wins over --model): {n:,} parameters",
-            pane="summary",
-        )
 
 
 LAB = Lab(
