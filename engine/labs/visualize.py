@@ -168,7 +168,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     r = None
     if custom:  # a person's model or data: built as every training lab builds it
         r = recipe.prepare(recipe_values(values), device, batch_default=common.BATCH_SIZE.default)
-        from pttui.engine.labs.training import report_custom
+        from pttui.engine.recipe import report_custom
 
         report_custom(ctx, values, r)
         model, x_train, y_train, x_val, y_val = r.model, r.x_train, r.y_train, r.x_val, r.y_val
