@@ -62,6 +62,8 @@ class DrawnChart(Widget):
         width, height = self.content_size.width, self.content_size.height
         if width <= 0 or height <= 0 or not self.display:
             return
+        if self.region.area == 0:  # on a tab not on show: drawn when it is (on_show)
+            return
         key = (self.version, width, height, self.app.theme)
         if key == self._wanted:
             return
