@@ -62,7 +62,14 @@ def _floats(text: str) -> list[float]:
 def _training(tmp_path, lab, values):
     final, sink = run_lab(lab, **values)
     assert isinstance(final, ev.Done), final
+    saved = {}
+    if values.get("save"):  # the engine's checkpoint, then the script's: the same tensors
+        saved = torch.load(tmp_path / values["save"], weights_only=True)
     _epochs_agree(sink, _script(tmp_path, lab, values))
+    if saved:
+        again = torch.load(tmp_path / values["save"], weights_only=True)
+        assert (again["epoch"], again["step"]) == (saved["epoch"], saved["step"])
+        assert all(torch.allclose(saved["model"][k], again["model"][k], atol=1e-6) for k in saved["model"])
 
 
 def _tensors(tmp_path, _lab, values):
@@ -176,7 +183,18 @@ CASES = {
     ),
     "training": (
         _training,
-        [TRAIN, {**TRAIN, "dataset": "digits", "model": "cnn", "optimizer": "sgd", "lr": 0.05, "epochs": 1}],
+        [
+            TRAIN,
+            {
+                **TRAIN,
+                "dataset": "digits",
+                "model": "cnn",
+                "optimizer": "sgd",
+                "lr": 0.05,
+                "epochs": 1,
+                "save": "every_epoch.pt",
+            },
+        ],
     ),
     "checkpoint": (_checkpoint, [{**TRAIN, "folder": "files"}, {"load": "weights.pt"}]),
     "parallel": (
