@@ -239,3 +239,33 @@ def test_sigkill_of_a_run_leaves_no_process_behind():
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert not left, f"processes of the run still alive 10 s after its SIGKILL: {left}"
+
+
+APP = (
+    "import os, subprocess, sys, time\n"
+    "env = dict(os.environ, PTTUI_END_WITH_PARENT='1')  # as tui/child.py sets it\n"
+    "cmd = [sys.executable, '-m', 'pttui.engine', 'run', 'training', '--epochs=1000', '--json', '--no-record']\n"
+    "run = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)\n"
+    "run.stdout.readline()  # the first event: torch is in\n"
+    "print(run.pid, flush=True)\n"
+    "time.sleep(600)\n"
+)
+
+
+@pytest.mark.slow
+def test_a_run_ends_when_the_app_that_started_it_is_killed():
+    app = subprocess.Popen([sys.executable, "-c", APP], stdout=subprocess.PIPE, text=True)
+    try:
+        supervisor = int(app.stdout.readline())
+        tree = proctree.descendants([supervisor])
+        assert len(tree) >= 3, f"expected the supervisor, the engine and the watchdog: {tree}"
+    finally:
+        app.kill()
+        app.wait()
+    deadline = time.monotonic() + 60
+    while any(map(_alive, tree)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [p for p in tree if _alive(p)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes of the run still alive 60 s after the app was killed: {left}"

@@ -250,4 +250,6 @@ LAB = Lab(
     params=PARAMS,
     run=run,
     code=code,
+    # The supervisor's backstop: bound checks refuse what would run long, this ends the rest.
+    time_limit_s=300.0,
 )
