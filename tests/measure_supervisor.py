@@ -33,13 +33,31 @@ def _cmd(supervised: bool, topic: str, *flags: str) -> list[str]:
     return [*head, topic, "--json", "--no-record", *flags]
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _run(cmd: list[str]) -> tuple[dict, float]:
-    """The final event, and seconds from reading it to the process's exit."""
+    """The final event, and seconds from reading it to the process's exit.
+
+    Supervised, the final event's result also gets `cpu_supervisor_s` and `cpu_engine_s`.
+    """
+    from pttui.engine import proctree
+
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    final, read_at = {}, time.monotonic()
+    final, read_at, engine, cpu = {}, time.monotonic(), None, {}
     for line in proc.stdout:
+        if engine is None:
+            engine = min(proctree.children(proc.pid), default=None)  # the engine forks first
         if line.startswith((b'{"event":"done"', b'{"event":"error"')):
-            final, read_at = json.loads(line), time.monotonic()
+            read_at = time.monotonic()
+            if engine is not None:
+                cpu = {"cpu_supervisor_s": _cpu_s(proc.pid), "cpu_engine_s": _cpu_s(engine)}
+            final = json.loads(line)
+            final.setdefault("result", {}).update(cpu)
     proc.wait()
     return final, time.monotonic() - read_at
 
@@ -54,9 +72,12 @@ def relay_and_exit(runs: int) -> None:
     for _ in range(runs):
         for supervised in (True, False):
             final, after = _run(_cmd(supervised, "training", "--epochs=2"))
+            if supervised:
+                cpu = (final["result"]["cpu_supervisor_s"], final["result"]["cpu_engine_s"])
             rates[supervised].append(final["result"]["samples_per_s"])
             exits[supervised].append(after)
     ratio = [s / u for s, u in zip(rates[True], rates[False], strict=True)]
+    print(f"relay CPU: supervisor {cpu[0]:.2f} s beside the engine's {cpu[1]:.2f} s (last run)")
     print(f"relay: supervised {_spread(rates[True], '{:,.0f}')} samples/s")
     print(f"       one process {_spread(rates[False], '{:,.0f}')} samples/s; ratio {_spread(ratio)}")
     print(f"exit after done: supervised {_spread(exits[True])} s; one process {_spread(exits[False])} s")
