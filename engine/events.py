@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Literal, get_args, get_origin, get_type_hints
 # Where a text block belongs, and how loud it is: the fixed sets a Text event takes.
 Pane = Literal["summary", "log", "code"]
 Level = Literal["info", "warning", "error"]
+Cause = Literal["", "crashed", "memory", "time"]  # why the supervisor ended a run ("": it did not)
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,7 @@ class Error(Event):
     `fatal` is False when the error answers a control command (a malformed line, a pause a
     lab cannot honour): the engine keeps serving and the run, if any, goes on.
 
-    `cause` is None where the lab raised; the supervisor sets it when it ended the run:
+    `cause` is "" where the lab raised; the supervisor sets it when it ended the run:
     "crashed" (the engine died by a signal), "memory" (the memory ceiling) or "time" (the
     lab's time limit).
     """
@@ -165,7 +166,7 @@ class Error(Event):
     field: str | None = None
     detail: str = ""
     fatal: bool = True
-    cause: str | None = None
+    cause: Cause = ""
     allowed: str = ""
 
 

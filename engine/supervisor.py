@@ -156,6 +156,7 @@ class Supervisor:
         self.final = False
         self.started_at: float | None = None
         self.reader_gone = False
+        self.out_failed = ""
         # the bounds
         self.tree: list[int] = []
         self.tree_at = 0.0
@@ -314,12 +315,17 @@ class Supervisor:
         try:
             self.out.write(lines)
             self.out.flush()
-        except (BrokenPipeError, ValueError, OSError):
-            # The reader left (`| head`): later lines go nowhere (the record keeps them), and
-            # the watch loop closes the events pipe, so the engine learns it as it would have.
+        except (BrokenPipeError, ValueError, OSError) as exc:
+            # Later lines go nowhere (the record keeps them). The reader left (`| head`): the
+            # watch loop closes the events pipe, so the engine learns it as it would have.
+            # Any other failure (a full disk) fails the run, with the reason.
             self.reader_gone = True
             with contextlib.suppress(OSError, ValueError):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), self.out.fileno())
+            if not isinstance(exc, BrokenPipeError):
+                self.out_failed = f"the events could not be written to stdout: {exc}"
+                if not self.final and self.ended is None:
+                    self._kill("output", self.out_failed, None)
 
     # -- the bounds ----------------------------------------------------------------------------
     def _used(self) -> int:
@@ -383,6 +389,9 @@ class Supervisor:
         status = self.status or 0
         signalled = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else EXIT_FAILED
+        if self.out_failed and (self.ended is None or self.final):  # after the final event
+            self._report(ev.Error(self._t(), self.out_failed), self.out_failed)
+            return EXIT_FAILED
         if self.ended is not None and not self.final:
             why, message, field = self.ended
             if why == "stopped":
@@ -390,7 +399,8 @@ class Supervisor:
                 result["killed_after_s"] = STOP_GRACE_S
                 self._report(ev.Done(self._t(), result, True), f"stopped: {message}")
                 return EXIT_INTERRUPTED
-            self._report(ev.Error(self._t(), message, field, cause=why), message)
+            cause = why if why in ("memory", "time") else ""
+            self._report(ev.Error(self._t(), message, field, cause=cause), message)
             return EXIT_FAILED
         if signalled is not None and not self.final:
             last = describe_event(self.last) if self.last else "none"
