@@ -211,3 +211,15 @@ def test_early_checks_use_the_leaves_names_and_ask_for_names_only_when_told(tmp_
     assert [p.field for p in early.check({"expr": "(x * y).sum()", "leaves": "x = [1.0]"})] == ["expr"]
     assert [p.field for p in early.check({"model_spec": "net.py:Missing"})] == ["model_spec"]
     assert early.check({"model_spec": "net.py:Missing"}, names=False) == []
+
+
+@sync
+async def test_bad_values_from_the_command_line_are_marked_when_the_topic_opens():
+    values = app_values("autograd", ["--expr", "(x * 2).sum("])
+    assert isinstance(values, dict)  # a string is a string: only the syntax check can say more
+    app = PlaygroundApp("autograd", values)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, TopicScreen), 10, "the autograd screen")
+        field = app.screen.form.field("expr")
+        await wait_for(pilot, lambda: field.error, 5, "the expr field marked")
+        assert "never closed" in field.error

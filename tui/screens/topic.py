@@ -132,6 +132,9 @@ class TopicScreen(Screen):
         # The Code tab is not on show at first: its script (and its highlighting) waits for the
         # first frame, which then comes sooner.
         self.call_after_refresh(self._update_code)
+        # The checks as you type, once now: values given on the command line are judged at
+        # once, and the first keystroke does not pay for their first use (~30 ms).
+        self.call_after_refresh(lambda: self._early_check(self.form.current()))
 
     def on_screen_resume(self) -> None:
         self.spare_for_form()
