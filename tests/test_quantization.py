@@ -20,7 +20,7 @@ from pttui.engine.params import ParamError, validate
 TINY = dict(hidden="256", side=8, epochs=2, rounds=2, calibration_batches=2, threads=1)
 FIGURES = {
     "size_mb", "latency_b1_ms", "latency_b64_ms", "speedup_b1", "speedup_b64",
-    "speedup_b1_spread", "speedup_b64_spread",
+    "speedup_b1_spread", "speedup_b64_spread", "latency_b1_ms_spread", "latency_b64_ms_spread",
     "val_acc", "max_abs_logit_diff", "argmax_agreement",
 }  # fmt: skip
 

@@ -262,8 +262,16 @@ def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
         )
     elif ctx.stopped:
         ctx.text("speed-up", "stopped before both variants finished an epoch: no comparison", pane="summary")
+    measured = dict(zip([v.name for v in done], speeds, strict=True)) if len(done) == 2 else {}
     for v in variants:
-        result[v.name] = dict(v.metrics)
+        # fit's own samples/s and seconds time the last epoch alone, by the wall clock: a speed
+        # figure without a spread that can contradict the headline. Each variant gets its median
+        # over the timed rounds, with their spread, or none when nothing was compared.
+        metrics = {k: val for k, val in v.metrics.items() if k not in ("samples_per_s", "seconds")}
+        if v.name in measured:
+            metrics["samples_per_s"] = measured[v.name].median
+            metrics["samples_per_s_spread"] = measured[v.name].to_dict(1)
+        result[v.name] = metrics
         result[f"{v.name}_steps"] = v.state.step
     watch = variants[1].hooks
     if isinstance(watch, ScalerWatch):

@@ -255,7 +255,7 @@ def _measure(variants, r, rounds, noise, ctx, quantize, autorange, interleave, k
 
     import torch
 
-    from pttui.engine.timing import round_ratios
+    from pttui.engine.timing import round_ratios, spread
     from pttui.engine.usermodel import prediction
 
     x_val, y_val = r.x_val, r.y_val
@@ -298,6 +298,8 @@ def _measure(variants, r, rounds, noise, ctx, quantize, autorange, interleave, k
                 return None
             for name, t in timings.items():
                 figures[name][f"latency_{key}_ms"] = t.median * 1e3
+                # every speed figure carries its rounds' spread, latencies as well as speed-ups
+                figures[name][f"latency_{key}_ms_spread"] = spread([s * 1e3 for s in t.seconds]).to_dict(6)
                 spreads.setdefault(key, {})[name] = round_ratios(timings["fp32"], t)
     figures["_spreads"] = spreads
     return figures
