@@ -146,7 +146,9 @@ def fit(
     evaluator: Any = None,
 ) -> dict[str, float]:
     """Train for `epochs` (from `state.epoch`), emitting step and epoch events; returns the
-    last epoch's figures. Stops at the next step once `ctx.stopped` is set, and after
+    last epoch's losses and accuracy, with the whole run's speed: `samples_per_s` (samples
+    trained / `seconds`, None when no step ran) and `seconds` (the training loop's time in all,
+    evaluation, pauses and pace excluded). Each epoch event carries that epoch's own speed. Stops at the next step once `ctx.stopped` is set, and after
     `max_steps` optimizer steps in all when given (that last, short epoch is still evaluated
     and reported: the run ended there on purpose). Holds between steps while the run is paused
     or paced (`Context.proceed`).
@@ -162,6 +164,7 @@ def fit(
     metrics: dict[str, float] = {}
     batch_count = len(batches)
     steps_total = batch_count * epochs if max_steps is None else min(batch_count * epochs, max_steps)
+    run_seen, run_seconds = 0, 0.0
     for epoch in range(state.epoch, epochs):
         hooks.on_epoch_start(epoch)
         model.train()
@@ -205,6 +208,7 @@ def fit(
         _flush(ctx, pending, losses, epoch, series, rank)
         # Time held by a pause or a pace is not training time: samples/s stays the loop's own.
         seconds = time.perf_counter() - started - (ctx.held_s - held_before)
+        run_seen, run_seconds = run_seen + seen, run_seconds + seconds
         if ctx.stopped and len(losses) < batch_count:
             break  # a partial epoch is not reported as an epoch
         val_loss, val_acc = (evaluator or evaluate)(model, *val)
@@ -220,7 +224,9 @@ def fit(
         hooks.on_epoch_end(epoch, metrics)
         if ctx.stopped or (max_steps is not None and state.step >= max_steps):
             break
-    return metrics
+    # The run's speed, not its last epoch's: a stopped run's partial epoch counts too.
+    speed = run_seen / run_seconds if run_seen and run_seconds > 0 else None
+    return {**metrics, "samples_per_s": speed, "seconds": run_seconds}
 
 
 def _flush(ctx, pending, losses, epoch, series, rank) -> None:

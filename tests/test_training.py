@@ -113,3 +113,21 @@ def test_threads_leave_a_core_to_the_app_only_when_asked():
     assert thread_count(0, 8, leave_a_core=True) == 7
     assert thread_count(0, 1, leave_a_core=True) == 1
     assert thread_count(3, 8, leave_a_core=True) == 3  # an explicit choice always wins
+
+
+@pytest.mark.parametrize("lab", ["training", "checkpoint"])
+def test_the_results_speed_is_the_whole_runs_not_the_last_epochs(lab):
+    # The per-epoch figures travel in the epoch events; the result speaks for the whole run.
+    from pttui.engine import data
+
+    spec = data.DataSpec("spiral", size=300, seed=0)
+    n_train = len(data.load(spec).x_train)
+    final, sink = run_lab(lab, dataset="spiral", size=300, hidden="16", epochs=3, batch_size=32, threads=1)
+    assert isinstance(final, ev.Done), final
+    result = final.result
+    epochs = sink.of("epoch")
+    assert len(epochs) == 3
+    assert result["samples_per_s"] * result["seconds"] == pytest.approx(3 * n_train, rel=1e-6)
+    assert result["seconds"] == pytest.approx(sum(e.metrics["seconds"] for e in epochs), rel=1e-9)
+    for e in epochs:  # each epoch's own speed: its samples over its own time
+        assert e.metrics["samples_per_s"] * e.metrics["seconds"] == pytest.approx(n_train, rel=1e-6)

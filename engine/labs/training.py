@@ -60,10 +60,9 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     n_params = sum(p.numel() for p in r.model.parameters())
     return {
         **metrics,
-        "samples_per_s": metrics.get("samples_per_s", 0.0),
         "steps": state.step,
         "epochs_done": state.epoch,
-        "seconds": seconds,
+        "wall_seconds": seconds,  # the whole fit: evaluation and the inside views included
         "device": device,
         "params": n_params,
         **cost,
