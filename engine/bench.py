@@ -112,6 +112,9 @@ def engine_vs_bare(rounds: int, epochs: int, threads: int) -> dict[str, Any]:
         "median_of_round_ratios": round(statistics.median(ratios), 4),
         "engine_samples_per_s": round(samples / min(engine_s), 1),
         "bare_samples_per_s": round(samples / min(bare_s), 1),
+        # every speed figure with its rounds' spread, not only the ratio
+        "engine_samples_per_s_spread": spread([samples / s for s in engine_s]).to_dict(1),
+        "bare_samples_per_s_spread": spread([samples / s for s in bare_s]).to_dict(1),
         "ratios": [round(r, 4) for r in ratios],
         "spread": rounds_spread.to_dict(),  # of the per-round ratios (see pttui.engine.timing)
         "noisy": rounds_spread.noisy,

@@ -17,6 +17,23 @@ def test_bench_json_reports_the_ratio():
     # one round cannot show a spread: the figure says it is noisy, with its spread
     assert report["noisy"] is True and report["spread"]["rounds"] == 1
     assert report["spread"]["min"] == report["spread"]["max"] == report["ratios"][0]
+    for side in ("engine", "bare"):  # each speed with its rounds' spread, not only the ratio
+        s = report[f"{side}_samples_per_s_spread"]
+        assert s["rounds"] == 1 and s["noisy"] is True
+        assert s["min"] - 0.1 <= report[f"{side}_samples_per_s"] <= s["max"] + 0.1
+
+
+@pytest.mark.slow
+def test_bench_sections_give_every_speed_its_spread():
+    from pttui.engine import bench_speed
+
+    data = bench_speed.data(quick=True)
+    s = data["best_samples_per_s_spread"]
+    assert s["min"] - 1 <= data["best_samples_per_s"] <= s["max"] + 1
+    amp = bench_speed.amp(quick=True)
+    for name, key in (("fp32", "fp32_samples_per_s"), (amp["dtype"], "amp_samples_per_s")):
+        s = amp["samples_per_s_spread"][name]
+        assert s["min"] - 1 <= amp[key] <= s["max"] + 1, (name, amp)
 
 
 def test_bench_words_put_no_headline_on_a_noisy_figure():
