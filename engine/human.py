@@ -109,11 +109,18 @@ class HumanSink(Sink):
                 c.print(Syntax(event.body, "python"))
             else:
                 style = {"warning": "yellow", "error": "red"}.get(event.level, "")
-                if event.title and event.title != event.level:  # ctx.warn's title is its level
-                    c.print(f"[bold {style}]{event.title}[/]: ", end="")
+                titled = event.title and event.title != event.level  # ctx.warn's title is its level
+                head = Text(f"{event.title}: " if titled else "", style=f"bold {style}".strip())
                 for pre, block in body_blocks(event.body):
-                    # Prose wraps to the terminal; a model summary keeps its lines whole.
-                    c.print(block, markup=False, highlight=False, style=style, soft_wrap=pre)
+                    # Prose wraps to the terminal with its title in the first line's width; a
+                    # model summary keeps its lines whole, under its title.
+                    if pre:
+                        if head.plain:
+                            c.print(head.plain.rstrip(": "), style=head.style)
+                        c.print(block, markup=False, highlight=False, style=style, soft_wrap=True)
+                    else:
+                        self._table(Text.assemble(head, Text(block, style=style)))
+                    head = Text("")
         elif isinstance(event, ev.Heatmap):
             self.heatmap = event
             self.points = event.points or self.points
@@ -160,8 +167,9 @@ class HumanSink(Sink):
                 f"[dim]system: cpu {s.cpu_percent:.0f}%  rss {s.rss_mb:,.0f} MiB  {s.processes} process(es){cuda}[/]"
             )
 
-    def _table(self, table: FitTable) -> None:
-        """A table; piped, without the spaces rich pads the last column with (diffs stay clean)."""
+    def _table(self, table: FitTable | Text) -> None:
+        """A table or wrapped prose; piped, without the spaces rich leaves at the ends of lines
+        (padding, wrap points), so diffs and greps stay clean."""
         c = self.console
         if c.is_terminal:
             c.print(table)
