@@ -24,3 +24,15 @@ STOP_GRACE_S = 1.5
 # (pttui.engine.supervisor) kills an engine that outstays the grace and reports `stopped`, and
 # that report must not be cut off. Only a supervisor that itself does not answer meets this.
 REPORT_S = 2.0
+
+
+def worker_ignores_interrupts(worker_id: int) -> None:
+    """A DataLoader `worker_init_fn`: the worker ignores SIGINT.
+
+    Ctrl-C (and the app's stop) reaches the run's whole process group. A worker killed by it
+    makes the loader raise EOFError in the middle of a batch, and a stop reads as a failure;
+    ignoring it lets the lab stop at its next batch and shut its workers down itself.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -159,3 +159,37 @@ def test_exported_script_runs(tmp_path, extra):
     assert f"320 samples, {batches} batches per epoch" in out.stdout
     assert "first batch x [100, 2] y [100]" in out.stdout
     assert re.search(r"\d+ samples/s", out.stdout)
+
+
+@pytest.mark.slow
+def test_a_stop_that_reaches_the_workers_is_a_stop_not_a_failure():
+    # Ctrl-C (or the app's stop) reaches the whole process group, DataLoader workers included.
+    # The workers ignore it, so the lab stops at its next batch instead of failing on an EOFError.
+    import os
+    import signal
+    import threading
+
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from pttui.engine.context import Context
+    from pttui.engine.labs.data import make_loader, measure, shut_down
+
+    dataset = TensorDataset(torch.randn(4000, 8), torch.arange(4000) % 3)
+    values = {"shuffle": True, "drop_last": False}
+    loader = make_loader(dataset, 16, values, 2, False, 0)
+    batches = iter(loader)
+    next(batches)
+    workers = [w.pid for w in loader._iterator._workers]
+    assert len(workers) == 2
+    for pid in workers:
+        os.kill(pid, signal.SIGINT)
+    # They are alive and keep serving batches after the interrupt.
+    for _ in range(20):
+        next(batches)
+    assert all(w.is_alive() for w in loader._iterator._workers)
+    stop = threading.Event()
+    stop.set()
+    m = measure(loader, 1, Context("data", {}, lambda e: None, stop), "cpu", None)
+    assert m.last_batch == 16  # it took one batch, saw the stop, and ended without raising
+    shut_down(loader)
