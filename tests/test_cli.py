@@ -183,6 +183,12 @@ def test_interrupt_while_starting_is_a_stop_not_a_failure(after_s):
     time.sleep(after_s)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
+    if "init_import_site" in err:
+        # On a loaded machine the signal can land while CPython still imports `site`, before any
+        # code of ours exists; the interpreter then aborts on its own (exit 1). Nothing to assert
+        # about pttui there; the app's Child counts an engine gone before its first line as stopped.
+        assert proc.returncode == 1 and "pttui" not in err.split("Fatal Python error")[0], err
+        return
     # -2: the signal came before Python installed its handler (the app counts that as a stop
     # too); 0 only if the run had already finished.
     assert proc.returncode in (0, 130, -signal.SIGINT), err

@@ -379,8 +379,11 @@ class TopicScreen(Screen):
         elif isinstance(final, ev.Done):
             how = "stopped" if final.stopped else "done"
             self._tell(f"{self.lab.name} {how} in {final.t:.1f} s", title="Run " + how)
-        elif item.returncode in (130, -2) and state.state == STOPPING:
-            # Stopped before the lab began (torch was still importing): nothing to report.
+        elif state.state == STOPPING and (
+            item.returncode in (130, -2) or "init_import_site" in item.stderr_tail
+        ):
+            # Stopped before the lab began (torch still importing, or the interpreter itself still
+            # starting, which CPython reports as a fatal error of its own): nothing to report.
             log.note("stopped before the run began")
             self._tell(f"{self.lab.name} stopped before it began", title="Run stopped")
             state = replace(state, state=STOPPED)
