@@ -903,6 +903,31 @@ def _sequence_items(op, operands: list[Any]) -> int:
     return len(seq) * max(n, 0) if isinstance(n, int) else len(seq)
 
 
+def _nested_items(seq: Any, budget: int = MAX_SEQUENCE) -> int:
+    """Items of a list/tuple/str counting every level: [[0] * 10**5] * 10**5 holds one inner list
+    10**5 times, but its repr and torch.tensor walk 10**10 numbers. Shared inner lists count once
+    per reference, as those walks see them. Stops past `budget`: then budget + 1 (a lower bound)."""
+    if isinstance(seq, str):
+        return len(seq)
+    count, stack = 0, list(seq)
+    while stack:
+        if count > budget:
+            return budget + 1
+        v = stack.pop()
+        if isinstance(v, (list, tuple)) and v:
+            stack.extend(v)
+        else:
+            count += 1
+    return count
+
+
+def _too_many(text: str, items: int) -> TooLarge:
+    many = f"more than {MAX_SEQUENCE:,}" if items == MAX_SEQUENCE + 1 else f"{items:,}"
+    return TooLarge(
+        f"`{text}` would make {many} items, counting those inside nested lists; at most {MAX_SEQUENCE:,}"
+    )
+
+
 def _check_python(op, operands: list[Any], text: str) -> None:
     """Python ints and sequences grow without bound (2 ** 10 ** 9, [0] * 10 ** 10): check first."""
     if len(operands) != 2:
@@ -911,11 +936,13 @@ def _check_python(op, operands: list[Any], text: str) -> None:
     sequences = (list, tuple, str)
     if op is operator.mul:
         for seq, n in ((a, b), (b, a)):
-            if isinstance(seq, sequences) and isinstance(n, int) and len(seq) * max(n, 0) > MAX_SEQUENCE:
-                raise TooLarge(f"`{text}` would make {len(seq) * n:,} items; at most {MAX_SEQUENCE:,}")
+            if isinstance(seq, sequences) and isinstance(n, int) and not isinstance(n, bool):
+                each = _nested_items(seq)
+                if each * max(n, 0) > MAX_SEQUENCE:
+                    raise _too_many(text, each * n if each <= MAX_SEQUENCE else MAX_SEQUENCE + 1)
     grows = op is operator.add and isinstance(a, sequences) and isinstance(b, type(a))
-    if grows and len(a) + len(b) > MAX_SEQUENCE:
-        raise TooLarge(f"`{text}` would make {len(a) + len(b):,} items; at most {MAX_SEQUENCE:,}")
+    if grows and (items := _nested_items(a) + _nested_items(b)) > MAX_SEQUENCE:
+        raise _too_many(text, min(items, MAX_SEQUENCE + 1))
     if op is operator.mod and isinstance(a, str):
         raise Refused("% formatting of strings is not allowed")
     ints = all(isinstance(v, int) and not isinstance(v, bool) for v in operands)

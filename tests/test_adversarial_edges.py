@@ -45,3 +45,37 @@ def test_quantization_latencies_carry_their_spread():
             assert s["rounds"] >= 3 and isinstance(s["noisy"], bool), (name, s)
             assert _within(v[f"latency_{key}_ms"], s), (name, key, v[f"latency_{key}_ms"], s)
             assert s["min"] <= statistics.median([s["min"], s["max"]]) <= s["max"]
+
+
+@pytest.mark.parametrize(
+    ("expr", "build"),
+    [
+        # one inner list shared 100,000 times: 800 KB of list, but its repr walks 10**10 numbers
+        # (the run was ended by the supervisor's memory ceiling, exit 1, before)
+        ("[[0]*100000]*100000", lambda: [[0] * 100_000]),
+        ("((0,)*1000,)*1001", lambda: ((0,) * 1000,)),
+        ("[[0.0]*2000] + [[0.0]*999000]", lambda: [[0.0] * 2000, [0.0] * 999_000]),
+    ],
+)
+def test_nested_python_lists_count_every_level(expr, build):
+    from pttui.engine.safe_eval import MAX_SEQUENCE
+
+    inner = build()
+    times = 100_000 if "100000]*100000" in expr else 1001 if "*1001" in expr else 1
+    numbers = sum(len(v) for v in inner) * times  # what repr or torch.tensor would walk
+    assert numbers > MAX_SEQUENCE
+    final, _ = run_lab("tensors", expr=expr, max_mb=8)
+    assert isinstance(final, ev.Error) and final.field == "expr", final
+    assert "nested lists" in final.message and not final.detail
+
+
+def test_nested_lists_within_the_bound_still_run():
+    final, _ = run_lab("tensors", expr="[[1]*1000]*1000", max_mb=64)
+    assert isinstance(final, ev.Done), final
+    assert final.result["value"] == repr([[1] * 1000] * 1000)
+
+
+def test_an_empty_list_times_a_big_number_is_empty():
+    final, _ = run_lab("tensors", expr="[] * 1000000000", max_mb=8)
+    assert isinstance(final, ev.Done), final
+    assert final.result["value"] == repr([] * 1_000_000_000)
