@@ -71,9 +71,9 @@ class FitTable:
         )
         for name, right in zip(self.columns, self.numeric, strict=True):
             header = _two_lines(name) if two_line_headers else name
-            table.add_column(header, justify="right" if right else "left", no_wrap=True)
-        for row in self.cells:
-            table.add_row(*row)
+            table.add_column(Text(header), justify="right" if right else "left", no_wrap=True)
+        for row in self.cells:  # Text, never markup: a value such as "[fc.weight]" is data
+            table.add_row(*(Text(cell) for cell in row))
         return table
 
     def stacked(self, width: int) -> Group:
@@ -89,7 +89,7 @@ class FitTable:
             grid.add_column(width=key_w, style="dim", overflow="fold")
             grid.add_column(overflow="fold")
             for key, value in zip(keys, row[1:], strict=False):
-                grid.add_row(key, value)
+                grid.add_row(Text(key), Text(value))
             parts.append(grid)
         return Group(*parts)
 

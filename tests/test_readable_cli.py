@@ -226,3 +226,20 @@ async def test_bad_values_from_the_command_line_are_marked_when_the_topic_opens(
         field = app.screen.form.field("expr")
         await wait_for(pilot, lambda: field.error, 5, "the expr field marked")
         assert "never closed" in field.error
+
+
+def test_bracketed_values_are_data_not_markup():
+    # "[linear1.weight, linear1.bias]" looks like a Rich style tag; printed as markup it vanished.
+    from rich.console import Console
+
+    from pttui.engine.layout import result_tables
+
+    console = Console(width=60, record=True, file=io.StringIO())
+    for table in result_tables({"grad_params": ["linear1.weight", "linear1.bias"], "no_grad_params": []}):
+        console.print(table)
+    out = console.export_text()
+    assert "[linear1.weight, linear1.bias]" in out and "[]" in out, out
+    narrow = Console(width=24, record=True, file=io.StringIO())  # the stacked layout too
+    for table in result_tables({"grad_params": ["linear1.weight", "linear1.bias"], "a_long_name_here": 1}):
+        narrow.print(table)
+    assert "linear1.weight" in narrow.export_text()
