@@ -3,34 +3,15 @@ Histograms tab and the system figures, from a real run's events, at 80x24 and 12
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import time
-
 import pytest
 from conftest import run_lab
+from test_app import sync, wait_for
 
 from pttui.engine import heatmap_view
 from pttui.tui.app import PlaygroundApp
 from pttui.tui.widgets.boundary import BoundaryView
 from pttui.tui.widgets.histograms import HistogramsView
 from pttui.tui.widgets.status_line import StatusLine
-
-
-def sync(test):
-    @functools.wraps(test)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(test(*args, **kwargs))
-
-    return wrapper
-
-
-async def wait_for(pilot, predicate, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await pilot.pause(0.05)
 
 
 @pytest.fixture(scope="module")

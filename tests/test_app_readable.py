@@ -382,3 +382,39 @@ async def test_no_line_of_summary_is_cut_at_80x24_for_every_topic(topic, tmp_pat
                 assert all(len(line.rstrip()) <= width for line in text.splitlines())
             if block.has_class("prose"):  # every word is on the screen
                 assert " ".join(str(block.content).split()) == " ".join(text.split()), f"{topic}: prose cut"
+
+
+def _record_training(steps: int = 120) -> Path:
+    """A training-like run with step and epoch events, written by the recorder."""
+    lab = get_lab("training")
+    values = validate(lab.params, defaults(lab.params))
+    recorder = RunRecorder.create("training", values, os.environ["PTTUI_RUNS_DIR"])
+    assert recorder is not None
+    recorder.on_event(ev.Start(0.0, "training", values, "cpu", "2.x"))
+    for s in range(1, steps + 1):
+        recorder.on_event(ev.Step(0.01 * s, s, (s - 1) // 40, 2.0 / s))
+        if s % 40 == 0:
+            recorder.on_event(
+                ev.Epoch(0.01 * s, s // 40 - 1, steps // 40, {"val_loss": 1.0 / s, "val_acc": 0.5})
+            )
+    recorder.on_event(ev.Done(2.0, {"steps": steps}))
+    recorder.close()
+    return recorder.path
+
+
+@sync
+async def test_a_past_runs_chart_is_the_same_every_time_it_opens():
+    _record_training()
+    app = PlaygroundApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        seen = []
+        for _ in range(3):
+            screen = await _open_past_run(pilot, app)
+            snap = screen.results.chart.data.snapshot()
+            assert not snap.previous_loss, "a past run is shown alone, not beside what was on screen"
+            curves = [(c.name, list(c.xs)) for c in snap.loss]
+            assert curves and curves[0][1][-1] == 120, curves
+            seen.append(curves)
+            await pilot.press("escape")
+            await pilot.pause(0.1)
+        assert seen[0] == seen[1] == seen[2]

@@ -66,7 +66,9 @@ def test_finished_run_with_the_previous_run_dimmed(snap_compare, size, theme):
         pilot.app.theme = theme
         screen = pilot.app.screen
         screen.show_past_run(recorded_run(epochs=10), {"epochs": 10}, "first")
-        screen.show_past_run(recorded_run(epochs=8), {"epochs": 8}, "second")
+        # A new run's events arrive as a live run's do: the one on screen stays, dimmed.
+        screen.results.new_run(keep_previous=True)
+        screen.results.apply(recorded_run(epochs=8))
         await pilot.pause()
         chart = screen.results.chart
         for _ in range(100):

@@ -423,7 +423,9 @@ class TopicScreen(Screen):
             return
         known = {p.name for p in self.lab.params}
         self.form.set_values({k: v for k, v in params.items() if k in known})
-        self.results.new_run(keep_previous=True)
+        # A past run is shown alone: what was on screen before must not change its chart, or the
+        # same run would read differently each time it is opened.
+        self.results.new_run(keep_previous=False)
         self.results.log_view.note(f"past run {label}")
         state = RunState().update_all(events)
         self.results.apply(events)
