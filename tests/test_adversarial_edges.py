@@ -79,3 +79,25 @@ def test_an_empty_list_times_a_big_number_is_empty():
     final, _ = run_lab("tensors", expr="[] * 1000000000", max_mb=8)
     assert isinstance(final, ev.Done), final
     assert final.result["value"] == repr([] * 1_000_000_000)
+
+
+def test_a_legacy_checkpoint_says_it_carries_no_checksums(tmp_path):
+    """The pre-1.6 format has no CRC: a flipped byte loads silently in plain PyTorch too, so the
+    honest thing is to say nothing could be checked (a zip's flip is refused, tested elsewhere)."""
+    import torch
+
+    path = tmp_path / "legacy.pt"
+    original = torch.arange(100, dtype=torch.float32)
+    torch.save({"w": original}, path, _use_new_zipfile_serialization=False)
+    raw = bytearray(path.read_bytes())
+    raw[-20] ^= 0x40  # inside the tensor's bytes, which come last
+    path.write_bytes(bytes(raw))
+    damaged = torch.load(path, weights_only=True)["w"]
+    assert not torch.equal(damaged, original)  # plain PyTorch loads the damage without a word
+    final, sink = run_lab("checkpoint", load=str(path))
+    assert isinstance(final, ev.Done), final
+    assert final.result["format"] == "torch legacy"
+    assert final.result["checksums"] == "none in this format"
+    assert final.result["parameters"] == damaged.numel()
+    warned = [t.body for t in sink.of("text") if t.level == "warning"]
+    assert any("no checksums" in body for body in warned), warned

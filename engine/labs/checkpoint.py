@@ -124,6 +124,19 @@ def inspect(values: dict[str, Any], ctx) -> dict[str, Any]:
     )
     for message in c.notes:
         ctx.text("checkpoint", message)
+    checked = loaded.format == "torch zip"  # only the zip format carries a CRC-32 per entry
+    if not checked:
+        ctx.text(
+            "checkpoint",
+            f"{path}: the {loaded.format} format carries no checksums, so damaged bytes in its "
+            "tensors load without an error and could not be detected here"
+            + (
+                "; re-save it with torch.save to get a zip whose entries have CRC-32s"
+                if loaded.format == "torch legacy"
+                else ""
+            ),
+            level="warning",
+        )
     ctx.text(
         "checkpoint",
         f"{path}: {c.kind}, {loaded.format} format, {len(rows)} tensors, {c.parameters:,} parameters, "
@@ -137,6 +150,7 @@ def inspect(values: dict[str, Any], ctx) -> dict[str, Any]:
     return {
         "file": str(path),
         "format": loaded.format,
+        "checksums": "crc32 checked" if checked else "none in this format",
         "kind": c.kind,
         "tensors": len(rows),
         **c.result(),
