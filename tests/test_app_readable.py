@@ -418,3 +418,21 @@ async def test_a_past_runs_chart_is_the_same_every_time_it_opens():
             await pilot.press("escape")
             await pilot.pause(0.1)
         assert seen[0] == seen[1] == seen[2]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+@sync
+async def test_the_past_runs_table_fits_the_screen(size):
+    _record()
+    _record_training()
+    app = PlaygroundApp()
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("h")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), 10, "the past runs screen")
+        await pilot.pause(0.2)
+        table = app.screen.query_one("#runs")
+        assert table.row_count == 2
+        assert table.max_scroll_x == 0, (
+            f"the runs table is {table.virtual_size.width} wide on a {size[0]} screen"
+        )
+        assert "checkpoint" in _shown_text(table) and "training" in _shown_text(table)

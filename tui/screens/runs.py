@@ -47,23 +47,46 @@ class RunsScreen(Screen):
     def reload(self) -> None:
         root = run_store.resolve_runs_dir()
         self.infos = run_store.list_runs(root)
-        table = self.query_one(DataTable)
-        table.clear(columns=True)
         self.marked = []
-        table.add_columns(" ", "when", "topic", "status", "final figures", "changed params")
-        for info in self.infos:
-            table.add_row(
-                " ",
-                run_store.when(info.started),
-                info.topic,
-                run_store.status_text(info),
-                run_store.final_figures(info),
-                run_store.key_params(info, limit=60),
-            )
+        self._fill()
         count = len(self.infos)
         where = f"{count} run{'s' if count != 1 else ''} in {root}" if count else f"No runs yet in {root}."
         self.query_one("#runs-where", Static).update(where + "  Enter opens one; space marks, c compares.")
-        table.focus()
+        self.query_one(DataTable).focus()
+
+    def _fill(self) -> None:
+        """The rows, with the two long columns cut to what the screen has left, so no column runs
+        off the right edge: when, topic and status name the run and are never cut."""
+        table = self.query_one(DataTable)
+        cursor = table.cursor_row
+        table.clear(columns=True)
+        table.add_columns(" ", "when", "topic", "status", "final figures", "changed params")
+        rows = [
+            [
+                "✓" if i in self.marked else " ",
+                run_store.when(info.started),
+                info.topic,
+                _fit(run_store.status_text(info), 28),
+                run_store.final_figures(info),
+                run_store.key_params(info, limit=60),
+            ]
+            for i, info in enumerate(self.infos)
+        ]
+        width = self.size.width or self.app.size.width
+        # The four short columns as wide as their widest cell, each padded by 2; then the long
+        # columns' padding and the scrollbar.
+        fixed = sum(max((len(r[i]) for r in rows), default=0) + 2 for i in range(4)) + 8
+        left = max(width - fixed, 24)
+        for row in rows:
+            row[4] = _fit(row[4], left * 3 // 5)
+            row[5] = _fit(row[5], left - left * 3 // 5)
+            table.add_row(*row)
+        if cursor is not None and rows:
+            table.move_cursor(row=min(cursor, len(rows) - 1))
+
+    def on_resize(self) -> None:
+        if self.infos:
+            self.call_after_refresh(self._fill)  # after the layout: the table sizes its columns then
 
     def action_mark(self) -> None:
         table = self.query_one(DataTable)
@@ -105,3 +128,8 @@ class RunsScreen(Screen):
         if not self.infos or table.cursor_row is None or table.cursor_row >= len(self.infos):
             return
         self.app.open_run(self.infos[table.cursor_row])  # type: ignore[attr-defined]
+
+
+def _fit(text: str, width: int) -> str:
+    """`text` cut to `width` cells with an ellipsis (the whole text is in the opened run)."""
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
