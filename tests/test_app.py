@@ -281,3 +281,24 @@ async def test_no_color_is_honoured(monkeypatch):
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert app.no_color
+
+
+@pytest.mark.parametrize("returncode", [-9, -2, 1])
+@sync
+async def test_an_engine_that_ends_without_a_word_after_a_stop_was_stopped(returncode):
+    # r then s at once: the engine may be killed once the grace period runs out, or end before
+    # the lab began (CPython's own abort included). The person asked for a stop; it is one.
+    from dataclasses import replace
+
+    from pttui.tui.child import Exit
+    from pttui.tui.run_state import STOPPED, STOPPING
+
+    app = PlaygroundApp("tensors")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        screen._set_state(replace(screen.state, state=STOPPING))
+        screen._finished(Exit(returncode, "Fatal Python error: init_import_site" if returncode == 1 else ""))
+        await pilot.pause()
+        assert screen.state.state == STOPPED, screen.state
+        assert not any(n.severity == "error" for n in app._notifications)

@@ -379,13 +379,14 @@ class TopicScreen(Screen):
         elif isinstance(final, ev.Done):
             how = "stopped" if final.stopped else "done"
             self._tell(f"{self.lab.name} {how} in {final.t:.1f} s", title="Run " + how)
-        elif state.state == STOPPING and (
-            item.returncode in (130, -2) or "init_import_site" in item.stderr_tail
-        ):
-            # Stopped before the lab began (torch still importing, or the interpreter itself still
-            # starting, which CPython reports as a fatal error of its own): nothing to report.
-            log.note("stopped before the run began")
-            self._tell(f"{self.lab.name} stopped before it began", title="Run stopped")
+        elif state.state == STOPPING:
+            # The person asked for the stop and the engine ended without a final event: before
+            # the lab began (torch still importing, or CPython itself still starting, which it
+            # reports as a fatal error of its own), or killed once the grace period ran out.
+            # Either way it is the stop that was asked for, not a failure.
+            how = "killed after the grace period" if item.returncode == -9 else "stopped before the run began"
+            log.note(how)
+            self._tell(f"{self.lab.name} stopped ({how})", title="Run stopped")
             state = replace(state, state=STOPPED)
         else:  # no last word: killed, or crashed before it could report
             rc = item.returncode
