@@ -62,6 +62,7 @@ class TopicScreen(Screen):
             "pace(-1)",
             "Slower",
             key_display="-",
+            show=False,  # the footer must fit 80 columns; ? lists it, the status line shows the pace
             tooltip="Fewer steps per second",
             id="topic.slower",
         ),
@@ -70,6 +71,7 @@ class TopicScreen(Screen):
             "pace(1)",
             "Faster",
             key_display="+",
+            show=False,
             tooltip="More steps per second (past the top: as fast as it can)",
             id="topic.faster",
         ),
@@ -84,6 +86,7 @@ class TopicScreen(Screen):
             "f",
             "toggle_form",
             "Form",
+            show=False,
             tooltip="Hide or show the form (wider results)",
             id="topic.toggle_form",
         ),
@@ -120,7 +123,7 @@ class TopicScreen(Screen):
                 yield ParamForm(self.lab.params, self._values, blink=not self.app.is_headless)
             yield ResultTabs(f"{self.lab.title} — {self.lab.summary}.", id="results")
         yield StatusLine()
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)  # 80 columns: ? lists ctrl+p
 
     def on_loss_chart_failed(self, message: LossChart.Failed) -> None:
         self.results.log_view.note(
