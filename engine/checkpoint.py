@@ -435,6 +435,9 @@ def restore_training(
     if not (isinstance(ck, dict) and ck.get("format") == FORMAT):
         raise CheckpointError(field, path, f"is a {describe(ck)}, not a training checkpoint made with --save")
     check_training_fields(ck, path, field, values, model, optimizer, generator)
+    # The optimizer's settings are this run's (pttui sets them from its values): a saved group's
+    # amsgrad, betas or eps (crafted ones fail mid-step, or make NaN) never replace them.
+    settings = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
     epoch, step = ck["epoch"], ck["step"]
     if epoch >= values["epochs"]:
         raise ParamError("epochs", values["epochs"], f"more than the {epoch} epochs {path} already holds")
@@ -443,6 +446,8 @@ def restore_training(
         optimizer.load_state_dict(ck["optimizer"])
     except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
         raise CheckpointError(field, path, f"does not fit this model: {str(exc).splitlines()[0]}") from None
+    for group, own in zip(optimizer.param_groups, settings, strict=True):
+        group.update(own)
     for group in optimizer.param_groups:  # this run's values win: resuming may change lr
         group["lr"] = values["lr"]
         group["weight_decay"] = values["weight_decay"]
@@ -508,9 +513,17 @@ def check_training_fields(
     if not epoch <= step <= 10**15:  # each epoch takes at least one step
         raise bad("step", f"is {step}; expected at least the {epoch} epochs completed")
     expected = model.state_dict()
+    unexpected = [k for k in ck["model"] if k not in expected]
+    if unexpected:
+        raise bad(f"model.{unexpected[0]}", "is no parameter or buffer of this model")
+    absent = [k for k in expected if k not in ck["model"]]
+    if absent:
+        raise bad(f"model.{absent[0]}", "is missing; this model has it")
     for key, tensor in ck["model"].items():
         if not isinstance(tensor, torch.Tensor):
             raise bad(f"model.{key}", f"is a {type(tensor).__name__}, not a tensor")
+        if tensor.is_complex() and not expected[key].is_complex():  # load_state_dict drops .imag
+            raise bad(f"model.{key}", f"is a {tensor.dtype} tensor; this model's is {expected[key].dtype}")
         if key in expected and tuple(tensor.shape) != tuple(expected[key].shape):
             raise bad(
                 f"model.{key}",
@@ -555,17 +568,48 @@ def _check_optimizer(saved: dict[str, Any], optimizer: torch.optim.Optimizer, ba
     for group, fresh_group in zip(optimizer.param_groups, fresh["param_groups"], strict=True):
         for p, index in zip(group["params"], fresh_group["params"], strict=True):
             shapes[index] = tuple(p.shape)
+    needed = OPTIMIZER_STATE_KEYS.get(type(optimizer).__name__, ())
     for index, per_param in state.items():
         if index not in shapes:
             raise bad(f"optimizer.state.{index}", "belongs to no parameter of this model")
         if not isinstance(per_param, dict):
             raise bad(f"optimizer.state.{index}", f"is a {type(per_param).__name__}, not a dict")
+        missing = [k for k in needed if per_param and k not in per_param]  # {}: made at the next step
+        if missing:
+            raise bad(f"optimizer.state.{index}.{missing[0]}", "is missing; the optimizer's step reads it")
         for name, value in per_param.items():
-            if isinstance(value, torch.Tensor) and value.numel() > 1 and tuple(value.shape) != shapes[index]:
-                raise bad(
-                    f"optimizer.state.{index}.{name}",
-                    f"has shape {tuple(value.shape)}; its parameter's is {shapes[index]}",
-                )
+            where = f"optimizer.state.{index}.{name}"
+            if name == "step":
+                _check_step(value, where, bad)
+            elif value is None and name == "momentum_buffer":
+                continue  # SGD without momentum keeps None; with momentum it starts the buffer
+            elif not isinstance(value, torch.Tensor):
+                raise bad(where, f"is a {type(value).__name__}, not a tensor")
+            elif tuple(value.shape) != shapes[index]:
+                raise bad(where, f"has shape {tuple(value.shape)}; its parameter's is {shapes[index]}")
+            elif value.is_complex() or value.dtype == torch.bool:
+                raise bad(where, f"is a {value.dtype} tensor; the optimizer keeps real numbers")
+
+
+# What each optimizer's step reads from a parameter's non-empty state (a crafted file without
+# them fails mid-step with a KeyError otherwise). SGD's momentum_buffer may be absent or None.
+OPTIMIZER_STATE_KEYS = {"Adam": ("step", "exp_avg", "exp_avg_sq"), "AdamW": ("step", "exp_avg", "exp_avg_sq")}
+MAX_STEP = 10**15  # as `step` in the checkpoint's top level
+
+
+def _check_step(value: Any, where: str, bad: Callable) -> None:
+    """A step count: one real, finite number from 0 to MAX_STEP (a negative one makes Adam's bias
+    correction negative and its square root complex)."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1 or value.is_complex() or value.dtype == torch.bool:
+            raise bad(
+                where, f"is a {value.dtype} tensor of shape {tuple(value.shape)}; a step count is one number"
+            )
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise bad(where, f"is a {type(value).__name__}, not a number")
+    if not (0 <= value <= MAX_STEP):  # NaN fails too
+        raise bad(where, f"is {value}; a step count is from 0 to {MAX_STEP:,}")
 
 
 def _text(value: Any) -> str:

@@ -101,3 +101,87 @@ def test_a_legacy_checkpoint_says_it_carries_no_checksums(tmp_path):
     assert final.result["parameters"] == damaged.numel()
     warned = [t.body for t in sink.of("text") if t.level == "warning"]
     assert any("no checksums" in body for body in warned), warned
+
+
+# --- crafted --resume files: the optimizer's own state and settings -----------------------------
+
+RESUME = dict(dataset="moons", size=200, hidden="8", batch_size=32, threads=1, device="cpu", seed=3)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    import torch
+
+    folder = tmp_path_factory.mktemp("resume")
+    path = folder / "ck.pt"
+    final, _ = run_lab("training", epochs=1, save=str(path), **RESUME)
+    assert isinstance(final, ev.Done), final
+    resumed, _ = run_lab("training", epochs=2, resume=str(path), **RESUME)
+    assert isinstance(resumed, ev.Done), resumed
+    return torch.load(path, weights_only=True), resumed.result
+
+
+def _crafted(tmp_path, saved, change):
+    import copy
+
+    import torch
+
+    ck = copy.deepcopy(saved[0])
+    change(ck)
+    path = tmp_path / "crafted.pt"
+    torch.save(ck, path)
+    return path
+
+
+def _state0(ck):
+    return ck["optimizer"]["state"][next(iter(ck["optimizer"]["state"]))]
+
+
+def _refusals():
+    import torch
+
+    return [
+        ("no exp_avg", lambda ck: _state0(ck).pop("exp_avg"), "exp_avg' is missing"),
+        ("scalar exp_avg", lambda ck: _state0(ck).__setitem__("exp_avg", torch.tensor(0.5)), "has shape ()"),
+        ("list exp_avg", lambda ck: _state0(ck).__setitem__("exp_avg", [1, 2]), "is a list"),
+        ("negative step", lambda ck: _state0(ck).__setitem__("step", torch.tensor(-5.0)), "step' is -5.0"),
+        ("str step", lambda ck: _state0(ck).__setitem__("step", "x"), "step' is a str"),
+        ("extra weight", lambda ck: ck["model"].__setitem__("bogus.weight", torch.zeros(3)), "bogus.weight"),
+        (
+            "complex weight",
+            lambda ck: ck["model"].__setitem__(
+                next(iter(ck["model"])), next(iter(ck["model"].values())).cfloat()
+            ),
+            "complex64",
+        ),
+    ]
+
+
+@pytest.mark.parametrize("case", range(7), ids=[c[0] for c in _refusals()])
+def test_a_crafted_optimizer_state_is_refused_with_its_field(tmp_path, saved, case):
+    """Each of these ended mid-step with a KeyError, TypeError or RuntimeError (exit 1)."""
+    _, change, words = _refusals()[case]
+    path = _crafted(tmp_path, saved, change)
+    final, sink = run_lab("training", epochs=2, resume=str(path), **RESUME)
+    assert isinstance(final, ev.Error) and final.field == "resume", final
+    assert words in final.message and not final.detail, final.message
+    assert not sink.of("step")
+
+
+@pytest.mark.parametrize(
+    ("name", "group"),
+    [
+        ("amsgrad without its state", {"amsgrad": True}),
+        ("betas as text", {"betas": ("a", "b")}),
+        ("negative eps", {"eps": -1.0}),
+    ],  # fmt: skip
+)
+def test_saved_optimizer_settings_never_replace_this_runs(tmp_path, saved, name, group):
+    """pttui sets the optimizer from its values: a crafted group's settings are not used, so the
+    run resumes exactly as from the untouched file (which plain PyTorch would not: its
+    load_state_dict takes the saved group, then step() fails or divides by a negative eps)."""
+    path = _crafted(tmp_path, saved, lambda ck: ck["optimizer"]["param_groups"][0].update(group))
+    final, _ = run_lab("training", epochs=2, resume=str(path), **RESUME)
+    assert isinstance(final, ev.Done), final
+    assert final.result["train_loss"] == saved[1]["train_loss"]
+    assert final.result["val_loss"] == saved[1]["val_loss"]
