@@ -174,7 +174,7 @@ def test_a_crafted_optimizer_state_is_refused_with_its_field(tmp_path, saved, ca
         ("amsgrad without its state", {"amsgrad": True}),
         ("betas as text", {"betas": ("a", "b")}),
         ("negative eps", {"eps": -1.0}),
-    ],  # fmt: skip
+    ],
 )
 def test_saved_optimizer_settings_never_replace_this_runs(tmp_path, saved, name, group):
     """pttui sets the optimizer from its values: a crafted group's settings are not used, so the
