@@ -179,7 +179,7 @@ def test_a_stop_that_reaches_the_workers_is_a_stop_not_a_failure():
     values = {"shuffle": True, "drop_last": False}
     loader = make_loader(dataset, 16, values, 2, False, 0)
     batches = iter(loader)
-    next(batches)
+    next(batches), next(batches)  # batches come in order, one per worker: both workers are up
     workers = [w.pid for w in loader._iterator._workers]
     assert len(workers) == 2
     for pid in workers:

@@ -125,6 +125,8 @@ def make_loader(dataset, batch_size, values, workers, pin_memory, seed):
     import torch
     from torch.utils.data import DataLoader
 
+    from pttui.engine.lifecycle import worker_ignores_interrupts
+
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -136,6 +138,7 @@ def make_loader(dataset, batch_size, values, workers, pin_memory, seed):
         # Workers stay up between epochs, so start-up is paid (and reported) once.
         persistent_workers=workers > 0,
         multiprocessing_context=_mp_context() if workers > 0 else None,
+        worker_init_fn=worker_ignores_interrupts if workers > 0 else None,  # a stop is not a crash
     )
 
 
@@ -167,6 +170,19 @@ class Measured:
 CALIBRATION_BUDGET_S = 2.0
 
 
+def _until_stopped(batches, ctx):
+    """The loader's batches; a worker gone after a stop ends the epoch instead of failing it."""
+    while True:
+        try:
+            yield next(batches)
+        except StopIteration:
+            return
+        except (EOFError, RuntimeError, ConnectionError):
+            if ctx.stopped:
+                return
+            raise
+
+
 def measure(loader, epochs: int, ctx, device: str, sync, budget_s: float = CALIBRATION_BUDGET_S) -> Measured:
     """One warm-up epoch, then at least `epochs` timed ones (more while they disagree, within
     `budget_s`); stops at the next batch when asked. An epoch of no batches is timed too."""
@@ -184,7 +200,13 @@ def measure(loader, epochs: int, ctx, device: str, sync, budget_s: float = CALIB
             break
         samples = batches = 0
         started = time.perf_counter()
-        for xb, yb in loader:
+        try:
+            batches_of = iter(loader)
+        except (EOFError, RuntimeError):
+            if ctx.stopped:  # workers ended by the stop before the first batch: a stop, not a failure
+                break
+            raise
+        for xb, yb in _until_stopped(batches_of, ctx):
             if batches == 0:
                 if epoch == 0:
                     m.startup_s = time.perf_counter() - started
