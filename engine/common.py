@@ -163,7 +163,7 @@ INPUT_DTYPE = Param(
     "choice",
     "auto",
     "dtype of the inputs pttui makes: auto follows the model (its floating parameters' dtype, or "
-    "int64 indices when its first layer is an nn.Embedding)",
+    "int64 indices when its first layer is an nn.Embedding or EmbeddingBag)",
     INPUT_DTYPES,
 )
 INPUT_HIGH = Param(

@@ -194,16 +194,16 @@ def first_leaf(model):
 def first_embedding(model):
     from torch import nn
 
-    return next((m for m in model.modules() if isinstance(m, nn.Embedding)), None)
+    # nn.EmbeddingBag takes indices too, and is no subclass of nn.Embedding
+    return next((m for m in model.modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag))), None)
 
 
 def input_dtype(model, choice="auto", high=0):
     """(dtype name, exclusive upper bound for integers or 0, why) for `--input-dtype choice`.
 
     `auto` gives int64 indices below `num_embeddings` when the first registered leaf module is an
-    nn.Embedding, else the dtype of the model's first floating parameter (float32 without one).
+    nn.Embedding or nn.EmbeddingBag, else the dtype of the model's first floating parameter (float32 without one).
     """
-    from torch import nn
 
     if choice == "int64":
         embedding = first_embedding(model)
@@ -212,12 +212,12 @@ def input_dtype(model, choice="auto", high=0):
     if choice != "auto":
         return choice, 0, f"--input-dtype {choice}"
     leaf = first_leaf(model)
-    if isinstance(leaf, nn.Embedding):
+    if leaf is first_embedding(leaf):  # an nn.Embedding or nn.EmbeddingBag
         bound = high or leaf.num_embeddings
         return (
             "int64",
             bound,
-            f"--input-dtype auto: the first layer is nn.Embedding({leaf.num_embeddings}, ...)",
+            f"--input-dtype auto: the first layer is nn.{type(leaf).__name__}({leaf.num_embeddings}, ...)",
         )
     for p in model.parameters():
         if p.is_floating_point():

@@ -185,3 +185,26 @@ def test_saved_optimizer_settings_never_replace_this_runs(tmp_path, saved, name,
     assert isinstance(final, ev.Done), final
     assert final.result["train_loss"] == saved[1]["train_loss"]
     assert final.result["val_loss"] == saved[1]["val_loss"]
+
+
+def test_an_embedding_bag_first_gets_integer_indices(tmp_path):
+    """nn.EmbeddingBag is not an nn.Embedding subclass: auto gave it floats, and the run failed."""
+    import torch
+
+    (tmp_path / "bag.py").write_text(
+        "from torch import nn\n\n\n"
+        "class Bag(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.bag = nn.EmbeddingBag(10, 3, mode='mean')\n"
+        "        self.head = nn.Linear(3, 2)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.head(self.bag(x))\n"
+    )
+    final, _ = run_lab("modules", model="custom", model_spec=f"{tmp_path / 'bag.py'}:Bag", input_shape="2,5")
+    assert isinstance(final, ev.Done), final
+    bag = torch.nn.EmbeddingBag(10, 3, mode="mean")
+    head = torch.nn.Linear(3, 2)
+    out = head(bag(torch.randint(0, 10, (2, 5))))  # what plain PyTorch gives indices of (2, 5)
+    assert final.result["output"] == str(tuple(out.shape))
+    assert final.result["total_params"] == sum(p.numel() for p in (*bag.parameters(), *head.parameters()))
