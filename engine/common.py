@@ -10,7 +10,7 @@ import dataclasses
 import json
 
 from pttui.engine.commands import PACE_MAX
-from pttui.engine.params import Param
+from pttui.engine.params import Param, writable_file
 
 DATASET_NAMES = ("digits", "spiral", "moons", "circles", "xor", "blobs")
 MODEL_NAMES = ("mlp", "simplenet", "cnn")
@@ -184,7 +184,11 @@ SHOW_SAVED = Param(
     "show_saved", "bool", False, "also show the tensors each backward node saved (torchviz's show_saved)"
 )
 DOT = Param(
-    "dot", "path", "", "write the graph as Graphviz DOT to this file (no Graphviz needed to write it)"
+    "dot",
+    "path",
+    "",
+    "write the graph as Graphviz DOT to this file (no Graphviz needed to write it)",
+    check=writable_file,  # a bad path is refused before the lab runs, not after
 )
 MAX_MB = Param(
     "max_mb",

@@ -37,6 +37,24 @@ def is_device(text: str, extra: str = "auto") -> bool:
     return text == extra or bool(_DEVICE_RE.match(text))
 
 
+def writable_file(path: str) -> str | None:
+    """A `Param.check` for a file the run will write: checked before the run, not after it.
+
+    Returns what is allowed when `path` is a folder or lies in a folder that does not exist;
+    None when it can be written there (or is empty: nothing is written).
+    """
+    import os
+
+    if not path:
+        return None
+    if os.path.isdir(path):
+        return f"a file path, not the folder {path!r}"
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return f"a file in a folder that exists ({folder!r} does not)"
+    return None
+
+
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f"}
 

@@ -206,7 +206,7 @@ def test_several_leaves_and_torch_values():
         ({"leaves": "torch = [1.0]"}, "leaves", "cannot name a leaf"),
         ({"expr": "y.sum()"}, "expr", "'y' is not allowed"),
         ({"expr": "torch.max(x, 0)"}, "expr", "one tensor"),
-        ({"dot": "/nonexistent/dir/g.dot"}, "dot", "cannot write"),
+        ({"dot": "/nonexistent/dir/g.dot"}, "dot", "a folder that exists"),
     ],
 )
 def test_clear_messages(params, field, words):

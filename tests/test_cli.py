@@ -193,3 +193,12 @@ def test_interrupt_while_starting_is_a_stop_not_a_failure(after_s):
     # too); 0 only if the run had already finished.
     assert proc.returncode in (0, 130, -signal.SIGINT), err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("where", ["missing/g.dot", "."])
+def test_a_file_the_run_would_write_is_checked_before_the_run(where, tmp_path):
+    # --dot under a missing folder, or naming a folder: refused at once (exit 2), nothing run.
+    out = pttui("run", "autograd", "--dot", where, "--no-record", "--json")
+    assert out.returncode == 2, (out.returncode, out.stderr)
+    assert "dot" in out.stderr and "Traceback" not in out.stderr
+    assert out.stdout == "", "the lab ran before the path was checked"
