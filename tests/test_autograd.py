@@ -206,13 +206,20 @@ def test_several_leaves_and_torch_values():
         ({"leaves": "torch = [1.0]"}, "leaves", "cannot name a leaf"),
         ({"expr": "y.sum()"}, "expr", "'y' is not allowed"),
         ({"expr": "torch.max(x, 0)"}, "expr", "one tensor"),
-        ({"dot": "/nonexistent/dir/g.dot"}, "dot", "a folder that exists"),
     ],
 )
 def test_clear_messages(params, field, words):
     final, _ = run_lab("autograd", **params)
     assert isinstance(final, ev.Error) and final.field == field, final
     assert words in final.message and not final.detail
+
+
+def test_a_dot_path_that_cannot_be_written_is_refused_before_the_run():
+    from pttui.engine.params import ParamError
+
+    with pytest.raises(ParamError) as caught:
+        run_lab("autograd", dot="/nonexistent/dir/g.dot")
+    assert caught.value.field == "dot" and "a folder that exists" in str(caught.value)
 
 
 def test_dangerous_leaves_are_refused(tmp_path):
