@@ -315,7 +315,22 @@ def torchsummary_report(
     want = {"total": total, "trainable": trainable, "non-trainable": total - trainable}
     wrong = [name for name in want if got.get(name) is not None and got[name] != want[name]]
     if not wrong:
-        return text, ""
+        rows = _torchsummary_rows(text)
+        named = {name for name, _ in model.named_modules() if name}
+        # its rows, in call order, against pttui's (each parameter once): equal totals can hide a
+        # layer counted at each of two calls and another layer it never saw
+        ours = [layer.params for layer in layers if layer.name in named and layer.output != "-"]
+        unseen = sum(layer.params for layer in layers if layer.output == "-")
+        if rows is None or ([n for n in rows if n] == [n for n in ours if n] and not unseen):
+            return text, ""
+        footer = (
+            "\npttui: torchsummary's total is right here only by chance: its rows count a layer at "
+            "every call and miss layers that never ran. The rows shown by pttui count each parameter once."
+        )
+        return text.rstrip() + "\n" + footer, (
+            "torchsummary's totals agree, but its rows do not: it counts a layer at every call and "
+            "misses layers that never ran"
+        )
     said = ", ".join(f"{name} params {got[name]:,} (model.parameters(): {want[name]:,})" for name in wrong)
     why = (
         "it counts only submodules' `weight` and `bias`, each time a module runs"
@@ -324,6 +339,15 @@ def torchsummary_report(
     )
     footer = f"\npttui: torchsummary is wrong here: {said}. The totals shown by pttui come from model.parameters()."
     return text.rstrip() + "\n" + footer, f"torchsummary is wrong: {said}; {why}"
+
+
+def _torchsummary_rows(text: str) -> list[int] | None:
+    """The Param # of each row of torchsummary's table, in its order; None when none is found."""
+    rows = [
+        int(m.group(1).replace(",", ""))
+        for m in re.finditer(r"^\s+\S+-\d+\s+.*?\s(-?[\d,]+)\s*$", text, re.MULTILINE)
+    ]
+    return rows or None
 
 
 def _torchsummary_counts(text: str) -> dict[str, int]:

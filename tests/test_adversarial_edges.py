@@ -208,3 +208,30 @@ def test_an_embedding_bag_first_gets_integer_indices(tmp_path):
     out = head(bag(torch.randint(0, 10, (2, 5))))  # what plain PyTorch gives indices of (2, 5)
     assert final.result["output"] == str(tuple(out.shape))
     assert final.result["total_params"] == sum(p.numel() for p in (*bag.parameters(), *head.parameters()))
+
+
+def test_torchsummary_is_not_ok_when_its_totals_agree_only_by_chance(tmp_path):
+    """One Linear called twice (torchsummary counts it twice) and a spare one never called (it
+    misses it): the totals agree with parameters(), the rows do not."""
+    import torch
+
+    (tmp_path / "twice.py").write_text(
+        "from torch import nn\n\n\n"
+        "class Twice(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.l = nn.Linear(4, 4)\n"
+        "        self.spare = nn.Linear(4, 4)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.l(self.l(x))\n"
+    )
+    final, sink = run_lab(
+        "modules", model="custom", model_spec=f"{tmp_path / 'twice.py'}:Twice", input_shape="2,4"
+    )
+    assert isinstance(final, ev.Done), final
+    layer = torch.nn.Linear(4, 4)
+    per_call = sum(p.numel() for p in layer.parameters())
+    assert final.result["total_params"] == 2 * per_call  # parameters(): l and spare, once each
+    assert final.result["torchsummary"] != "ok" and "rows do not" in final.result["torchsummary"]
+    (table,) = [t for t in sink.of("table") if t.title.startswith("layers")]
+    assert sum(row[3] for row in table.rows) == final.result["total_params"]
