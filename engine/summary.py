@@ -217,7 +217,7 @@ def _uncalled_rows(model, counted: dict[int, str], ran: set[str]) -> list[Layer]
         user = next((u for u in users if u in ran), None)
         if user is not None:
             shown = user or type(model).__name__
-            note = f"not called: its parameters are used inside {shown}'s forward"
+            note = f"not called itself: its parameters, if used at all, are used inside {shown}'s forward"
         else:
             note = "not called in this forward pass"
         rows.append(
