@@ -188,7 +188,7 @@ def _is_optimizer_part(part: Any) -> bool:
     return bool(parts) and all(is_optimizer_state(p) for p in parts)
 
 
-def find_layout(obj: Any) -> dict[str, list[tuple[str, Any]]]:
+def find_layout(obj: Any, depth: int = 0) -> dict[str, list[tuple[str, Any]]]:
     """{"model": [(key, part), ...], "optimizer": [...], "ema": [...]}: where each role lives.
 
     Models: a whole nn.Module, a bare state_dict, or the top-level keys named in MODEL_KEYS
@@ -222,9 +222,24 @@ def find_layout(obj: Any) -> dict[str, list[tuple[str, Any]]]:
         if ema:
             found["ema"] = [(str(k), obj[k]) for k in ema]
         return found
+    if "optimizer" not in found and depth < MAX_WRAPPER_DEPTH:
+        # a wrapper such as {"checkpoint": {"model": ..., "optimizer": ...}}: the roles inside it,
+        # before the whole is taken for one state_dict (its optimizer state counted as parameters)
+        for key, value in obj.items():
+            if isinstance(value, dict) and not is_optimizer_state(value):
+                inner = find_layout(value, depth + 1)
+                if "model" in inner or "optimizer" in inner:
+                    for role, parts in inner.items():
+                        where = [(f"{key}" if k == "(root)" else f"{key}.{k}", part) for k, part in parts]
+                        found.setdefault(role, []).extend(where)
+        if "model" in found or "optimizer" in found:
+            return found
     if "optimizer" not in found and _looks_like_state_dict(obj):
         found["model"] = [("(root)", obj)]  # a bare state_dict
     return found
+
+
+MAX_WRAPPER_DEPTH = 3  # dicts inside dicts searched for a model or an optimizer
 
 
 def _identity(t: torch.Tensor) -> tuple:

@@ -235,3 +235,28 @@ def test_torchsummary_is_not_ok_when_its_totals_agree_only_by_chance(tmp_path):
     assert final.result["torchsummary"] != "ok" and "rows do not" in final.result["torchsummary"]
     (table,) = [t for t in sink.of("table") if t.title.startswith("layers")]
     assert sum(row[3] for row in table.rows) == final.result["total_params"]
+
+
+@pytest.mark.parametrize("wrap", [("checkpoint", "model", "optimizer"), ("train_state", "params", "opt")])
+def test_a_model_and_optimizer_inside_a_wrapper_dict_are_told_apart(tmp_path, wrap):
+    """{"checkpoint": {"model": ..., "optimizer": ...}} was taken for one state_dict: Adam's
+    exp_avg and exp_avg_sq were counted as parameters (255 instead of 83)."""
+    import torch
+    from torch import nn
+
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 3))
+    model(torch.randn(5, 4)).sum().backward()
+    adam = torch.optim.Adam(model.parameters())
+    adam.step()
+    outer, model_key, optim_key = wrap
+    path = tmp_path / "wrapped.pt"
+    torch.save({outer: {model_key: model.state_dict(), optim_key: adam.state_dict()}, "epoch": 3}, path)
+    final, _ = run_lab("checkpoint", load=str(path))
+    assert isinstance(final, ev.Done), final
+    r = final.result
+    assert r["parameters"] == sum(p.numel() for p in model.parameters())
+    assert r["buffers"] == sum(b.numel() for b in model.buffers())
+    state = adam.state_dict()["state"].values()
+    assert r["optimizer_state"] == sum(v.numel() for s in state for v in s.values() if torch.is_tensor(v))
+    assert r["optimizer"] == "Adam"
+    assert r["layout"] == {"model": f"{outer}.{model_key}", "optimizer": f"{outer}.{optim_key}"}
