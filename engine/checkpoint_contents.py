@@ -215,6 +215,16 @@ def find_layout(obj: Any, depth: int = 0) -> dict[str, list[tuple[str, Any]]]:
         words = [k for k in words if _looks_like_state_dict(obj[k])]
         main = [k for k in words if "ema" not in str(k).lower()]
         ema = [k for k in words if "ema" in str(k).lower()]
+    if not named and not main:  # names that say nothing (a GAN's "G" and "D"): layer-like keys
+        main = [
+            k
+            for k in obj
+            if isinstance(obj[k], dict)
+            and not NOT_MODEL_WORDS.search(str(k))
+            and "ema" not in str(k).lower()
+            and _looks_like_state_dict(obj[k])
+            and any(str(name).rsplit(".", 1)[-1] in ("weight", "bias") for name in obj[k])
+        ]
     if not main and ema:  # only an EMA copy: it is the model
         main, ema = ema[:1], ema[1:]
     if main:

@@ -260,3 +260,23 @@ def test_a_model_and_optimizer_inside_a_wrapper_dict_are_told_apart(tmp_path, wr
     assert r["optimizer_state"] == sum(v.numel() for s in state for v in s.values() if torch.is_tensor(v))
     assert r["optimizer"] == "Adam"
     assert r["layout"] == {"model": f"{outer}.{model_key}", "optimizer": f"{outer}.{optim_key}"}
+
+
+def test_models_under_names_that_say_nothing_are_found(tmp_path):
+    """A GAN's {"G", "D", "optG", "optD"}: the weights were counted as other tensors, 0 parameters."""
+    import torch
+    from torch import nn
+
+    g, d = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8)), nn.Linear(8, 1)
+    opt_g, opt_d = torch.optim.SGD(g.parameters(), lr=0.1), torch.optim.SGD(d.parameters(), lr=0.1)
+    path = tmp_path / "gan.pt"
+    torch.save(
+        {"G": g.state_dict(), "D": d.state_dict(), "optG": opt_g.state_dict(), "optD": opt_d.state_dict()},
+        path,
+    )
+    final, _ = run_lab("checkpoint", load=str(path))
+    assert isinstance(final, ev.Done), final
+    r = final.result
+    assert r["parameters"] == sum(p.numel() for m in (g, d) for p in m.parameters())
+    assert r["buffers"] == sum(b.numel() for m in (g, d) for b in m.buffers())
+    assert r["other_tensors"] == 0 and r["layout"]["model"] == "G, D"
