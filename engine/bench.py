@@ -162,6 +162,8 @@ def main(argv: list[str]) -> int:
         prog="pttui bench",
         description="Measure the engine against a bare PyTorch loop (ratio of the best "
         "samples/s of interleaved rounds), plus each speed lab's headline figure.",
+        epilog="pttui bench --ui measures the app instead (its cost to a run, UI lag, the warm "
+        "engine, first frames): see pttui bench --ui --help.",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--rounds", type=int, default=15, help="interleaved A/B rounds (default 15)")

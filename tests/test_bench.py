@@ -54,3 +54,8 @@ def test_bench_words_put_no_headline_on_a_noisy_figure():
 def test_bench_rejects_bad_rounds():
     out = pttui("bench", "--rounds", "0")
     assert out.returncode == 2 and "--rounds" in out.stderr
+
+
+def test_bench_help_names_the_app_bench():
+    out = pttui("bench", "--help")
+    assert out.returncode == 0 and "--ui" in out.stdout, out.stdout
