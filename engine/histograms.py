@@ -81,13 +81,15 @@ def _flat_weights(model) -> dict[str, torch.Tensor]:
 
 
 class HistogramHook(Hooks):
-    """Every `every` steps (and at most once per MIN_INTERVAL_S), a set of layer histograms."""
+    """Every `every` steps (and at most once per MIN_INTERVAL_S), a set of layer histograms;
+    `finish` adds the trained network's own set, so even a short run shows where it ended."""
 
     def __init__(self, ctx, model, every: int, writer=None):
         self.ctx, self.model, self.every, self.writer = ctx, model, every, writer
         self.next_at = -1e9  # perf_counter time when the next set may come
         self.before: tuple[int, dict[str, torch.Tensor]] | None = None  # (step, weights then)
         self.sets = 0
+        self.last_step = -1  # the step of the last set sent
         self.seconds = 0.0
 
     def _due(self, step: int) -> bool:
@@ -100,17 +102,33 @@ class HistogramHook(Hooks):
         if self._due(step):
             # Only a copy from the step before measures this step's update.
             before = self.before[1] if self.before is not None and self.before[0] == step - 1 else None
-            events = layer_events(self.model, step, self.ctx.now(), before)
             self.before = None
-            size = 0
-            for event in events:
-                self.ctx.emit(event)
-                size += len(event.to_json()) + 1
+            size = self._send(step, before)
             self.next_at = started + max(MIN_INTERVAL_S, size / BYTES_PER_S)
-            if self.writer is not None:
-                write_tensorboard(self.writer, self.model, events)
-            self.sets += 1
         self.seconds += time.perf_counter() - started
+
+    def finish(self, step: int) -> None:
+        """The set of the trained network at its last `step`, unless one was just sent. One set
+        a run, outside the throttle: the record grows by one set's bytes (~1-25 kB), not a rate.
+        Its update/weight ratio is None: the weights before the last update were not kept."""
+        if step <= 0 or step == self.last_step:
+            return
+        started = time.perf_counter()
+        self._send(step, None)
+        self.seconds += time.perf_counter() - started
+
+    def _send(self, step: int, before: dict[str, torch.Tensor] | None) -> int:
+        """Emits one set (one event per layer); returns its size in the record, in bytes."""
+        events = layer_events(self.model, step, self.ctx.now(), before)
+        size = 0
+        for event in events:
+            self.ctx.emit(event)
+            size += len(event.to_json()) + 1
+        if self.writer is not None:
+            write_tensorboard(self.writer, self.model, events)
+        self.sets += 1
+        self.last_step = step
+        return size
 
 
 def write_tensorboard(writer, model, events: list[ev.Histogram]) -> None:

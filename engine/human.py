@@ -41,6 +41,7 @@ class HumanSink(Sink):
         self.heatmap: ev.Heatmap | None = None  # the latest map and points: drawn once, at the end
         self.points: list[list[float]] = []
         self.layers: dict[str, ev.Histogram] = {}
+        self.ratios: dict[str, float] = {}
         self.system: ev.System | None = None
         self.deferred: dict[str, ev.Table] = {}  # tables that came while the progress bar ran
 
@@ -126,6 +127,8 @@ class HumanSink(Sink):
             self.points = event.points or self.points
         elif isinstance(event, ev.Histogram):
             self.layers[event.layer] = event
+            if event.update_ratio is not None:  # the final set has none: the latest measured one stands
+                self.ratios[event.layer] = event.update_ratio
         elif isinstance(event, ev.System):
             self.system = event
         elif isinstance(event, ev.Done):
@@ -154,7 +157,13 @@ class HumanSink(Sink):
             for h in self.layers.values():
                 edges = h.weights["edges"]
                 rows.append(
-                    [h.layer, h.numel, f"{fmt(edges[0])}..{fmt(edges[-1])}", h.grad_norm, h.update_ratio]
+                    [
+                        h.layer,
+                        h.numel,
+                        f"{fmt(edges[0])}..{fmt(edges[-1])}",
+                        h.grad_norm,
+                        self.ratios.get(h.layer),
+                    ]
                 )
             columns = ["layer", "params", "weights min..max", "grad norm", "update/weight"]
             c.print(FitTable(columns, rows, title="layers at the last histogram"))

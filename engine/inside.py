@@ -104,7 +104,7 @@ class Inside:
         self.hooks = HookList(*hooks)
 
     def finish(self, step: int, train_seconds: float) -> dict[str, Any]:
-        """The final boundary, confusion matrix and profile; the figures of what they cost."""
+        """The final boundary, histograms, confusion matrix and profile; the figures of what they cost."""
         figures: dict[str, Any] = {}
         if self.profile is not None:
             self.profile.finish()
@@ -116,6 +116,7 @@ class Inside:
             figures["boundary_maps"] = m.maps
             figures["boundary_share"] = m.seconds / train_seconds if train_seconds > 0 else 0.0
         if self.histograms is not None:
+            self.histograms.finish(step)
             figures["histogram_share"] = self.histograms.seconds / train_seconds if train_seconds > 0 else 0.0
             if self.histograms.writer is not None:
                 self.histograms.writer.close()

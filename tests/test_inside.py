@@ -82,6 +82,20 @@ def test_histogram_counts_sum_to_the_number_of_weights():
         assert e.grad_norm == pytest.approx(grad.norm().item(), rel=1e-5)
 
 
+def test_a_short_run_ends_with_the_trained_networks_histograms():
+    """The 1-a-second throttle leaves a short run one early set; the final set is the trained
+    network's, at the last step, with counts that add up to its parameters."""
+    final, sink = run_lab("training", dataset="digits", epochs=2, threads=1, histograms=5)
+    assert isinstance(final, ev.Done), final
+    last_step = sink.of("step")[-1].step
+    sets: dict[int, list[ev.Histogram]] = {}
+    for h in sink.of("histogram"):
+        sets.setdefault(h.step, []).append(h)
+    assert len(sets) >= 2 and min(sets) == 5 and max(sets) == last_step, sorted(sets)
+    assert sum(sum(h.weights["counts"]) for h in sets[last_step]) == final.result["params"]
+    assert sink.events.index(sets[last_step][0]) > sink.events.index(sink.of("step")[-1])
+
+
 def test_update_ratio_is_the_update_over_the_weights():
     torch.manual_seed(0)
     model = models.MLP(2, (8,), 2)
@@ -237,8 +251,10 @@ def test_events_added_per_minute_stay_small():
     sets: dict[int, list] = {}
     for e in sink.of("histogram"):
         sets.setdefault(e.step, []).append(e)
-    set_times = [group[0].t for group in sets.values()]
-    set_bytes = [sum(len(e.to_json()) + 1 for e in group) for group in sets.values()]
+    *throttled, final_set = sets.values()  # the trained network's set comes once, at the end
+    assert final_set[0].step == sink.of("step")[-1].step
+    set_times = [group[0].t for group in throttled]
+    set_bytes = [sum(len(e.to_json()) + 1 for e in group) for group in throttled]
     for (t0, t1), size in zip(itertools.pairwise(set_times), set_bytes[:-1], strict=True):
         assert t1 - t0 >= max(h.MIN_INTERVAL_S, size / h.BYTES_PER_S) * 0.9, (t1 - t0, size)
     per_minute = map_bytes * 60 / b.EVERY_S + h.BYTES_PER_S * 60 + 200 * 60 / system_stats.EVERY_S

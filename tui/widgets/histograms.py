@@ -89,7 +89,9 @@ def draw(layers: dict[str, list[ev.Histogram]], width: int, colors: tuple[str, s
         head = Text(f"{name}", style="bold")
         head.append(f"  {last.numel:,} params  step {last.step:,}", style="dim")
         norm = f"grad norm {_fmt(last.grad_norm)} {spark([s.grad_norm for s in sets])}"
-        ratio = f"update/weight {_fmt(last.update_ratio)} {spark([s.update_ratio for s in sets])}"
+        # The final set has no ratio (the weights before its update were not kept): the latest measured.
+        measured = next((s.update_ratio for s in reversed(sets) if s.update_ratio is not None), None)
+        ratio = f"update/weight {_fmt(measured)} {spark([s.update_ratio for s in sets])}"
         head.append(f"\n  {norm}\n  {ratio}")
         if n:
             text.append("\n")
