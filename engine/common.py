@@ -179,6 +179,65 @@ USER_MODEL_PARAMS = (MODEL_SPEC, MODEL_KWARGS, OUTPUT_KEY)
 USER_DATA_PARAMS = (DATA, TARGET, TASK, VAL_FRACTION)
 SYNTHETIC_PARAMS = (INPUT_SHAPE, INPUT_DTYPE, INPUT_HIGH)
 
+
+# Which field wins (issue 15), declared once: the engine refuses an overridden field typed
+# beside its winner (exit 2, `check_overrides`), and the app's form greys it out and does not
+# send it (pttui.tui.widgets.param_form). A field is overridden where both it and a winner
+# are among the lab's parameters and the winner is set (not empty).
+@dataclasses.dataclass(frozen=True)
+class Wins:
+    """`field`, when set, makes every field in `over` unused in a lab that has both; `why` says so."""
+
+    field: str
+    over: tuple[str, ...]
+    why: str
+    agree: tuple[tuple[str, str], ...] = ()  # (field, value) that says the same as the winner: allowed
+
+    def words(self, loser: str) -> str:
+        """`--model-spec wins over --model: it replaces the built-in models`."""
+        return f"{_flag(self.field)} wins over {_flag(loser)}: {self.why}"
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+WINS = (
+    # the dynamic lab's use_second_layer and repeat choose inside its built-in models only
+    Wins("model_spec", ("model", "hidden", "activation", "dropout", "side", "use_second_layer", "repeat"),
+         "it replaces the built-in models", agree=(("model", "custom"),)),  # modules' --model custom
+    Wins("data", ("dataset", "size", "noise", "features", "side"), "it replaces the built-in data sets"),
+    Wins("input_shape", ("dataset", "noise", "features", "side"),
+         "its random inputs replace the built-in data sets"),
+)  # fmt: skip
+
+
+def overridden(names, values) -> dict[str, Wins]:
+    """Each field of a lab (`names`) that a set winner in `values` makes unused -> its rule
+    (`rule.words(field)` says why). `values` holds values as parsed or as typed; a winner
+    counts when it is not empty."""
+    names = set(names)
+    out: dict[str, Wins] = {}
+    for rule in WINS:
+        if rule.field in names and str(values.get(rule.field) or "").strip():
+            for loser in rule.over:
+                if loser in names:
+                    out.setdefault(loser, rule)
+    return out
+
+
+def check_overrides(names, values, given) -> None:
+    """Refuse a field typed (`given`) beside the field that wins over it: ParamError naming both
+    flags, e.g. `hidden: '32' is not allowed; expected no --hidden with --model-spec (...)`."""
+    from pttui.engine.params import ParamError
+
+    for loser, rule in overridden(names, values).items():
+        if loser in given and (loser, str(values[loser])) not in rule.agree:
+            raise ParamError(
+                loser, given[loser], f"no {_flag(loser)} with {_flag(rule.field)} ({rule.words(loser)})"
+            )
+
+
 # The graph and expression labs (autograd, dynamic, visualize, tensors).
 SHOW_SAVED = Param(
     "show_saved", "bool", False, "also show the tensors each backward node saved (torchviz's show_saved)"

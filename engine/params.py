@@ -206,13 +206,20 @@ def _fmt(number: float) -> str:
 
 
 def validate(params: Iterable[Param], raw: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Fill defaults and validate every given value; unknown names are an error too."""
+    """Fill defaults and validate every given value; unknown names are an error too, and so is a
+    field given beside the one that wins over it (`--hidden` with `--model-spec`: common.WINS)."""
     declared = {p.name: p for p in params}
     raw = dict(raw or {})
     for name in raw:
         if name not in declared:
             raise ParamError(name, raw[name], "one of the parameters " + ", ".join(declared))
-    return {name: (p.parse(raw[name]) if name in raw else p.parse(p.default)) for name, p in declared.items()}
+    values = {
+        name: (p.parse(raw[name]) if name in raw else p.parse(p.default)) for name, p in declared.items()
+    }
+    from pttui.engine.common import check_overrides  # common declares its fields with Param
+
+    check_overrides(declared, values, raw)  # a field typed beside the one that wins over it
+    return values
 
 
 def defaults(params: Iterable[Param]) -> dict[str, Any]:

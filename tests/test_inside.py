@@ -178,13 +178,26 @@ def test_digits_draw_no_boundary():
     [
         ({"dataset": "digits", "features": "x1,x2,x1sq"}, "features"),
         ({"model": "simplenet", "dropout": 0.3}, "dropout"),
-        ({"model_spec": str(EXAMPLES / "models.py:TabularNet"), "dropout": 0.3}, "dropout"),
-        ({"data": str(EXAMPLES / "tabular.csv"), "features": "x1,x2,x1x2"}, "features"),
     ],
 )
 def test_inputs_that_do_not_apply_name_the_field(extra, field):
     final, _ = run_lab("training", **{**TINY, **extra})
     assert isinstance(final, ev.Error) and final.field == field, final
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"model_spec": str(EXAMPLES / "models.py:TabularNet"), "dropout": 0.3}, "dropout"),
+        ({"data": str(EXAMPLES / "tabular.csv"), "features": "x1,x2,x1x2"}, "features"),
+    ],
+)
+def test_built_in_only_inputs_beside_a_users_own_are_refused_before_the_run(extra, field):
+    from pttui.engine.params import ParamError
+
+    with pytest.raises(ParamError) as caught:  # common.WINS: the run never starts
+        run_lab("training", epochs=1, threads=1, **extra)
+    assert caught.value.field == field and "wins over" in str(caught.value)
 
 
 @pytest.mark.parametrize(

@@ -268,9 +268,10 @@ class TopicScreen(Screen):
         self.final = None
         self._run_threads = int(values.get("threads", 0))
         spare = self.app.spares.take(self._run_threads)  # type: ignore[attr-defined]
-        warm = spare is not None and spare.hand_over(self.lab.name, self.lab.params, values)
+        sent = self.form.to_send(values)
+        warm = spare is not None and spare.hand_over(self.lab.name, self.lab.params, sent)
         try:
-            self.child = spare if warm else Child(self.lab.name, flags(self.lab.params, values)).start()
+            self.child = spare if warm else Child(self.lab.name, flags(self.lab.params, sent)).start()
         except OSError as exc:
             self.notify(f"Could not start the engine: {exc}", title="Not run", severity="error")
             return

@@ -15,14 +15,9 @@ from textual.events import DescendantFocus
 from textual.message import Message
 from textual.widgets import Static
 
+from pttui.engine.common import overridden
 from pttui.engine.params import Param
 from pttui.tui.widgets.param_field import ParamField
-
-# field -> the field that wins over it when set, and why (pttui.engine.common's declarations)
-OVERRIDDEN_BY = {
-    "model": ("model_spec", "not used: --model-spec wins over --model"),
-    "dataset": ("data", "not used: --data wins over --dataset"),
-}
 
 
 class ParamForm(Vertical):
@@ -44,6 +39,7 @@ class ParamForm(Vertical):
         self.params = params
         self._values = dict(values or {})
         self._blink = blink
+        self._lost: set[str] = set()  # the fields greyed out now
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(can_focus=False):  # Tab goes field to field, not via the container
@@ -106,12 +102,20 @@ class ParamForm(Vertical):
         self.show_overrides()
 
     def show_overrides(self) -> None:
-        """Grey out each field another one wins over (a --model-spec over --model), saying why."""
-        names = {p.name for p in self.params}
-        for name, (winner, why) in OVERRIDDEN_BY.items():
-            if name in names and winner in names:
-                value = self.field(winner).value
-                self.field(name).show_overridden(why if value else None)
+        """Grey out each field another one wins over (a --model-spec over --model), saying why
+        (pttui.engine.common.WINS: the same rule the engine refuses typed flags by)."""
+        lost = overridden([p.name for p in self.params], self.current())
+        for name in lost.keys() | self._lost:  # only the fields whose state may change
+            rule = lost.get(name)
+            self.field(name).show_overridden(f"not used: {rule.words(name)}" if rule else None)
+        self._lost = set(lost)
+
+    def to_send(self, values: dict[str, Any]) -> dict[str, Any]:
+        """What a run is given: the fields changed from their default and not greyed out, so the
+        form's own defaults and overridden fields are never refused as typed beside their winner."""
+        lost = overridden(values, values)
+        defaults = {p.name: p.parse(p.default) for p in self.params}
+        return {k: v for k, v in values.items() if k not in lost and v != defaults.get(k)}
 
     def on_descendant_focus(self, event: DescendantFocus) -> None:
         for node in event.widget.ancestors_with_self:
