@@ -207,8 +207,8 @@ WINS = (
     Wins("model_spec", ("model", "hidden", "activation", "dropout", "side", "use_second_layer", "repeat"),
          "it replaces the built-in models", agree=(("model", "custom"),)),  # modules' --model custom
     Wins("data", ("dataset", "size", "noise", "features", "side"), "it replaces the built-in data sets"),
-    Wins("input_shape", ("dataset", "noise", "features", "side"),
-         "its random inputs replace the built-in data sets"),
+    Wins("input_shape", ("dataset", "noise", "features", "side", "batch"),
+         "its random inputs replace the built-in data"),  # batch: the dynamic lab's input rows
 )  # fmt: skip
 
 
@@ -226,13 +226,18 @@ def overridden(names, values) -> dict[str, Wins]:
     return out
 
 
-def check_overrides(names, values, given) -> None:
+def check_overrides(params, values, given) -> None:
     """Refuse a field typed (`given`) beside the field that wins over it: ParamError naming both
-    flags, e.g. `hidden: '32' is not allowed; expected no --hidden with --model-spec (...)`."""
+    flags, e.g. `hidden: '32' is not allowed; expected no --hidden with --model-spec (...)`.
+
+    `params` maps names to Params. A loser at its default passes: values validated once are
+    validated again with every field present (the runner re-checks what the command line parsed)."""
     from pttui.engine.params import ParamError
 
-    for loser, rule in overridden(names, values).items():
-        if loser in given and (loser, str(values[loser])) not in rule.agree:
+    for loser, rule in overridden(params, values).items():
+        if loser not in given or (loser, str(values[loser])) in rule.agree:
+            continue
+        if values[loser] != params[loser].parse(params[loser].default):
             raise ParamError(
                 loser, given[loser], f"no {_flag(loser)} with {_flag(rule.field)} ({rule.words(loser)})"
             )

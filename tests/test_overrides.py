@@ -57,7 +57,7 @@ def test_the_rules_reach_the_fields_the_issue_names():
     for loser in ("dataset", "size", "noise", "features"):
         assert ("data", loser) in found
     assert {lab for lab, w, _ in PAIRS if w == "model_spec"} >= {
-        "training", "amp", "quantization", "checkpoint", "parallel", "visualize", "modules",
+        "training", "amp", "quantization", "checkpoint", "parallel", "visualize", "modules", "dynamic",
     }  # fmt: skip
 
 
@@ -144,3 +144,15 @@ def test_the_form_greys_out_what_loses_and_sends_only_what_counts(monkeypatch):
             assert form.field("dataset").has_class("-overridden")  # --data still wins
 
     asyncio.run(go())
+
+
+@pytest.mark.parametrize("lab", sorted({lab for lab, _, _ in PAIRS}))
+def test_values_validated_once_pass_again(lab):
+    # The command line validates, then the runner validates that full dict again.
+    params = get_lab(lab).params
+    names = {p.name for p in params}
+    given = {w: v for w, v in WINNER_VALUES.items() if w in names}
+    if lab == "dynamic":
+        given.pop("data", None)
+    once = validate(params, given)
+    assert validate(params, once) == once

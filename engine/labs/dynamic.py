@@ -4,6 +4,11 @@ The classic `DynamicModel` decides with plain Python whether `linear2` runs, and
 applies one layer `repeat` times. The lab shows the graph of this call, which parameters got
 gradients (`linear2` gets none when it was skipped), and the same module called with the
 other choice: a different graph, from the same module, built per call.
+
+A person's own model (`--model-spec`) has no such switch to flip, so for it the lab does what
+still applies: one forward/backward of random inputs of `--input-shape`, the graph, which of
+its parameters got gradients (a frozen or unused one gets none), and a second call on fresh
+random inputs, whose graph and gradients differ only where its forward decides by the input.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from typing import Any
 
 from pttui.engine import common
 from pttui.engine.lab import Lab
-from pttui.engine.params import Param
+from pttui.engine.params import Param, ParamError
 
 MODEL = Param(
     "model",
@@ -29,7 +34,16 @@ REPEAT = Param(
     "repeat", "int", 3, "loop model: how many times the layer runs in this call", low=0, high=MAX_REPEAT
 )
 BATCH = Param("batch", "int", 2, "rows in the random input", low=1, high=4096)
-PARAMS = (MODEL, USE_SECOND, REPEAT, BATCH, common.DOT, common.SEED)
+PARAMS = (
+    MODEL,
+    USE_SECOND,
+    REPEAT,
+    BATCH,
+    *common.USER_MODEL_PARAMS,
+    *common.SYNTHETIC_PARAMS,
+    common.DOT,
+    common.SEED,
+)
 
 
 def _other(values: dict[str, Any]) -> dict[str, Any]:
@@ -55,6 +69,12 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
 
     from pttui.engine import graph, models
 
+    if values["model_spec"]:
+        return run_user(values, ctx)
+    if values["input_shape"].strip():
+        raise ParamError(
+            "input_shape", values["input_shape"], "empty here: it shapes random inputs for --model-spec"
+        )
     ctx.start("cpu")
     torch.manual_seed(values["seed"])
     model = models.build(values["model"], 10, 3)
@@ -114,6 +134,181 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     }
 
 
+# The exported scripts' node count (the lab's own count is graph.walk's, which agrees with it).
+COUNT_NODES = '''def count_nodes(fn):
+    """grad_fn nodes reachable from `fn` (each once), walked with a stack, not recursion."""
+    seen, stack = set(), [fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        stack.extend(next_fn for next_fn, _ in node.next_functions)
+    return len(seen)'''
+NO_GRAD = "no grad (None): not reached from the output in this call"
+FROZEN = "frozen (requires_grad=False)"
+
+
+def _user_inputs(values: dict[str, Any]):
+    from pttui.engine.summary import parse_shapes
+
+    if not values["input_shape"].strip():
+        raise ParamError(
+            "input_shape", "", "the input sizes for your model, batch first, e.g. 2,4 (pttui makes random "
+            "inputs of them for --model-spec)",
+        )  # fmt: skip
+    return parse_shapes(values["input_shape"])
+
+
+def _grads(model) -> tuple[list[list[Any]], list[str], list[str], list[str]]:
+    """(table rows, names with a grad, names without one, frozen names) after a backward."""
+    rows, got, missing, frozen = [], [], [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            frozen.append(name)
+            rows.append([name, str(tuple(p.shape)), FROZEN, ""])
+        elif p.grad is None:
+            missing.append(name)
+            rows.append([name, str(tuple(p.shape)), NO_GRAD, ""])
+        else:
+            got.append(name)
+            rows.append([name, str(tuple(p.shape)), "grad", round(float(p.grad.norm()), 6)])
+    return rows, got, missing, frozen
+
+
+def run_user(values: dict[str, Any], ctx) -> dict[str, Any]:
+    """The lab for a person's model: two calls on random inputs, each graph and its gradients."""
+    import torch
+
+    from pttui.engine import graph, usermodel
+
+    shapes = _user_inputs(values)
+    ctx.start("cpu")
+    torch.manual_seed(values["seed"])  # before the import, as the exported script does
+    model, printed = usermodel.load(values["model_spec"], values["model_kwargs"])
+    if printed.strip():
+        ctx.text("printed by your model file", printed.rstrip())
+    file = usermodel.split_spec(values["model_spec"])[0]
+    dtype, high, why = usermodel.input_dtype(model, values["input_dtype"], values["input_high"])
+    key = values["output_key"]
+    cls = type(model).__name__
+    ctx.text(
+        "model",
+        f"{cls} from {values['model_spec']} (--model-spec wins over --model, --use-second-layer and "
+        "--repeat, which choose inside the built-in models): called twice on random inputs",
+    )
+    calls = []
+    for n in (1, 2):  # a fresh graph per call: forward decides, with the input it is given
+        inputs = usermodel.make_inputs(shapes, dtype, high)
+        given = usermodel.describe_inputs(inputs, f"--input-shape {values['input_shape']}, {why}")
+        with usermodel.blamed(file, f"forward (call {n})", given):
+            output = model(*inputs)
+        pred = usermodel.prediction(output, key)
+        if pred is None:
+            raise ParamError(
+                "output_key", key, f"the key of a tensor in the output (it returned {type(output).__name__})"
+            )
+        loss = pred.sum()
+        names = {f"x{i}" if len(inputs) > 1 else "x": x for i, x in enumerate(inputs)}
+        names.update(model.named_parameters())  # after the forward: lazy modules exist now
+        g = graph.walk(loss, names, output_name="loss") if loss.grad_fn is not None else None
+        if g is not None:
+            with usermodel.blamed(file, f"backward (call {n})", given):
+                loss.backward()
+        rows, got, missing, frozen = _grads(model)
+        calls.append({"graph": g, "rows": rows, "got": got, "missing": missing, "frozen": frozen,
+                      "loss": float(loss.detach().float()), "given": given})  # fmt: skip
+        model.zero_grad(set_to_none=True)
+    first, second = calls
+    call = f"{cls}(x).sum()" if key == "" else f"{cls}(x)[{key!r}].sum()"
+    if first["graph"] is None:
+        ctx.text("graph", f"the prediction does not depend on a parameter that requires grad: "
+                 f"no graph was recorded for {call}", level="warning")  # fmt: skip
+    else:
+        ctx.tree(f"graph of {call}, call 1, input {first['given']}", graph.to_tree(first["graph"]))
+        if values["dot"]:
+            path = graph.save_dot(first["graph"], values["dot"], call)
+            ctx.text("DOT", f"wrote {path}; render it with: dot -Tsvg {path} -o graph.svg")
+    ctx.table(
+        "parameters after backward() (call 1)", ["parameter", "shape", "grad", "grad norm"], first["rows"]
+    )
+
+    def nodes(c):
+        return len(c["graph"].nodes) if c["graph"] else 0
+
+    def classes(c):
+        return _classes(c["graph"].counts()) if c["graph"] else ""
+
+    same = (
+        nodes(first) == nodes(second) and classes(first) == classes(second) and first["got"] == second["got"]
+    )
+    ctx.table(
+        "graphs are built per call (same module, same weights, new random input)",
+        ["call", "graph nodes", "grad_fn classes", "parameters with a grad"],
+        [[f"{cls}(x) #{i}", nodes(c), classes(c), len(c["got"])] for i, c in enumerate(calls, 1)],
+        note="the same graph both times: this forward's control flow does not depend on its input"
+        if same
+        else "the graphs differ: this forward decides by its input, so each call records its own graph",
+    )
+    return {
+        "model": "custom",
+        "class": cls,
+        "params": sum(p.numel() for p in model.parameters()),
+        "nodes": nodes(first),
+        "fn_nodes": first["graph"].fn_count if first["graph"] else 0,
+        "node_counts": first["graph"].counts() if first["graph"] else {},
+        "grad_params": first["got"],
+        "no_grad_params": first["missing"],
+        "frozen_params": first["frozen"],
+        "grad_norms": {row[0]: row[3] for row in first["rows"] if row[2] == "grad"},
+        "loss": first["loss"],
+        "other_call": {"nodes": nodes(second), "grad_params": second["got"], "loss": second["loss"]},
+        "same_graph": same,
+    }
+
+
+def code_user(values: dict[str, Any]) -> str:
+    """The plain PyTorch for a person's model: the same two calls, printing what the lab reports."""
+    from pttui.engine import usercode
+    from pttui.engine.source import definition
+
+    try:
+        shapes = _user_inputs(values)
+    except ParamError:
+        shapes = [(2, 4)]
+    copied = "\n\n\n".join(definition("usermodel", n) for n in ("first_leaf", "first_embedding", "input_dtype",
+                                                                "make_inputs", "prediction"))  # fmt: skip
+    return f'''"""dynamic: the plain PyTorch that pttui runs for these values (your model)."""
+
+{usercode.imports(values)}
+import torch
+from torch import nn
+
+
+{copied}
+
+
+{COUNT_NODES}
+
+
+device = "cpu"
+torch.manual_seed({values["seed"]})
+{chr(10).join(usercode.model_lines(values))}
+dtype, high, why = input_dtype(model, {values["input_dtype"]!r}, {values["input_high"]})
+for call in (1, 2):  # the same module, a new random input: the graph is recorded per call
+    inputs = make_inputs({shapes!r}, dtype, high, device)
+    loss = prediction(model(*inputs), {values["output_key"]!r}).sum()
+    print(f"call {{call}} loss {{loss.item():.6f}}")
+    if loss.grad_fn is not None:
+        print(f"call {{call}} grad_fn nodes {{count_nodes(loss.grad_fn)}}")
+        loss.backward()
+    for name, p in model.named_parameters():
+        print(f"call {{call}}", name, "frozen" if not p.requires_grad else "no grad" if p.grad is None
+              else f"grad norm {{p.grad.norm():.6f}}")
+    model.zero_grad(set_to_none=True)
+'''
+
+
 def _classes(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} ×{v}" if v > 1 else k for k, v in counts.items())
 
@@ -121,6 +316,9 @@ def _classes(counts: dict[str, int]) -> str:
 def code(values: dict[str, Any]) -> str:
     from pttui.engine.catalogue import class_name, constructor_call
     from pttui.engine.source import definition
+
+    if values["model_spec"]:
+        return code_user(values)
 
     dynamic = values["model"] == "dynamic"
     cls = class_name(values["model"])
@@ -140,16 +338,7 @@ from torch import nn
 {definition("models", cls)}
 
 
-def count_nodes(fn):
-    """grad_fn nodes reachable from `fn` (each once), walked with a stack, not recursion."""
-    seen, stack = set(), [fn]
-    while stack:
-        node = stack.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        stack.extend(next_fn for next_fn, _ in node.next_functions)
-    return len(seen)
+{COUNT_NODES}
 
 
 torch.manual_seed({values["seed"]})
