@@ -17,7 +17,7 @@ from userfiles import expected_params, write_csv, write_model
 
 from pttui.engine import events as ev
 from pttui.engine.labs import get_lab
-from pttui.engine.params import validate
+from pttui.engine.params import ParamError, validate
 
 TINY = {"epochs": 2, "batch_size": 16, "device": "cpu", "seed": 3, "lr": 0.01}
 
@@ -283,3 +283,104 @@ def test_input_shape_only_where_it_shapes_random_inputs(files):
     final, _ = run_lab("quantization", epochs=1, model_spec=f"{files['model']}:Net", data=str(files["csv"]),
                        input_shape="3,4")  # fmt: skip
     assert isinstance(final, ev.Error) and final.field == "input_shape" and "--data" in final.message
+
+
+GATED = """
+import torch
+from torch import nn
+
+
+class Gated(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(4, 2)
+        self.b = nn.Linear(4, 2)
+        self.spare = nn.Linear(4, 2)  # never called
+        self.scale = nn.Parameter(torch.ones(2), requires_grad=False)
+        self.register_buffer("calls", torch.zeros(()))
+
+    def forward(self, x):
+        self.calls += 1
+        branch = self.a if x.sum() > x.numel() / 2 else self.b  # decided by the input, per call
+        return {"out": branch(x) * self.scale, "calls": int(self.calls)}
+"""
+
+
+def _plain(file, name, seed, shape, calls=2, key=None):
+    """What plain PyTorch gives: per call, {parameter: grad norm} of those with a grad."""
+    import importlib.util
+
+    import torch
+
+    torch.manual_seed(seed)
+    spec = importlib.util.spec_from_file_location(f"plain_{name}", file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = getattr(module, name)()
+    out = []
+    for _ in range(calls):
+        output = model(torch.rand(*shape))
+        pred = output[key] if key else output[0]
+        pred.sum().backward()
+        out.append({n: float(p.grad.norm()) for n, p in model.named_parameters() if p.grad is not None})
+        model.zero_grad(set_to_none=True)
+    return model, out
+
+
+def test_dynamic_reports_which_of_a_user_models_parameters_got_gradients(tmp_path, files):
+    values = {"model_spec": f"{files['model']}:Net", "input_shape": "3,4", "seed": 7}
+    final, sink = run_lab("dynamic", **values)
+    assert isinstance(final, ev.Done), final
+    model, (first, _) = _plain(files["model"], "Net", 7, (3, 4))
+    assert final.result["params"] == expected_params() == sum(p.numel() for p in model.parameters())
+    assert final.result["grad_params"] == list(first) and final.result["no_grad_params"] == []
+    for name, norm in first.items():
+        assert abs(final.result["grad_norms"][name] - norm) <= 1e-6, (name, final.result["grad_norms"], first)
+    assert final.result["same_graph"] is True  # Net's forward has no branch
+    (tree,) = sink.of("tree")
+    assert "Net(x).sum()" in tree.title
+    # The exported script makes the same inputs and prints the same gradients.
+    script = tmp_path / "dynamic.py"
+    script.write_text(get_lab("dynamic").code(validate(get_lab("dynamic").params, values)))
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    printed = dict(re.findall(r"call 1 (\S+) grad norm ([\d.]+)", out.stdout))
+    assert printed.keys() == first.keys()
+    for name, norm in printed.items():
+        assert abs(float(norm) - first[name]) <= 1e-6
+    assert f"call 1 grad_fn nodes {final.result['fn_nodes']}" in out.stdout
+
+
+def test_dynamic_on_a_user_model_that_branches_on_its_input(tmp_path):
+    file = tmp_path / "gated.py"
+    file.write_text(GATED)
+    # A seed whose two random inputs take different branches, found with plain PyTorch.
+    seed, plain = next(
+        (s, p)
+        for s in range(50)
+        for p in [_plain(file, "Gated", s, (1, 4), key="out")[1]]
+        if p[0].keys() != p[1].keys()
+    )
+    final, sink = run_lab(
+        "dynamic", model_spec=f"{file}:Gated", input_shape="1,4", output_key="out", seed=seed
+    )
+    assert isinstance(final, ev.Done), final
+    assert final.result["grad_params"] == list(plain[0])
+    assert final.result["other_call"]["grad_params"] == list(plain[1])
+    assert final.result["frozen_params"] == ["scale"]
+    assert {"spare.weight", "spare.bias"} <= set(final.result["no_grad_params"])
+    assert final.result["same_graph"] is False
+    (table,) = [t for t in sink.of("table") if t.title.startswith("parameters after backward")]
+    states = {row[0]: row[2] for row in table.rows}
+    assert states["scale"].startswith("frozen") and states["spare.weight"].startswith("no grad")
+
+
+def test_dynamic_with_a_user_model_needs_an_input_shape_and_refuses_the_built_in_switches(files):
+    final, _ = run_lab("dynamic", model_spec=f"{files['model']}:Net")
+    assert isinstance(final, ev.Error) and final.field == "input_shape", final
+    final, _ = run_lab("dynamic", input_shape="2,4")
+    assert isinstance(final, ev.Error) and final.field == "input_shape" and "--model-spec" in final.message
+    with pytest.raises(ParamError, match="no --use-second-layer with --model-spec"):
+        run_lab("dynamic", model_spec=f"{files['model']}:Net", input_shape="2,4", use_second_layer=False)
