@@ -297,7 +297,7 @@ def _engine_exit() -> float:
 
 
 def _swap_times(screen) -> list[float]:
-    """ms the UI thread spent taking in each finished drawing of the boundary/histogram charts."""
+    """ms the UI thread spent taking in each finished drawing of every chart (loss, boundary, histograms...)."""
     from pttui.tui.widgets.drawn_chart import DrawnChart
 
     return [ms for chart in screen.query(DrawnChart) for ms in chart.swap_ms]

@@ -1,4 +1,4 @@
-"""The one chart thread: the boundary map and the layer histograms are drawn here, off the UI thread.
+"""The one chart thread: every chart of the app is drawn here, off the UI thread.
 
 Each chart widget submits its latest drawing job (a function returning Rich Text); the thread
 runs the newest job of each widget, turns the Text into finished lines (Strips) and posts
@@ -51,7 +51,8 @@ class ChartThread(threading.Thread):
             with self._cond:
                 while not self._jobs:
                     self._cond.wait()
-                _, job = self._jobs.popitem()
+                # the longest-waiting widget first (a resubmitted job goes to the back): none starves
+                job = self._jobs.pop(next(iter(self._jobs)))
             widget, key, draw, width, base = job
             try:
                 drawn = draw()  # Rich Text, or finished lines where a chart builds them itself

@@ -76,7 +76,7 @@ class SpeedupBars(DrawnChart):
         self.display = bool(cols)
         self.changed()
 
-    def drawing(self, width: int, height: int):
+    def job(self, width: int, height: int):
         event = self.table
         if event is None:
             return None

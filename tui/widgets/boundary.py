@@ -77,7 +77,7 @@ class BoundaryView(DrawnChart):
         self.remove_class("-shown")
         self.changed()
 
-    def drawing(self, width: int, height: int):
+    def job(self, width: int, height: int):
         if self.heatmap is None:
             return None
         background = self.background_colors[1].hex

@@ -140,7 +140,7 @@ class HistogramsView(DrawnChart):
         self.styles.height = max(self.lines_needed, 1)
         super().changed()
 
-    def drawing(self, width: int, height: int):
+    def job(self, width: int, height: int):
         if not self.by_layer:
             return None
         v = self.app.theme_variables
