@@ -38,7 +38,7 @@ from typing import Any, BinaryIO
 
 import torch
 
-from pttui.engine import hardened
+from pttui.engine import hardened, numbers
 from pttui.engine.params import ParamError
 from pttui.engine.runs import pid_alive
 from pttui.engine.train import Hooks, TrainState
@@ -527,7 +527,7 @@ def check_training_fields(
         if key in expected and tuple(tensor.shape) != tuple(expected[key].shape):
             raise bad(
                 f"model.{key}",
-                f"has shape {tuple(tensor.shape)}; this model's is {tuple(expected[key].shape)}",
+                f"has shape {numbers.shape(tensor.shape)}; this model's is {numbers.shape(expected[key].shape)}",
             )
     _check_optimizer(ck["optimizer"], optimizer, bad)
     if "scaler" not in ck:
@@ -544,8 +544,8 @@ def check_training_fields(
         if state.dtype != torch.uint8 or tuple(state.shape) != tuple(like.shape):
             raise bad(
                 f"rng.{name}",
-                f"is a {state.dtype} tensor of shape {tuple(state.shape)}; a generator's state is "
-                f"uint8 of shape {tuple(like.shape)}",
+                f"is a {state.dtype} tensor of shape {numbers.shape(state.shape)}; a generator's state is "
+                f"uint8 of shape {numbers.shape(like.shape)}",
             )
     if "cuda" in rng and not (
         isinstance(rng["cuda"], (list, tuple))
@@ -586,7 +586,10 @@ def _check_optimizer(saved: dict[str, Any], optimizer: torch.optim.Optimizer, ba
             elif not isinstance(value, torch.Tensor):
                 raise bad(where, f"is a {type(value).__name__}, not a tensor")
             elif tuple(value.shape) != shapes[index]:
-                raise bad(where, f"has shape {tuple(value.shape)}; its parameter's is {shapes[index]}")
+                raise bad(
+                    where,
+                    f"has shape {numbers.shape(value.shape)}; its parameter's is {numbers.shape(shapes[index])}",
+                )
             elif value.is_complex() or value.dtype == torch.bool:
                 raise bad(where, f"is a {value.dtype} tensor; the optimizer keeps real numbers")
 
@@ -603,7 +606,8 @@ def _check_step(value: Any, where: str, bad: Callable) -> None:
     if isinstance(value, torch.Tensor):
         if value.numel() != 1 or value.is_complex() or value.dtype == torch.bool:
             raise bad(
-                where, f"is a {value.dtype} tensor of shape {tuple(value.shape)}; a step count is one number"
+                where,
+                f"is a {value.dtype} tensor of shape {numbers.shape(value.shape)}; a step count is one number",
             )
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, (int, float)):

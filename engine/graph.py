@@ -17,6 +17,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from pttui.engine import numbers
+
 SAVED_PREFIX = "_saved_"  # torchviz's marker for what a backward node saved
 
 
@@ -49,8 +51,8 @@ class Graph:
 
 
 def shape_text(size) -> str:
-    dims = tuple(int(d) for d in size)
-    return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
+    """A node's tensor sizes, written as every shape in pttui is (engine.numbers.shape)."""
+    return numbers.shape(size)
 
 
 def walk(output, names: dict[str, Any] | None = None, show_saved: bool = False, output_name: str = "output"):

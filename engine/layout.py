@@ -127,10 +127,7 @@ class FitTable:
 def _cell(column: str, value: Any) -> str:
     if isinstance(value, str):
         return value
-    if numbers.nested(value):
-        _, rows = numbers.as_rows(column, value)
-        return "; ".join(", ".join(r) for r in rows)
-    return numbers.field(column, value)
+    return numbers.field(column, value)  # nested values inline: `[[1, 2], [3, 4]]`, `a=1, b=2`
 
 
 def _two_lines(name: str) -> str:
@@ -163,10 +160,10 @@ def body_blocks(body: str) -> list[tuple[bool, str]]:
 def result_tables(result: dict[str, Any]) -> list[FitTable]:
     """A run's final figures as tables: the flat figures first (name, value), then one small
     table per nested figure, titled by its key. No reprs."""
-    flat = [[k, numbers.field(k, v)] for k, v in result.items() if not numbers.nested(v)]
+    flat = [[k, numbers.field(k, v)] for k, v in result.items() if not numbers.nested(v, k)]
     tables = [FitTable(["figure", "value"], flat)] if flat else []
     for key, value in result.items():
-        if numbers.nested(value):
+        if numbers.nested(value, key):
             columns, rows = numbers.as_rows(key, value)
             tables.append(FitTable(columns, rows, title="" if columns[0] == key else key))
     return tables

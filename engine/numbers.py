@@ -74,7 +74,7 @@ def quantity(value: Any, unit: str | None) -> str:
     if value is None:
         return NONE
     if isinstance(value, bool) or not isinstance(value, (int, float)) or unit is None:
-        return text(value)
+        return text(value, unit)
     x = float(value)
     if math.isnan(x) or math.isinf(x):
         return str(x)
@@ -100,27 +100,78 @@ def quantity(value: Any, unit: str | None) -> str:
     return f"{number(value)} {unit}"
 
 
-def text(value: Any) -> str:
-    """Any single value as a person reads it: numbers by `number`, None as `n/a`, a short list
-    of numbers inline (`[2, 2, 2]`), anything else by `str`. Nested records: see `as_rows`."""
+def text(value: Any, unit: str | None = None) -> str:
+    """Any value as a person reads it, on one line: numbers by `number` (with `unit`, scaled by
+    `quantity`), None as `n/a`, lists inline at every depth (`[[0.01374, -0.0216], [0.5, 1]]`,
+    the first INLINE_ITEMS items of each), dicts as `name=value, ...`, anything else by `str`.
+    Inside a list a number drops its thousands separators: there the commas part the items.
+    Nested records that read better as a table: see `as_rows`."""
     if value is None:
         return NONE
-    if isinstance(value, (bool, int, float)):
+    if isinstance(value, bool) or (isinstance(value, (int, float)) and not unit):
         return number(value)
-    if isinstance(value, (list, tuple)) and all(_scalar(v) for v in value):
-        shown = ", ".join(text(v) for v in value[:INLINE_ITEMS])
+    if isinstance(value, (int, float)):
+        return quantity(value, unit)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={_item(v, unit)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        shown = ", ".join(_item(v, unit) for v in value[:INLINE_ITEMS])
         more = f", … {len(value):,} values" if len(value) > INLINE_ITEMS else ""
         return f"[{shown}{more}]"
     return str(value)
 
 
+def _item(value: Any, unit: str | None) -> str:
+    """One item inside a list or dict: no thousands separators, a dict in braces."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return text(value, unit).replace(",", "")
+    if isinstance(value, Mapping):
+        return "{" + text(value, unit) + "}"
+    return text(value, unit)
+
+
+# Keys whose values are tensor sizes: written the one way a shape is written (see `shape`).
+_SHAPE_KEYS = ("shape", "shapes", "stride", "strides")
+_SHAPE_SUFFIXES = ("_shape", "_shapes", "_strides", "_stride")
+
+
+def is_shape_key(key: str) -> bool:
+    """Whether a result's key names a shape or strides (`shape`, `input_shape`, `strides`)."""
+    k = key.lower()
+    return k in _SHAPE_KEYS or k.endswith(_SHAPE_SUFFIXES)
+
+
+def shape(dims: Any) -> str:
+    """A tensor's sizes (or strides) the one way pttui writes them, as torch.Size does inside its
+    brackets: (3,) and torch.Size([3]) -> `[3]`, a scalar's () -> `[]`, 28 -> `[28]`, no thousands
+    separators. Several shapes (a list of them) are parted by `; `: `[1, 10]; [1, 5]`.
+    A value that is not sizes (None, text) reads as `text` writes it."""
+    if isinstance(dims, (list, tuple)) and dims and all(isinstance(d, (list, tuple)) for d in dims):
+        return "; ".join(shape(d) for d in dims)
+    if isinstance(dims, (list, tuple)) and all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
+        return "[" + ", ".join(str(int(d)) for d in dims) + "]"
+    if isinstance(dims, int) and not isinstance(dims, bool):
+        return f"[{dims}]"
+    try:  # torch.Size, numpy shapes: sequences of ints without being lists
+        return shape([int(d) for d in dims])
+    except (TypeError, ValueError):
+        return text(dims)
+
+
 def field(key: str, value: Any) -> str:
-    """`value` as the result `key` holds it: with the unit the key names, where it names one."""
+    """`value` as the result `key` holds it: with the unit the key names, where it names one;
+    a shape key's value as a shape (`shape`)."""
+    if is_shape_key(str(key)) and value is not None and not isinstance(value, str):
+        return shape(value)
     return quantity(value, unit_of(key))
 
 
-def nested(value: Any) -> bool:
-    """True for a value that reads better as a small table than on one line."""
+def nested(value: Any, key: str = "") -> bool:
+    """True for a value that reads better as a small table than on one line (never a shape)."""
+    if key and is_shape_key(key):
+        return False
     if isinstance(value, Mapping):
         return bool(value)
     if isinstance(value, (list, tuple)):
@@ -158,14 +209,9 @@ def as_rows(key: str, value: Any) -> tuple[list[str], list[list[str]]]:
 
 
 def _cell(name: str, value: Any, unit: str | None) -> str:
-    if isinstance(value, (Mapping, list, tuple)) and nested(value):
-        return (
-            ", ".join(f"{k}={text(v)}" for k, v in value.items())
-            if isinstance(value, Mapping)
-            else str(value)
-        )
-    own = unit_of(str(name))
-    return quantity(value, own or unit)
+    if is_shape_key(str(name)):
+        return field(str(name), value)
+    return quantity(value, unit_of(str(name)) or unit)
 
 
 def _union(records: Sequence[Mapping[str, Any]]) -> list[str]:

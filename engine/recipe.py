@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pttui.engine import bounds, data, models, train, userdata, usermodel
+from pttui.engine import bounds, data, models, numbers, train, userdata, usermodel
 from pttui.engine.params import ParamError
 
 
@@ -145,14 +145,14 @@ def check_output(
         )
     if d.task == "classification":
         fits = pred.dim() == 2 and pred.shape[0] == len(xb) and pred.shape[1] >= d.n_classes
-        need = f"(batch, {d.n_classes}) class scores for {d.n_classes} classes"
+        need = f"[batch, {d.n_classes}] class scores for {d.n_classes} classes"
     else:
         fits = pred.shape[0] == len(xb) and pred.numel() == yb.numel()
-        need = f"{tuple(yb.shape)} to match the targets"
+        need = f"{numbers.shape(yb.shape)} to match the targets"
     if not fits:
         raise ParamError(
             field, spec or values["model"],
-            f"a model whose output fits the targets: for input {tuple(xb.shape)} it returned {tuple(pred.shape)}, "
+            f"a model whose output fits the targets: for input {numbers.shape(xb.shape)} it returned {numbers.shape(pred.shape)}, "
             f"and {d.task} needs {need}",
         )  # fmt: skip
 
@@ -210,16 +210,16 @@ def synthetic_data(values: dict[str, Any], model: torch.nn.Module, device: str) 
     pred_shape = tuple(pred.shape[1:])
     if task == "classification" and len(pred_shape) != 1:
         raise ParamError(
-            "task", task, f"regression: the prediction {tuple(pred.shape)} is not (batch, classes)"
+            "task", task, f"regression: the prediction {numbers.shape(pred.shape)} is not [batch, classes]"
         )
     n = values.get("size", 2000)
     x, y = userdata.synthetic_arrays(n, sample, dtype, high, pred_shape, task, values["seed"])
     xt, yt, xv, yv = data.split(x, y, values.get("val_fraction", 0.2), values["seed"])
     outputs = pred_shape[0] if task == "classification" else int(np.prod(pred_shape))
     words = (
-        f"random data (no --data): {n:,} inputs of shape {sample} {dtype} (set by --input-shape "
+        f"random data (no --data): {n:,} inputs of shape {numbers.shape(sample)} {dtype} (set by --input-shape "
         f"{values['input_shape']}, {why}, --size {n}) and random {task} targets shaped from the model's "
-        f"prediction {tuple(pred.shape[1:])}; the figures say nothing about accuracy"
+        f"prediction {numbers.shape(pred.shape[1:])}; the figures say nothing about accuracy"
     )
     return data.Data(
         xt, yt, xv, yv, outputs, None, task, words, "" if dtype in ("float32", "int64") else dtype
@@ -286,7 +286,7 @@ def blamed(values: dict[str, Any], r: Recipe, what: str = "training (forward or 
     else:
         source = f"--dataset {values['dataset']}"
     dtype = str(r.x_train.dtype).removeprefix("torch.")
-    given = f"batches of {shape} {dtype} (set by {source}, batch size {batch})"
+    given = f"batches of {numbers.shape(shape)} {dtype} (set by {source}, batch size {batch})"
     return usermodel.blamed(file, what, given)
 
 

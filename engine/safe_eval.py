@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, ClassVar
 
+from pttui.engine import numbers
 from pttui.engine.params import ParamError
 
 GiB = 1 << 30
@@ -975,8 +976,7 @@ def _explain(text: str, exc: BaseException, args: list[Any], kwargs: dict[str, A
 
 
 def _shape_words(shape: tuple[int, ...], dtype) -> str:
-    dims = ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "")
-    return f"shape ({dims}) {str(dtype).replace('torch.', '')}"
+    return f"shape {numbers.shape(shape)} {str(dtype).replace('torch.', '')}"
 
 
 def _bytes(n: float) -> str:

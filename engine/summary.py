@@ -24,6 +24,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+from pttui.engine import numbers
 from pttui.engine.params import ParamError
 
 MiB = 1 << 20
@@ -109,8 +110,7 @@ def describe(value: Any) -> str:
     import torch
 
     if isinstance(value, torch.Tensor):
-        dims = tuple(value.shape)
-        return "(" + ", ".join(map(str, dims)) + ("," if len(dims) == 1 else "") + ")"
+        return numbers.shape(value.shape)  # a tuple of outputs stays "(...)" around them
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {describe(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (tuple, list)):

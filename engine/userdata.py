@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from pttui.engine import hardened
+from pttui.engine import hardened, numbers
 from pttui.engine.params import ParamError
 
 FIELD = "data"
@@ -147,7 +147,9 @@ class Loaded:
         if self.kind == "csv":
             shown = ", ".join(self.features[:12]) + (", ..." if len(self.features) > 12 else "")
             cols = f", features {shown}, target {self.target!r}"
-        return f"{path}: {len(self.x):,} samples of shape {tuple(self.x.shape[1:])}{cols}; task {what}"
+        return (
+            f"{path}: {len(self.x):,} samples of shape {numbers.shape(self.x.shape[1:])}{cols}; task {what}"
+        )
 
 
 def load(path: str, target: str = "", task: str = "auto") -> Loaded:
@@ -317,7 +319,7 @@ def _image_folder(folder: Path, shown: str):
             raise ParamError(
                 FIELD,
                 shown,
-                f"images of one size; {dataset.samples[i][0]} is {tuple(image.shape)}, the first {tuple(xs[0].shape)}",
+                f"images of one size; {dataset.samples[i][0]} is {numbers.shape(image.shape)}, the first {numbers.shape(xs[0].shape)}",
             )
         xs.append(image.numpy())
         ys.append(label)

@@ -31,6 +31,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from pttui.engine import numbers
 from pttui.engine.params import ParamError
 
 FIELD = "model_spec"
@@ -243,7 +244,7 @@ def describe_inputs(inputs: Sequence[Any], flags: str = "") -> str:
         if shape is None:
             parts.append(type(x).__name__)
             continue
-        text = f"{tuple(shape)} {str(x.dtype).removeprefix('torch.')}"
+        text = f"{numbers.shape(shape)} {str(x.dtype).removeprefix('torch.')}"
         if not x.is_floating_point() and x.numel():
             text += f" in [{int(x.min())}, {int(x.max())}]"
         parts.append(text)

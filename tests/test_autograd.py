@@ -159,10 +159,10 @@ def test_default_run_gives_the_classic_gradients():
     root = tree.root
     assert root["label"] == "SumBackward0"
     mul = root["children"][0]
-    assert mul["label"] == "MulBackward0" and mul["detail"] == "→ (3,)"
+    assert mul["label"] == "MulBackward0" and mul["detail"] == "→ [3]"
     acc = mul["children"][0]
     assert acc["label"] == "AccumulateGrad"
-    assert acc["children"][0]["label"] == "x" and "(3,)" in acc["children"][0]["detail"]
+    assert acc["children"][0]["label"] == "x" and "[3]" in acc["children"][0]["detail"]
     json.dumps(root)  # the tree is plain JSON
 
 

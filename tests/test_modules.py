@@ -51,7 +51,7 @@ def test_simplenet_is_7850_and_torchsummary_agrees():
     (table,) = [t for t in sink.of("text") if t.title == "torchsummary"]
     assert table.pane == "summary" and "Total params: 7,850" in table.body and "Linear-1" in table.body
     layers = next(t for t in sink.of("table") if t.title.startswith("layers"))
-    assert layers.rows[0][:3] == ["fc", "Linear", "(1, 10)"]
+    assert layers.rows[0][:3] == ["fc", "Linear", str([1, 10])]  # written as every shape is
 
 
 def test_lstm_torchsummary_cannot_cope_but_totals_are_right():
@@ -62,7 +62,7 @@ def test_lstm_torchsummary_cannot_cope_but_totals_are_right():
     assert any(t.level == "warning" and t.body == problem for t in sink.of("text"))
     layers = next(t for t in sink.of("table") if t.title.startswith("layers"))
     lstm = next(r for r in layers.rows if r[1] == "LSTM")
-    assert lstm[2] == "((1, 28, 64), ((1, 1, 64), (1, 1, 64)))"  # the tuple, traced by hooks
+    assert lstm[2] == "([1, 28, 64], ([1, 1, 64], [1, 1, 64]))"  # the tuple of shapes, traced by hooks
 
 
 def _write(tmp_path, body: str, name: str = "user_model.py") -> str:
@@ -108,7 +108,7 @@ def test_user_file_with_lstm_and_custom_parameter(tmp_path, attr, capsys):
     expected = count(_import(path, "Net"))
     capsys.readouterr()  # the reference import above printed; the lab must not
     assert final.result["total_params"] == expected == 1_731
-    assert final.result["model"] == "custom" and final.result["output"] == "(2, 3)"
+    assert final.result["model"] == "custom" and final.result["output"] == "[2, 3]"
     assert "torchsummary cannot summarise" in final.result["torchsummary"]
     printed = [t for t in sink.of("text") if t.title == "printed by your model file"]
     assert printed and "must not reach stdout" in printed[0].body
@@ -167,7 +167,7 @@ def test_dict_outputs_and_several_inputs(tmp_path):
     assert final.result["input_shape"] == [[3, 10], [3, 5]]
     assert "returns {" in final.result["torchsummary"]
     layers = next(t for t in sink.of("table") if t.title.startswith("layers"))
-    assert ["heads", "Heads", "{sum: (3, 4), a: (3, 4)}", 0, 0, ""] in layers.rows
+    assert ["heads", "Heads", "{sum: [3, 4], a: [3, 4]}", 0, 0, ""] in layers.rows
     assert sum(row[3] for row in layers.rows) == final.result["total_params"]  # heads.a ran twice
 
 

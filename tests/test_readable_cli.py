@@ -59,8 +59,8 @@ def test_units_none_and_nested_results_are_never_reprs():
     assert numbers.field("samples_per_s", 51390.2) == "51,390/s"
     columns, rows = numbers.as_rows("load_s", {"state_dict": 0.0014745, "whole": 0.0201})
     assert columns == ["load_s", "value"] and rows == [["state_dict", "1.474 ms"], ["whole", "20.1 ms"]]
-    columns, rows = numbers.as_rows("broadcasts", [{"op": "a + b", "shape": "(3, 4)"}])
-    assert columns == ["op", "shape"] and rows == [["a + b", "(3, 4)"]]
+    columns, rows = numbers.as_rows("broadcasts", [{"op": "a + b", "shape": [3, 4]}])
+    assert columns == ["op", "shape"] and rows == [["a + b", "[3, 4]"]]
 
 
 def _printed(events, width: int, terminal: bool) -> str:

@@ -102,7 +102,7 @@ def test_output_that_does_not_fit_the_targets_says_both_shapes(files):
         data=str(files["csv"]),
     )
     assert isinstance(final, ev.Error) and final.field == "model_spec", final
-    assert "(2, 4)" in final.message and "(2, 2)" in final.message and "(batch, 3)" in final.message
+    assert "[2, 4]" in final.message and "[2, 2]" in final.message and "[batch, 3]" in final.message
 
 
 def test_a_model_that_fails_in_backward_is_the_models_error(tmp_path, files):
@@ -152,7 +152,7 @@ def test_amp_on_a_user_model_matches_its_exported_script(tmp_path, files, data):
     assert isinstance(final, ev.Done), final
     said = " ".join(t.body for t in sink.of("text"))
     if data == "synthetic":
-        assert "random data" in said and "(16, 4)" not in said and "64 inputs of shape (4,)" in said
+        assert "random data" in said and "[16, 4]" not in said and "64 inputs of shape [4]" in said
     # The script runs the engine's loop the same way: the variants take turns, epoch by epoch.
     _agree(_amp_losses(sink), _script_losses(tmp_path, "amp", values))
 

@@ -102,7 +102,7 @@ def test_embedding_model_gets_indices_below_num_embeddings(models_file):
     assert isinstance(final, ev.Done), final
     reference = nn.Sequential(nn.Embedding(50, 8), nn.Linear(8, 3))
     assert final.result["total_params"] == sum(p.numel() for p in reference.parameters()) == 427
-    assert final.result["output"] == "(2, 3)"
+    assert final.result["output"] == "[2, 3]"
 
 
 def test_input_dtype_auto_follows_the_model():
@@ -129,7 +129,7 @@ def test_explicit_float_dtype_on_an_embedding_is_the_models_error_with_the_input
     final, _ = run_lab("modules", model_spec=f"{models_file}:Emb", input_shape="2,7", input_dtype="float32")
     assert isinstance(final, ev.Error) and final.field is None, final
     assert "user_models.py line 13" in final.message  # the `forward` line in the user's file
-    assert "(2, 7) float32" in final.message and "--input-dtype float32" in final.message
+    assert "[2, 7] float32" in final.message and "--input-dtype float32" in final.message
 
 
 def test_error_in_forward_names_the_line_and_the_input_never_input_shape(models_file):
@@ -137,7 +137,7 @@ def test_error_in_forward_names_the_line_and_the_input_never_input_shape(models_
     assert isinstance(final, ev.Error) and final.field is None, final
     assert "UserModelError" in final.message and "RuntimeError" in final.message
     assert "user_models.py line 22" in final.message and "torch.ones(5, 5)" in final.message
-    assert "(2, 4) float32" in final.message and "--input-shape 2,4" in final.message
+    assert "[2, 4] float32" in final.message and "--input-shape 2,4" in final.message
 
 
 @pytest.mark.parametrize("name,words", [("Quits", "SystemExit"), ("Interrupts", "KeyboardInterrupt")])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from pttui.engine import common
+from pttui.engine import common, numbers
 from pttui.engine.lab import Lab
 from pttui.engine.params import Param
 
@@ -138,7 +138,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     if out.dim() > 0:
         ctx.text(
             "backward",
-            f"out has shape {tuple(out.shape)}, not a scalar: backpropagated with "
+            f"out has shape {numbers.shape(out.shape)}, not a scalar: backpropagated with "
             "out.backward(torch.ones_like(out)), as torchviz's example does",
         )
     try:
@@ -154,7 +154,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
             None if grad is None else (grad.tolist() if grad.numel() <= 10_000 else "too large to list")
         )
         shown = "None (out does not use it)" if grad is None else _short(grad)
-        rows.append([name, str(tuple(leaf.shape)), _short(leaf.detach()), shown])
+        rows.append([name, numbers.shape(leaf.shape), _short(leaf.detach()), shown])
     ctx.table("gradients", ["leaf", "shape", "value", "grad"], rows)
     return {
         "grads": grads,

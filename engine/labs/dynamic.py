@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pttui.engine import common
+from pttui.engine import common, numbers
 from pttui.engine.lab import Lab
 from pttui.engine.params import Param, ParamError
 
@@ -100,10 +100,10 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     for name, p in model.named_parameters():
         if p.grad is None:
             missing.append(name)
-            rows.append([name, str(tuple(p.shape)), "no grad (None): not used in this call", ""])
+            rows.append([name, numbers.shape(p.shape), "no grad (None): not used in this call", ""])
         else:
             got.append(name)
-            rows.append([name, str(tuple(p.shape)), "grad", round(float(p.grad.norm()), 6)])
+            rows.append([name, numbers.shape(p.shape), "grad", round(float(p.grad.norm()), 6)])
     ctx.table("parameters after backward()", ["parameter", "shape", "grad", "grad norm"], rows)
 
     # The same module, called again with the other choice: another graph, built for that call.

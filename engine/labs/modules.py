@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pttui.engine import common, usermodel
+from pttui.engine import common, numbers, usermodel
 from pttui.engine.lab import Lab
 from pttui.engine.params import Param, ParamError
 
@@ -132,7 +132,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
         "layers (forward hooks, in call order)",
         ["layer", "type", "output shape", "params", "trainable", "note"],
         [[x.name, x.kind, x.output, x.params, x.trainable, x.note] for x in s.layers],
-        note=f"input {'; '.join(str(x) for x in shapes)} on {device}; each parameter in one row: "
+        note=f"input {numbers.shape(shapes)} on {device}; each parameter in one row: "
         f"the rows sum to {sum(x.params for x in s.layers):,} of {s.total_params:,}",
     )
     ctx.table("totals (from model.parameters())", ["", "value"], s.totals_rows())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pttui.engine import common
+from pttui.engine import common, numbers
 from pttui.engine.lab import Lab
 from pttui.engine.params import DEVICE_WORDS, Param, is_device
 
@@ -110,10 +110,10 @@ def _anatomy(t) -> list[list[Any]]:
     storage = t.untyped_storage().nbytes()
     own = t.numel() * t.element_size()
     rows = [
-        ["shape", str(tuple(t.shape))],
+        ["shape", numbers.shape(t.shape)],
         ["dtype", str(t.dtype)],
         ["device", str(t.device)],
-        ["strides", str(t.stride())],
+        ["strides", numbers.shape(t.stride())],
         ["contiguous", t.is_contiguous()],
         ["numel", t.numel()],
         ["element size (bytes)", t.element_size()],
@@ -140,9 +140,9 @@ def _broadcast_dict(b) -> dict[str, Any]:
 def _show_broadcasts(ctx, broadcasts) -> None:
     rows = []
     for b in broadcasts:
-        shapes = " & ".join(str(s) for s in b.shapes)
-        aligned = " & ".join(str(s) for s in b.aligned())
-        rows.append([b.text, shapes, aligned, str(b.result)])
+        shapes = " & ".join(numbers.shape(s) for s in b.shapes)
+        aligned = " & ".join(numbers.shape(s) for s in b.aligned())
+        rows.append([b.text, shapes, aligned, numbers.shape(b.result)])
     ctx.table(
         "broadcasting",
         ["operation", "shapes", "lined up from the right (1s added)", "result"],
@@ -219,10 +219,10 @@ def code(values: dict[str, Any]) -> str:
         f"result = {expr}",
         "print(result)",
         "if torch.is_tensor(result):",
-        '    print("shape", tuple(result.shape))',
+        '    print("shape", list(result.shape))',
         '    print("dtype", result.dtype)',
         '    print("device", result.device)',
-        '    print("strides", result.stride(), "contiguous", result.is_contiguous())',
+        '    print("strides", list(result.stride()), "contiguous", result.is_contiguous())',
         '    print("numel", result.numel(), "bytes", result.numel() * result.element_size())',
     ]
     target = values["device"].strip().lower()

@@ -108,7 +108,7 @@ class LogView(RichLog):
                 f"{how} after {self._steps:,} steps in {t:.2f} s", "warning" if event.stopped else "info", t
             )
             for k, v in event.result.items():
-                if numbers.nested(v):  # a table: one line here would be a wall of numbers
+                if numbers.nested(v, k):  # a table: one line here would be a wall of numbers
                     self.note(f"  {k}: {len(v):,} entries, a table in Summary")
                 else:
                     self.note(f"  {k}: {numbers.field(k, v)}")
