@@ -121,3 +121,10 @@ def test_shapes_read_one_way_whatever_holds_them():
     assert numbers.field("input_shape", [[1, 784]]) == "[1, 784]"  # a list of one shape is not a table
     assert not numbers.nested([[1, 784]], "input_shape")
     assert numbers.field("shapes", [[3, 1], [4]]) == "[3, 1]; [4]"
+
+
+def test_every_shape_column_of_every_graph_lab_is_written_as_a_list():
+    final, sink = run_lab("dynamic")
+    assert isinstance(final, ev.Done), final
+    shapes = [row[1] for t in sink.of("table") for row in t.rows if "shape" in t.columns[1:2]]
+    assert shapes and all(re.fullmatch(r"\[\d+(, \d+)*\]", s) for s in shapes), shapes

@@ -166,13 +166,13 @@ def _grads(model) -> tuple[list[list[Any]], list[str], list[str], list[str]]:
     for name, p in model.named_parameters():
         if not p.requires_grad:
             frozen.append(name)
-            rows.append([name, str(tuple(p.shape)), FROZEN, ""])
+            rows.append([name, numbers.shape(p.shape), FROZEN, ""])
         elif p.grad is None:
             missing.append(name)
-            rows.append([name, str(tuple(p.shape)), NO_GRAD, ""])
+            rows.append([name, numbers.shape(p.shape), NO_GRAD, ""])
         else:
             got.append(name)
-            rows.append([name, str(tuple(p.shape)), "grad", round(float(p.grad.norm()), 6)])
+            rows.append([name, numbers.shape(p.shape), "grad", round(float(p.grad.norm()), 6)])
     return rows, got, missing, frozen
 
 
