@@ -338,3 +338,24 @@ TENSORBOARD = Param(
     "also write the --histograms figures to this TensorBoard log folder (needs pttui[tensorboard])",
 )
 INSIDE_PARAMS = (BOUNDARY, HISTOGRAMS, TENSORBOARD, PROFILE, SYSTEM)
+
+
+# A field that means something only beside another field's value: (field, the field it needs,
+# the values of that field that use it). Digits is not a 2-D set: size, noise, features and the
+# decision boundary say nothing about a digits run. `pttui runs compare` shows such fields n/a.
+TWO_D_SETS = tuple(name for name in DATASET_NAMES if name != "digits")
+NEEDS = (
+    ("momentum", "optimizer", ("sgd",)),
+    ("reg_rate", "regularization", ("l1", "l2")),
+    *((name, "dataset", TWO_D_SETS) for name in ("size", "noise", "features", "boundary")),
+)
+
+
+def unused(values: dict) -> set[str]:
+    """The fields of a run's `values` (as recorded) that the run did not use: lost to a field
+    that wins over them (WINS), or needing another field's value that it lacks (NEEDS)."""
+    out = set(overridden(values, values))
+    for name, needs, when in NEEDS:
+        if name in values and needs in values and str(values[needs]) not in when:
+            out.add(name)
+    return out

@@ -42,28 +42,39 @@ def find_run(name: str, runs_dir: str | None = None) -> runs.RunInfo:
     raise RunNotFound(f"no run {name!r}: not a run folder, nor a run name in {root} (pttui runs lists them)")
 
 
-def _shown(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return ",".join(map(str, value))
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
+def _shown(key: str, value: Any) -> str:
+    """A parameter or figure as everything else in pttui writes it (yes/no, n/a, units)."""
+    from pttui.engine import numbers
+
+    return numbers.field(key, value)
 
 
 def comparison(infos: list[runs.RunInfo]) -> dict[str, Any]:
-    """{"runs": names, "params": {name: [value per run]}, "differ": [names], "results": {...}}."""
+    """{"runs": names, "params": {name: [value per run]}, "differ": [names], "unused": {name:
+    [whether each run did not use it]}, "results": {...}}.
+
+    A parameter a run did not use (`--momentum` with Adam, the boundary of a digits run: see
+    common.unused) counts as no value: it never makes runs differ."""
+    from pttui.engine import common
+
     names = [i.path.name for i in infos]
     keys: list[str] = []
     for i in infos:
         keys += [k for k in i.params if k not in keys]
+    unused_by = [common.unused(dict(i.params)) for i in infos]
     params = {k: [i.params.get(k) for i in infos] for k in keys}
-    differ = [k for k, values in params.items() if len({json.dumps(v, default=str) for v in values}) > 1]
+    unused = {k: [k in u for u in unused_by] for k in keys}
+    differ = [
+        k
+        for k, values in params.items()
+        if len({json.dumps(v, default=str) for v, off in zip(values, unused[k], strict=True) if not off}) > 1
+    ]
     figures: list[str] = []
     for i in infos:
         figures += [
             k
             for k, v in i.result.items()
-            if k not in figures and isinstance(v, (int, float, str)) and not isinstance(v, bool)
+            if k not in figures and (v is None or isinstance(v, (int, float, str)))
         ]
     results = {k: [i.result.get(k) for i in infos] for k in figures}
     status = [i.status for i in infos]
@@ -72,6 +83,7 @@ def comparison(infos: list[runs.RunInfo]) -> dict[str, Any]:
         "topics": [i.topic for i in infos],
         "status": status,
         "params": params,
+        "unused": unused,
         "differ": differ,
         "results": results,
     }
@@ -81,19 +93,27 @@ def print_comparison(data: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="runs compared (differences in bold yellow)")
+    from pttui.engine import numbers
+
+    table = Table(title="runs compared (differences in bold yellow; n/a: not used by that run)")
     table.add_column("")
     for name in data["runs"]:
         table.add_column(name, overflow="fold")
     table.add_row("topic", *data["topics"])
     table.add_row("status", *data["status"], end_section=True)
+    unused = data.get("unused", {})
     for key, values in data["params"].items():
         style = "bold yellow" if key in data["differ"] else "dim"
-        table.add_row(key, *(_shown(v) if v is not None else "-" for v in values), style=style)
+        offs = unused.get(key, [False] * len(values))
+        cells = [
+            "-" if v is None else numbers.NONE if off else _shown(key, v)
+            for v, off in zip(values, offs, strict=True)
+        ]
+        table.add_row(key, *cells, style=style)
     if data["params"]:
         table.rows[-1].end_section = True
     for key, values in data["results"].items():
-        table.add_row(key, *(_shown(v) if v is not None else "-" for v in values), style="bold")
+        table.add_row(key, *(_shown(key, v) for v in values), style="bold")
     Console().print(table)
 
 
@@ -143,6 +163,13 @@ def compare_main(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
     parser.add_argument("--runs-dir", metavar="DIR", default=None, help="the runs folder")
     args = parser.parse_args(argv)
+    if len(args.run) < 2:
+        print(
+            f"pttui runs compare: RUN: give two runs or more to compare ({args.run[0]!r} alone); "
+            "pttui runs lists them",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_PARAMS
     try:
         infos = [find_run(name, args.runs_dir) for name in args.run]
     except RunNotFound as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 from conftest import pttui
 
@@ -60,3 +61,27 @@ def test_bad_runs_and_unwritable_csv_name_the_field(tmp_path):
     assert out.returncode == 2 and "RUN" in out.stderr and "no-such-run" in out.stderr
     out = pttui("runs", "export", str(a), "--csv", str(tmp_path / "missing" / "x.csv"))
     assert out.returncode == 2 and "--csv" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_compare_writes_yes_no_and_na_for_a_field_the_run_did_not_use(tmp_path):
+    root = tmp_path / "runs"
+    digits = _record(root, dataset="digits", epochs=1, boundary=True)  # no boundary on 8x8 images
+    moons = _record(root, boundary=True, system=False)
+    out = pttui("runs", "compare", str(digits), str(moons), env={"COLUMNS": "250"})
+    assert out.returncode == 0, out.stderr
+    cells = [[c.strip() for c in line.strip("│┃ ").split("│")] for line in out.stdout.splitlines()]
+    rows = {row[0]: row[1:] for row in cells if len(row) == 3}
+    assert rows["boundary"] == ["n/a", "yes"], rows["boundary"]  # only 2-D sets draw one
+    assert rows["system"] == ["yes", "no"] and rows["noise"][0] == "n/a"
+    assert "True" not in out.stdout and "False" not in out.stdout
+    data = json.loads(pttui("runs", "compare", str(digits), str(moons), "--json").stdout)
+    assert data["unused"]["boundary"] == [True, False]
+    assert "boundary" not in data["differ"] and "system" in data["differ"]
+
+
+def test_compare_refuses_a_single_run(tmp_path):
+    a = _record(tmp_path / "runs")
+    out = pttui("runs", "compare", str(a))
+    assert out.returncode == 2 and out.stdout == ""
+    (line,) = out.stderr.strip().splitlines()
+    assert "two runs" in line and "RUN" in line
