@@ -156,3 +156,51 @@ def test_values_validated_once_pass_again(lab):
         given.pop("data", None)
     once = validate(params, given)
     assert validate(params, once) == once
+
+
+@pytest.mark.slow
+def test_the_app_runs_a_users_model_and_marks_a_bad_data_file(tmp_path, monkeypatch):
+    from pttui.tui import policy
+    from pttui.tui.app import PlaygroundApp
+
+    for key in (policy.ROOT_ENV, policy.CODE_ENV, policy.FILES_ENV):
+        monkeypatch.delenv(key, raising=False)
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("a,b,label\n1,2,0\n3,1\n")
+
+    async def wait_for(pilot, predicate, what, timeout=120.0):
+        import time
+
+        end = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < end, f"waited {timeout:g} s for {what}"
+            await pilot.pause(0.1)
+
+    async def go():
+        app = PlaygroundApp("training", spares=False)
+        async with app.run_test(size=(100, 40)) as pilot:
+            screen = app.screen
+            # The form's hidden widths, changed before the model file was given, are greyed out and
+            # not sent: the run is not refused for them.
+            screen.form.set_values(
+                {"hidden": (32,), "epochs": 1, "threads": 1, "model_spec": SPEC, "data": str(ragged)}
+            )
+            await pilot.pause()
+            assert screen.form.field("hidden").has_class("-overridden")
+            await pilot.press("r")
+            await wait_for(
+                pilot, lambda: screen.child is None and screen.state.state == "failed", "the refusal"
+            )
+            field = screen.form.field("data")
+            assert field.has_class("-invalid") and "line 3" in str(field.query_one(".error").render())
+            assert app.focused is field.editor  # sent to the field to fix it
+            screen.form.set_values({"data": CSV})
+            await pilot.press("enter")  # Enter in a field runs
+            await wait_for(pilot, lambda: screen.state.state != "failed", "the second run to start")
+            await wait_for(
+                pilot, lambda: screen.child is None and screen.state.state in ("done", "failed"), "the run"
+            )
+            assert screen.state.state == "done", (screen.state, list(screen.results.log_view.history)[-5:])
+            assert not screen.form.field("data").has_class("-invalid")
+
+    asyncio.run(go())

@@ -384,3 +384,23 @@ def test_dynamic_with_a_user_model_needs_an_input_shape_and_refuses_the_built_in
     assert isinstance(final, ev.Error) and final.field == "input_shape" and "--model-spec" in final.message
     with pytest.raises(ParamError, match="no --use-second-layer with --model-spec"):
         run_lab("dynamic", model_spec=f"{files['model']}:Net", input_shape="2,4", use_second_layer=False)
+
+
+def test_modules_counts_a_user_models_parameters_as_plain_pytorch_does(tmp_path, files):
+    import torch
+
+    values = {"model_spec": f"{files['model']}:Net", "input_shape": "2,4", "device": "cpu"}
+    final, sink = run_lab("modules", **values)
+    assert isinstance(final, ev.Done), final
+    model, _ = _plain(files["model"], "Net", 0, (2, 4), calls=0)
+    assert final.result["total_params"] == expected_params() == sum(p.numel() for p in model.parameters())
+    assert sum(b.numel() for b in model.buffers()) == 4 and isinstance(model(torch.rand(2, 4))[1], dict)
+    (layers,) = [t for t in sink.of("table") if t.title.startswith("layers")]
+    assert sum(row[3] for row in layers.rows) == expected_params()  # the rows sum to the total
+    script = tmp_path / "modules.py"
+    script.write_text(get_lab("modules").code(validate(get_lab("modules").params, values)))
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"total params {expected_params():,}" in out.stdout

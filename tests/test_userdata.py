@@ -23,6 +23,12 @@ def _csv(tmp_path, text: str, name="d.csv"):
     return str(path)
 
 
+def _bytes(tmp_path, data: bytes, name="d.csv"):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
 def test_csv_features_are_the_numeric_columns_but_the_target(tmp_path):
     path = write_csv(tmp_path, n=20)
     loaded = userdata.load(str(path))
@@ -83,8 +89,20 @@ def test_split_follows_val_fraction_and_seed(tmp_path):
         (lambda p: _csv(p, "a,label\n1,0\nnan,1\n2,0\n,1\n"), "data", "row(s) 2, 4"),
         (lambda p: _csv(p, "a,label\n1,0\n", "one.csv"), "data", "at least 2 samples"),
         (lambda p: _csv(p, "x", "d.txt"), "data", ".csv"),
+        (lambda p: _bytes(p, b"\xff\xfe\x00garbage\n"), "data", "not utf-8"),
+        (lambda p: _bytes(p, b"PK\x03\x04 not a zip", "d.npz"), "data", "d.npz"),
     ],
-    ids=["missing", "no-numeric", "no-target", "ragged", "nan", "too-few", "suffix"],
+    ids=[
+        "missing",
+        "no-numeric",
+        "no-target",
+        "ragged",
+        "nan",
+        "too-few",
+        "suffix",
+        "unreadable-csv",
+        "unreadable-npz",
+    ],
 )
 def test_bad_files_name_the_field(tmp_path, make, field, words):
     with pytest.raises(ParamError) as caught:
