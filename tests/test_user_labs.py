@@ -44,6 +44,7 @@ def _agree(engine, printed):
         assert abs(ta - tb) <= 1e-6 and abs(va - vb) <= 1e-6, (engine, printed)
 
 
+@pytest.mark.slow  # runs the exported script in a fresh Python
 @pytest.mark.parametrize(
     "data",
     [
@@ -67,6 +68,7 @@ def test_training_a_user_model_matches_plain_pytorch(tmp_path, files, data):
     assert "--model-spec wins over --model" in said
 
 
+@pytest.mark.slow  # runs the exported script in a fresh Python
 def test_regression_reports_no_accuracy_and_the_script_agrees(tmp_path, files):
     path = tmp_path / "reg.csv"
     rows = ["a,b,price"] + [f"{i % 7},{(i * 3) % 5},{0.5 * i:.2f}" for i in range(40)]
@@ -80,6 +82,7 @@ def test_regression_reports_no_accuracy_and_the_script_agrees(tmp_path, files):
     _agree(engine, _script_losses(tmp_path, "training", values))
 
 
+@pytest.mark.slow  # runs the exported script in a fresh Python
 def test_dict_output_and_output_key(tmp_path, files):
     values = {**TINY, "epochs": 1, "model_spec": f"{files['model']}:DictNet", "data": str(files["csv"])}
     final, _ = run_lab("training", **values)
@@ -121,6 +124,7 @@ def test_a_model_that_fails_in_backward_is_the_models_error(tmp_path, files):
     assert "ValueError: no gradient here" in final.message and "bad_backward.py line 12" in final.message
 
 
+@pytest.mark.slow  # runs the exported script in a fresh Python
 @pytest.mark.parametrize("data", ["csv", "generated"])
 def test_checkpoint_lab_saves_and_reloads_a_user_model_exactly(tmp_path, files, data):
     values = {**TINY, "epochs": 1, "model_spec": f"{files['model']}:Net", "folder": str(tmp_path / "ck")}
@@ -141,6 +145,7 @@ def _amp_losses(sink) -> list[tuple[float, float]]:
     return [(e.metrics["train_loss"], e.metrics["val_loss"]) for e in sink.of("epoch")]
 
 
+@pytest.mark.slow  # runs the exported script in a fresh Python
 @pytest.mark.parametrize("data", ["csv", "synthetic"])
 def test_amp_on_a_user_model_matches_its_exported_script(tmp_path, files, data):
     values = {"epochs": 2, "device": "cpu", "seed": 1, "model_spec": f"{files['model']}:Net", "threads": 1}
@@ -184,6 +189,7 @@ def _int8_size_mb(model_file, tmp_path, **kwargs) -> float:
     return os.path.getsize(folder / "model.pt") / 1e6
 
 
+@pytest.mark.slow  # runs the exported script in a fresh Python
 @pytest.mark.parametrize("data", ["csv", "synthetic"])
 def test_quantization_of_a_user_model(tmp_path, files, data):
     values = {"epochs": 1, "seed": 2, "model_spec": f"{files['model']}:Net", "rounds": 1, "torchao": False,
@@ -237,6 +243,7 @@ def test_parallel_ranks_train_a_user_model_as_its_exported_script_does(tmp_path,
         assert abs(ta - printed[k][0]) <= 1e-6 and abs(va - printed[k][1]) <= 1e-6, (engine, printed)
 
 
+@pytest.mark.slow  # runs the exported script in a fresh Python
 @pytest.mark.parametrize("data", ["csv", "synthetic"])
 def test_visualize_draws_and_trains_a_user_model_as_its_script_does(tmp_path, files, data):
     values = {"steps": 6, "seed": 5, "model_spec": f"{files['model']}:Net", "device": "cpu",
@@ -260,6 +267,7 @@ def test_visualize_draws_and_trains_a_user_model_as_its_script_does(tmp_path, fi
     assert abs(first - final.result["first_loss"]) <= 1e-6 and abs(last - final.result["last_loss"]) <= 1e-6
 
 
+@pytest.mark.slow  # runs the exported script in a fresh Python
 def test_data_lab_reads_a_users_csv_without_a_model(tmp_path, files):
     values = {"data": str(files["csv"]), "sweep": False, "epochs": 1, "batch_size": 16, "val_fraction": 0.25}
     final, sink = run_lab("data", **values)
@@ -327,6 +335,7 @@ def _plain(file, name, seed, shape, calls=2, key=None):
     return model, out
 
 
+@pytest.mark.slow  # runs the exported script in a fresh Python
 def test_dynamic_reports_which_of_a_user_models_parameters_got_gradients(tmp_path, files):
     values = {"model_spec": f"{files['model']}:Net", "input_shape": "3,4", "seed": 7}
     final, sink = run_lab("dynamic", **values)
@@ -386,6 +395,7 @@ def test_dynamic_with_a_user_model_needs_an_input_shape_and_refuses_the_built_in
         run_lab("dynamic", model_spec=f"{files['model']}:Net", input_shape="2,4", use_second_layer=False)
 
 
+@pytest.mark.slow  # runs the exported script in a fresh Python
 def test_modules_counts_a_user_models_parameters_as_plain_pytorch_does(tmp_path, files):
     import torch
 
@@ -404,3 +414,23 @@ def test_modules_counts_a_user_models_parameters_as_plain_pytorch_does(tmp_path,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert f"total params {expected_params():,}" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("source", "words"),
+    [
+        ("import sys\nsys.exit(1)\n", "sys.exit(1)"),
+        ("x = 1\nraise ValueError('no config file')\n", "ValueError: no config file"),
+    ],
+    ids=["sys.exit", "raises"],
+)
+@pytest.mark.parametrize("lab", ["training", "amp", "quantization", "visualize", "dynamic"])
+def test_a_model_file_that_fails_at_import_names_the_file_and_line(tmp_path, files, source, words, lab):
+    path = tmp_path / "at_import.py"
+    path.write_text(source)
+    shaped = {"input_shape": "16,4"} if lab in ("amp", "dynamic") else {"data": str(files["csv"])}
+    if lab in ("training", "amp", "quantization"):
+        shaped["epochs"] = 1
+    final, _ = run_lab(lab, model_spec=f"{path}:Net", **shaped)
+    assert isinstance(final, ev.Error) and final.field == "model_spec", final
+    assert words in final.message and "at_import.py line 2" in final.message, final.message
