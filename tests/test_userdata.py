@@ -169,3 +169,24 @@ def test_an_image_folder_without_torchvision_says_what_to_install(tmp_path):
     assert out.returncode != 0
     last = out.stderr.strip().splitlines()[-1]
     assert "needs torchvision" in last and "pip install" in last and torch.__version__.split("+")[0] in last
+
+
+def test_every_data_file_is_bounded_in_size_rows_and_archive_members(tmp_path, monkeypatch):
+    # The limits are lowered so small files cross them; the checks are the loader's own.
+    path = write_csv(tmp_path, n=30)
+    monkeypatch.setattr(userdata, "MAX_ROWS", 10)
+    with pytest.raises(ParamError) as caught:
+        userdata.load(str(path))
+    assert caught.value.field == "data" and "10" in str(caught.value), str(caught.value)
+    monkeypatch.setattr(userdata, "MAX_ROWS", 1000)
+    monkeypatch.setattr(userdata, "MAX_BYTES", 200)
+    with pytest.raises(ParamError, match="at most 0 MiB") as caught:
+        userdata.load(str(path))
+    assert caught.value.field == "data"
+    # An .npz small on disk whose members inflate past the limit (a zip bomb) is refused unread.
+    np.savez_compressed(tmp_path / "bomb.npz", x=np.zeros((4000, 1), np.float32), y=np.zeros(4000, np.int64))
+    monkeypatch.setattr(userdata, "MAX_BYTES", 1000)
+    assert (tmp_path / "bomb.npz").stat().st_size < 1000
+    with pytest.raises(ParamError) as caught:
+        userdata.load(str(tmp_path / "bomb.npz"))
+    assert caught.value.field == "data", str(caught.value)
