@@ -15,6 +15,7 @@ They may be looser than the run's checks; the run stays the authority and names 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,6 +40,9 @@ def check(values: Mapping[str, Any], names: bool = True) -> list[ParamError]:
             leaves = [name for name, _, _ in parse_leaves(values["leaves"])]
         except ParamError as exc:
             problems.append(exc)
+            # The expression is judged against the names the leaves meant to give, so a
+            # mistake in the leaves is said once, on `leaves`, not again as an unknown name.
+            leaves = _named(values["leaves"])
     expr = values.get("expr")
     if isinstance(expr, str) and expr.strip():
         try:
@@ -60,6 +64,11 @@ def check(values: Mapping[str, Any], names: bool = True) -> list[ParamError]:
         except ParamError as exc:
             problems.append(exc)
     return problems
+
+
+def _named(text: str) -> list[str]:
+    """The names `name = ...` statements in `text` try to give, even when the text is not valid."""
+    return re.findall(r"(?:^|[;\n])\s*([A-Za-z_]\w*)\s*=(?!=)", text)
 
 
 def model_spec(spec: str, field: str = "model_spec", names: bool = True) -> None:
