@@ -638,6 +638,15 @@ class SaveEveryEpoch(Hooks):
         self.saves += 1
 
 
+def saved(hooks: Hooks | None) -> dict[str, Any]:
+    """The figures a run that saved reports: {"saved_to": absolute path, "checkpoint_bytes",
+    "saves"}; {} for a run without --save (or none made yet)."""
+    if not isinstance(hooks, SaveEveryEpoch) or not hooks.saves:
+        return {}
+    path = Path(hooks.path).expanduser().resolve()
+    return {"saved_to": str(path), "checkpoint_bytes": hooks.bytes, "saves": hooks.saves}
+
+
 def prepare_training(
     values: dict[str, Any], recipe: Any, scaler: Any, ctx: Any
 ) -> tuple[TrainState, Hooks | None]:

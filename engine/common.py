@@ -10,7 +10,7 @@ import dataclasses
 import json
 
 from pttui.engine.commands import PACE_MAX
-from pttui.engine.params import Param, writable_file
+from pttui.engine.params import Param, readable_file, writable_file, writable_folder
 
 DATASET_NAMES = ("digits", "spiral", "moons", "circles", "xor", "blobs")
 MODEL_NAMES = ("mlp", "simplenet", "cnn")
@@ -68,8 +68,20 @@ SPEED_THREADS = dataclasses.replace(
 TRAIN_PARAMS = DATA_PARAMS + MODEL_PARAMS + OPTIM_PARAMS + (BATCH_SIZE, EPOCHS, DEVICE, AMP, SEED, THREADS)
 
 # Checkpoints (engine.checkpoint): a lab that trains may offer both.
-SAVE = Param("save", "path", "", "save a training checkpoint here at every epoch's end (empty: none)")
-RESUME = Param("resume", "path", "", "continue from a checkpoint made with --save (empty: start fresh)")
+SAVE = Param(
+    "save",
+    "path",
+    "",
+    "save a training checkpoint here at every epoch's end (empty: none)",
+    check=writable_file,  # in a folder that exists: refused before the run, never made
+)
+RESUME = Param(
+    "resume",
+    "path",
+    "",
+    "continue from a checkpoint made with --save (empty: start fresh)",
+    check=readable_file,  # there and readable: refused before torch loads
+)
 CHECKPOINT_PARAMS = (SAVE, RESUME)
 
 # Validation share, split with --seed (pttui.engine.data.split); the same flag for every data source.
@@ -336,6 +348,7 @@ TENSORBOARD = Param(
     "path",
     "",
     "also write the --histograms figures to this TensorBoard log folder (needs pttui[tensorboard])",
+    check=writable_folder,
 )
 INSIDE_PARAMS = (BOUNDARY, HISTOGRAMS, TENSORBOARD, PROFILE, SYSTEM)
 

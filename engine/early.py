@@ -57,6 +57,12 @@ def check(values: Mapping[str, Any], names: bool = True) -> list[ParamError]:
             parse_shapes(shape)
         except ParamError as exc:
             problems.append(exc)
+    data = values.get("data")
+    if isinstance(data, str) and data.strip():
+        try:
+            data_file(data, str(values.get("target") or ""))
+        except ParamError as exc:
+            problems.append(exc)
     spec = values.get("model_spec")
     if isinstance(spec, str) and spec.strip():
         try:
@@ -64,6 +70,129 @@ def check(values: Mapping[str, Any], names: bool = True) -> list[ParamError]:
         except ParamError as exc:
             problems.append(exc)
     return problems
+
+
+# `--data`: what a data file may be, declared once (pttui.engine.userdata reads the file itself).
+DATA_FIELD = "data"
+DATA_SUFFIXES = (".csv", ".npz", ".pt", ".safetensors")
+TARGET_NAMES = ("label", "target", "y")  # a CSV column with one of these names is the target
+DATA_ALLOWED = "a .csv with a header, a .npz / .pt / .safetensors holding x and y, or an ImageFolder folder"
+MAX_DATA_BYTES = 512 << 20  # a data file larger than this is refused before it is read
+HEADER_BYTES = 1 << 20  # a CSV header longer than this is left to the run
+
+
+def data_file(path: str, target: str = "") -> str:
+    """The kind of `--data` file `path` is ("csv", "npz", "pt", "safetensors" or "folder"), after
+    the checks that need no torch and no numpy: it is there, readable, small enough, of a kind
+    pttui reads, and a CSV's header has the column to predict. ParamError on `data` or `target`."""
+    import os
+    from pathlib import Path
+
+    file = Path(path).expanduser()
+    if not file.exists():
+        raise ParamError(DATA_FIELD, path, f"an existing file or folder ({DATA_ALLOWED}); it is not there")
+    if file.is_dir():
+        if not _installed("torchvision"):
+            raise no_torchvision(path)
+        if target:
+            raise ParamError("target", target, "empty unless --data is a .csv (other files hold x and y)")
+        return "folder"
+    suffix = file.suffix.lower()
+    if suffix not in DATA_SUFFIXES:
+        raise ParamError(DATA_FIELD, path, DATA_ALLOWED)
+    if target and suffix != ".csv":
+        raise ParamError("target", target, "empty unless --data is a .csv (other files hold x and y)")
+    try:
+        size = file.stat().st_size
+        readable = os.access(file, os.R_OK)
+    except OSError as exc:
+        raise ParamError(DATA_FIELD, path, f"a readable file ({exc.strerror or exc})") from None
+    if not readable:
+        raise ParamError(DATA_FIELD, path, "a file you can read (permission denied)")
+    if size > MAX_DATA_BYTES:
+        raise ParamError(
+            DATA_FIELD, path, f"a file of at most {MAX_DATA_BYTES >> 20} MiB; it has {size >> 20} MiB"
+        )
+    if suffix == ".csv":
+        header = _csv_header(file)
+        if header is not None:
+            csv_target(header, target, path)
+    return suffix[1:]
+
+
+def _installed(name: str) -> bool:
+    """Whether `name` can be imported, found without importing it (torchvision imports torch)."""
+    import importlib.util
+    import sys
+
+    if name in sys.modules:
+        return sys.modules[name] is not None
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def no_torchvision(path: str) -> ParamError:
+    """The refusal of an ImageFolder `--data` where torchvision is not installed: how to get it."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("torch").split("+")[0]
+    except metadata.PackageNotFoundError:
+        version = "yours"
+    return ParamError(
+        DATA_FIELD,
+        path,
+        "a file (.csv, .npz, .pt, .safetensors): a folder of images needs torchvision, which is not "
+        f'installed. Install the build that matches torch {version}: pip install "pttui[vision]" '
+        "(or pip install torchvision --index-url https://download.pytorch.org/whl/cpu on a CPU-only box)",
+    )
+
+
+def csv_target(names: list[str], target: str, path: str) -> str:
+    """The column of a CSV header (`names`) to predict: `target`, else the first named label,
+    target or y. ParamError naming `--target` when the user's target is not a column, and `data`
+    when the user gave none and no column has one of those names."""
+    from pathlib import Path
+
+    shown = ", ".join(names[:30]) + (", ..." if len(names) > 30 else "")
+    if target:
+        if target not in names:
+            raise ParamError("target", target, f"a column of {Path(path).name}: {shown}")
+        return target
+    found = next((n for n in names if n.lower() in TARGET_NAMES), None)
+    if found is None:
+        raise ParamError(
+            DATA_FIELD,
+            path,
+            f"a CSV with a column to predict: {Path(path).name} has no column named label, target or y "
+            f"(its columns: {shown}); name one with --target COLUMN",
+        )
+    return found
+
+
+def _csv_header(file) -> list[str] | None:
+    """The first non-blank row of a CSV, read from its first HEADER_BYTES; None when it is longer
+    or cannot be read here (the run reads the file and says why)."""
+    import csv
+    import io
+
+    try:
+        with open(file, encoding="utf-8", errors="replace", newline="") as f:
+            head = f.read(HEADER_BYTES)
+    except OSError:
+        return None
+    lines = head.splitlines(keepends=True)
+    if len(head) == HEADER_BYTES:
+        lines = lines[:-1]  # the last one may be cut
+    try:
+        for row in csv.reader(io.StringIO("".join(lines))):
+            if any(cell.strip() for cell in row):
+                return [cell.strip() for cell in row]
+    except csv.Error:
+        return None
+    return None
 
 
 def _named(text: str) -> list[str]:

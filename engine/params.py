@@ -41,17 +41,53 @@ def writable_file(path: str) -> str | None:
     """A `Param.check` for a file the run will write: checked before the run, not after it.
 
     Returns what is allowed when `path` is a folder or lies in a folder that does not exist;
-    None when it can be written there (or is empty: nothing is written).
+    None when it can be written there (or is empty: nothing is written). The one rule for every
+    path a run writes: a missing folder is refused, never made (`--save /no/such/dir/ck.pt`).
     """
     import os
 
     if not path:
         return None
+    path = os.path.expanduser(path)
     if os.path.isdir(path):
         return f"a file path, not the folder {path!r}"
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         return f"a file in a folder that exists ({folder!r} does not)"
+    return None
+
+
+def writable_folder(path: str) -> str | None:
+    """A `Param.check` for a folder the run writes into: it exists, or the folder it would be
+    made in does (one level is made, as `mkdir` would; a missing parent is refused)."""
+    import os
+
+    if not path:
+        return None
+    path = os.path.expanduser(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        return f"a folder, not the file {path!r}"
+    if not os.path.isdir(path):
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            return f"a folder in a folder that exists ({parent!r} does not)"
+    return None
+
+
+def readable_file(path: str) -> str | None:
+    """A `Param.check` for a file the run reads (`--resume`, `--load`): it is there, a file,
+    and readable; what is inside is judged by the run. Checked before torch is imported."""
+    import os
+
+    if not path:
+        return None
+    path = os.path.expanduser(path)
+    if not os.path.exists(path):
+        return "a file that exists; there is no such file"
+    if os.path.isdir(path):
+        return f"a file, not the folder {path!r}"
+    if not os.access(path, os.R_OK):
+        return "a file you can read (permission denied)"
     return None
 
 

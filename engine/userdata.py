@@ -14,23 +14,22 @@ very arrays the engine trained on, and its losses agree to the last digit.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pttui.engine import hardened, numbers
+from pttui.engine import early, hardened, numbers
 from pttui.engine.params import ParamError
 
-FIELD = "data"
-MAX_BYTES = 512 << 20  # a data file larger than this is refused before it is read
+FIELD = early.DATA_FIELD
+MAX_BYTES = early.MAX_DATA_BYTES
 MAX_ROWS = 5_000_000
 MAX_CLASSES = 1000
-SUFFIXES = (".csv", ".npz", ".pt", ".safetensors")
-TARGET_NAMES = ("label", "target", "y")
-ALLOWED = "a .csv with a header, a .npz / .pt / .safetensors holding x and y, or an ImageFolder folder"
+SUFFIXES = early.DATA_SUFFIXES
+TARGET_NAMES = early.TARGET_NAMES
+ALLOWED = early.DATA_ALLOWED
 
 
 # --- conversions (copied into exported scripts: numpy only) ---------------------------------------
@@ -156,28 +155,12 @@ def load(path: str, target: str = "", task: str = "auto") -> Loaded:
     """Read and check `--data`; ParamError naming `data`, `target` or `task` when it will not do."""
     shown = path
     file = Path(path).expanduser()
-    if not file.exists():
-        raise ParamError(FIELD, shown, f"an existing file or folder ({ALLOWED}); it is not there")
-    if file.is_dir():
+    kind = early.data_file(path, target)  # there, readable, small enough, a kind pttui reads
+    if kind == "folder":
         x, y, classes = _image_folder(file, shown)
         kind, features, target_name = "imagefolder", [], ""
     else:
         suffix = file.suffix.lower()
-        if suffix not in SUFFIXES:
-            raise ParamError(FIELD, shown, ALLOWED)
-        if target and suffix != ".csv":
-            raise ParamError("target", target, "empty unless --data is a .csv (other files hold x and y)")
-        try:
-            size = file.stat().st_size
-            readable = os.access(file, os.R_OK)
-        except OSError as exc:
-            raise ParamError(FIELD, shown, f"a readable file ({exc.strerror or exc})") from None
-        if not readable:
-            raise ParamError(FIELD, shown, "a file you can read (permission denied)")
-        if size > MAX_BYTES:
-            raise ParamError(
-                FIELD, shown, f"a file of at most {MAX_BYTES >> 20} MiB; it has {size >> 20} MiB"
-            )
         classes = []
         if suffix == ".csv":
             x, y, features, target_name, classes = _csv(file, shown, target)
@@ -214,14 +197,7 @@ def _csv(file: Path, shown: str, target: str):
             raise ParamError(
                 FIELD, shown, f"rows as long as the header ({len(names)} cells); line {line} has {len(row)}"
             )
-    if target and target not in names:
-        raise ParamError("target", target, f"a column of {file.name}: {', '.join(names[:30])}")
-    if not target and not any(n.lower() in TARGET_NAMES for n in names):
-        raise ParamError(
-            "target",
-            "",
-            f"a column of {file.name} to predict (no column is named label, target or y): {', '.join(names[:30])}",
-        )
+    early.csv_target(names, target, shown)  # the column to predict, or a message naming --target
     x, y, features, target_name = csv_arrays(rows, target)
     if not features:
         raise ParamError(
@@ -296,16 +272,7 @@ def _image_folder(folder: Path, shown: str):
     try:
         from torchvision import datasets, transforms
     except ImportError:
-        import torch
-
-        version = str(torch.__version__).split("+")[0]
-        raise ParamError(
-            FIELD,
-            shown,
-            "a file (.csv, .npz, .pt, .safetensors): a folder of images needs torchvision, which is not "
-            f'installed. Install the build that matches torch {version}: pip install "pttui[vision]" '
-            "(or pip install torchvision --index-url https://download.pytorch.org/whl/cpu on a CPU-only box)",
-        ) from None
+        raise early.no_torchvision(shown) from None
     try:
         dataset = datasets.ImageFolder(str(folder), transform=transforms.ToTensor())
     except (FileNotFoundError, OSError) as exc:

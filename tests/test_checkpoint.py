@@ -18,7 +18,7 @@ from conftest import ROOT, pttui, run_lab
 from pttui.engine import checkpoint
 from pttui.engine import events as ev
 from pttui.engine.labs import get_lab
-from pttui.engine.params import validate
+from pttui.engine.params import ParamError, validate
 
 TINY = dict(dataset="spiral", size=300, hidden="16", epochs=2, batch_size=32, threads=1, device="cpu")
 FORMATS = {"state_dict", "whole model", "safetensors", "training checkpoint"}
@@ -188,10 +188,13 @@ def test_a_truncated_file_exits_2_without_a_traceback(tmp_path):
 
 
 def test_a_missing_file_or_a_folder(tmp_path):
-    final, _ = run_lab("checkpoint", load=str(tmp_path / "nope.pt"))
-    assert isinstance(final, ev.Error) and final.field == "load" and "no such file" in final.message
-    final, _ = run_lab("checkpoint", load=str(tmp_path))
-    assert isinstance(final, ev.Error) and "folder" in final.message
+    # Refused with the parameters, before the run (and torch) starts: see test_early_refusals.
+    with pytest.raises(ParamError) as caught:
+        run_lab("checkpoint", load=str(tmp_path / "nope.pt"))
+    assert caught.value.field == "load" and "no such file" in str(caught.value)
+    with pytest.raises(ParamError) as caught:
+        run_lab("checkpoint", load=str(tmp_path))
+    assert "folder" in str(caught.value)
 
 
 @pytest.mark.parametrize(

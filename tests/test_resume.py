@@ -13,7 +13,7 @@ from conftest import pttui, run_lab
 
 from pttui.engine import events as ev
 from pttui.engine.labs import get_lab
-from pttui.engine.params import validate
+from pttui.engine.params import ParamError, validate
 from pttui.engine.runner import Runner
 from pttui.engine.sinks import Sink
 
@@ -98,16 +98,17 @@ def test_resume_needs_a_training_checkpoint(tmp_path):
     torch.save({"w": torch.ones(2)}, weights)
     final, _ = run_lab("training", epochs=2, resume=str(weights), **TINY)
     assert isinstance(final, ev.Error) and final.field == "resume" and "--save" in final.message
-    final, _ = run_lab("training", epochs=2, resume=str(tmp_path / "missing.pt"), **TINY)
-    assert isinstance(final, ev.Error) and final.field == "resume" and "no such file" in final.message
+    with pytest.raises(ParamError) as caught:  # refused with the parameters, before the run
+        run_lab("training", epochs=2, resume=str(tmp_path / "missing.pt"), **TINY)
+    assert caught.value.field == "resume" and "no such file" in str(caught.value)
 
 
 def test_an_unwritable_save_path_fails_before_training(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    final, sink = run_lab("training", epochs=1, save=str(blocker / "ck.pt"), **TINY)
-    assert isinstance(final, ev.Error) and final.field == "save"
-    assert not sink.of("step")
+    with pytest.raises(ParamError) as caught:  # refused with the parameters: no step trained
+        run_lab("training", epochs=1, save=str(blocker / "ck.pt"), **TINY)
+    assert caught.value.field == "save"
 
 
 @pytest.mark.slow

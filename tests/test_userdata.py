@@ -84,7 +84,7 @@ def test_split_follows_val_fraction_and_seed(tmp_path):
     [
         (lambda p: str(p / "missing.csv"), "data", "not there"),
         (lambda p: _csv(p, "name,label\nx,0\ny,1\n"), "data", "numeric feature columns"),
-        (lambda p: _csv(p, "a,b\n1,2\n3,4\n"), "target", "no column is named label"),
+        (lambda p: _csv(p, "a,b\n1,2\n3,4\n"), "data", "no column named label, target or y"),
         (lambda p: _csv(p, "a,label\n1,0\n2\n"), "data", "line 3 has 1"),
         (lambda p: _csv(p, "a,label\n1,0\nnan,1\n2,0\n,1\n"), "data", "row(s) 2, 4"),
         (lambda p: _csv(p, "a,label\n1,0\n", "one.csv"), "data", "at least 2 samples"),

@@ -17,14 +17,26 @@ from typing import Any
 from pttui.engine import common
 from pttui.engine.codegen import model_call, training_script
 from pttui.engine.lab import Lab
-from pttui.engine.params import Param
+from pttui.engine.params import Param, readable_file, writable_folder
 from pttui.engine.source import definition
 
-LOAD = Param("load", "path", "", "inspect this checkpoint file instead of training (empty: train and save)")
+LOAD = Param(
+    "load",
+    "path",
+    "",
+    "inspect this checkpoint file instead of training (empty: train and save)",
+    check=readable_file,  # there and readable: refused before torch loads
+)
 TRUST = Param(
     "trust", "bool", False, "load --load with weights_only=False: only for a file you made or trust"
 )
-FOLDER = Param("folder", "path", "", "keep the saved files in this folder (empty: a temporary one, removed)")
+FOLDER = Param(
+    "folder",
+    "path",
+    "",
+    "keep the saved files in this folder (empty: a temporary one, removed)",
+    check=writable_folder,
+)
 EPOCHS = dataclasses.replace(common.EPOCHS, default=5)
 PARAMS = (
     common.DATA_PARAMS

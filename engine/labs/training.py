@@ -67,6 +67,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
         "params": n_params,
         **cost,
         "task": r.data.task,
+        **checkpoint.saved(hooks),  # where --save wrote, so a person finds the file
     }
 
 
