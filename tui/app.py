@@ -63,6 +63,27 @@ class PlaygroundApp(App[None]):
         # PTTUI_NO_SPARE=1 turns it off (the test suite does, but for the tests of the spare).
         self.spares_wanted = spares if spares is not None else os.environ.get(NO_SPARE_ENV) != "1"
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification passes here (widgets' and screens' too): tui.notices decides
+        where it goes. A screen's `take_notice(message, title, severity, small)` may show it
+        itself (True); otherwise it is a toast, shown briefly."""
+        from pttui.tui import notices
+
+        small = not notices.roomy(self.size)
+        take = getattr(self.screen, "take_notice", None)
+        if take is not None and take(str(message), title, severity, small):
+            return
+        timeout = notices.toast_s(severity, timeout)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
     def get_default_screen(self) -> HomeScreen:
         return HomeScreen()
 
@@ -116,7 +137,7 @@ class PlaygroundApp(App[None]):
             return
         screen = self.open_topic(info.topic)
         events = read_events(info.path)
-        self.call_after_refresh(screen.show_past_run, events, info.params, info.path.name)
+        self.call_after_refresh(screen.show_past_run, events, info.params, info.path.name, info.status)
 
     def compare_runs(self, infos) -> None:
         """Overlay runs of one topic kept on disk on its chart, one curve per run."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from pttui.engine import events as ev
 
-IDLE, STARTING, RUNNING, PAUSED, STOPPING, DONE, STOPPED, FAILED = (
+IDLE, STARTING, RUNNING, PAUSED, STOPPING, DONE, STOPPED, FAILED, KILLED = (
     "idle",
     "starting",
     "running",
@@ -20,6 +20,7 @@ IDLE, STARTING, RUNNING, PAUSED, STOPPING, DONE, STOPPED, FAILED = (
     "done",
     "stopped",
     "failed",
+    "killed",  # a past run that never reported its end, and whose process is gone
 )
 
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static
 
 from pttui.engine import runs as run_store
+from pttui.tui import notices
 from pttui.tui.widgets.topic_list import _MOVE
 
 
@@ -33,6 +36,8 @@ class RunsScreen(Screen):
         super().__init__()
         self.infos: list[run_store.RunInfo] = []
         self.marked: list[int] = []  # rows marked for comparison, in the order marked
+        self._where = ""
+        self._notice_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(icon="▣")
@@ -51,8 +56,26 @@ class RunsScreen(Screen):
         self._fill()
         count = len(self.infos)
         where = f"{count} run{'s' if count != 1 else ''} in {root}" if count else f"No runs yet in {root}."
-        self.query_one("#runs-where", Static).update(where + "  Enter opens one; space marks, c compares.")
+        self._where = where + "  Enter opens one; space marks, c compares."
+        self.query_one("#runs-where", Static).update(self._where)
         self.query_one(DataTable).focus()
+
+    def take_notice(self, message: str, title: str, severity: str, small: bool) -> bool:
+        """On a small screen a notification takes the line above the table for a while, not a
+        toast over the runs (PlaygroundApp.notify, tui.notices)."""
+        if not small or not self.is_mounted:
+            return False
+        mark = notices.MARKS.get(severity, "")
+        style = "bold red" if severity == "error" else "bold yellow" if severity == "warning" else "bold"
+        self.query_one("#runs-where", Static).update(Text(f"{mark} {notices.words(message, title)}", style))
+        if self._notice_timer is not None:
+            self._notice_timer.stop()
+        self._notice_timer = self.set_timer(notices.NOTICE_S, self._clear_notice)
+        return True
+
+    def _clear_notice(self) -> None:
+        self._notice_timer = None
+        self.query_one("#runs-where", Static).update(self._where)
 
     def _fill(self) -> None:
         """The rows, with the two long columns cut to what the screen has left, so no column runs

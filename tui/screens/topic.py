@@ -7,6 +7,7 @@ fast the lab emits. The same tabs show a past run read from disk.
 
 from __future__ import annotations
 
+import signal
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,8 +23,9 @@ from textual.widgets import Button, Footer, Header, Input
 from pttui.engine import commands as cmd
 from pttui.engine import events as ev
 from pttui.engine.lab import Lab
+from pttui.tui import notices
 from pttui.tui.child import Child, Exit, Line, flags
-from pttui.tui.run_state import FAILED, PAUSED, STARTING, STOPPED, STOPPING, RunState
+from pttui.tui.run_state import DONE, FAILED, IDLE, KILLED, PAUSED, STARTING, STOPPED, STOPPING, RunState
 from pttui.tui.widgets.chart import LossChart
 from pttui.tui.widgets.param_field import ParamField
 from pttui.tui.widgets.param_form import ParamForm
@@ -31,8 +33,6 @@ from pttui.tui.widgets.results import ResultTabs
 from pttui.tui.widgets.status_line import StatusLine
 
 DRAIN_S = 0.1  # 10 Hz: smooth enough for a chart, rare enough to leave the training its CPU
-ROOMY = (100, 30)  # below this size (cells) a run's end is told by the status line alone, no toast
-TOAST_S = 2.5  # a toast about a run's end: long enough to read, short enough to hide nothing for long
 
 
 class TopicScreen(Screen):
@@ -90,11 +90,28 @@ class TopicScreen(Screen):
             tooltip="Hide or show the form (wider results)",
             id="topic.toggle_form",
         ),
+        # In a field the footer shows what its keys do there (letters type into it): Enter
+        # runs, Esc leaves the field. Elsewhere Esc goes back. check_action picks the one.
+        Binding(
+            "enter",
+            "run_from_field",
+            "Run",
+            priority=True,  # before the field's own Enter, so the footer can show it
+            tooltip="Run with these values (from a text field)",
+            id="topic.run_from_field",
+        ),
+        Binding(
+            "escape",
+            "leave_field",
+            "Leave field",
+            tooltip="Leave the field: r, s, q and the other keys work again",
+            id="topic.leave_field",
+        ),
         Binding(
             "escape",
             "back",
             "Back",
-            tooltip="Leave the field; elsewhere back to the topics (a run goes on)",
+            tooltip="Back to the topics (a run goes on)",
             id="topic.back",
         ),
     ]
@@ -108,6 +125,7 @@ class TopicScreen(Screen):
         self.final: ev.Event | None = None
         self._timer: Timer | None = None
         self._code_timer: Timer | None = None
+        self._notice_timer: Timer | None = None
         self._run_threads = 0
         self._told_no_pause = False
         self._fields: dict[str, ParamField | None] = {}
@@ -199,6 +217,10 @@ class TopicScreen(Screen):
 
     # -- watching a run: pause, single step, pace (engine.gate) ---------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "run_from_field":
+            return isinstance(self.focused, Input) and self._in_form(self.focused)
+        if action in ("leave_field", "back"):
+            return self._in_form(self.focused) == (action == "leave_field")
         if action in ("pause", "step", "pace"):
             if not self.lab.pausable:
                 return False  # not offered: the log says why when a run starts
@@ -283,11 +305,16 @@ class TopicScreen(Screen):
                 self._told_no_pause = True
                 self.notify(self.lab.pause_words(), title="No pause here", timeout=4)
         self._set_state(RunState(state=STARTING))
+        if self._notice_timer is not None:  # the last run's news is old now
+            self._clear_notice()
         self._timer = self.set_interval(DRAIN_S, self.drain, name="drain")
 
     def action_stop(self) -> None:
         if not self.running:
             self.notify("Nothing is running.", severity="information")
+            return
+        if self.final is not None:  # it has reported its end; its process is only exiting (ms)
+            self.notify("The run has already ended: nothing to stop.", severity="information")
             return
         assert self.child is not None
         self.child.stop()
@@ -317,16 +344,25 @@ class TopicScreen(Screen):
         side.display = not side.display
 
     def action_back(self) -> None:
-        """Esc in a field leaves the field (so r and s are keys again); elsewhere, back to topics."""
+        """Back to the topics (Esc outside the form; in a field Esc leaves the field)."""
         if self._leave_field():
             return
         self.app.pop_screen()
 
+    def action_leave_field(self) -> None:
+        self._leave_field()
+
+    def action_run_from_field(self) -> None:
+        self.action_run()
+
+    def _in_form(self, widget) -> bool:
+        return widget is not None and any(isinstance(node, ParamForm) for node in widget.ancestors)
+
     def _leave_field(self) -> bool:
         """Move the focus from a form field to the tabs; False when it was not in the form."""
-        focused = self.focused
-        if focused is not None and self.form in focused.ancestors:
+        if self._in_form(self.focused):
             self.results.query_one("ContentTabs").focus()
+            self.refresh_bindings()  # the footer: r, s, q are keys again
             return True
         return False
 
@@ -379,10 +415,13 @@ class TopicScreen(Screen):
         if isinstance(final, ev.Error):
             if final.field and self.form.blame(final.field, final.message):
                 self.form.focus_first_error()
-            self.notify(final.message, title=f"{self.lab.name} failed", severity="error", timeout=8)
+            self.notify(final.message, title=f"{self.lab.name} failed", severity="error")
         elif isinstance(final, ev.Done):
             how = "stopped" if final.stopped else "done"
             self._tell(f"{self.lab.name} {how} in {final.t:.1f} s", title="Run " + how)
+            # The run's own last word decides, whatever was asked meanwhile: a stop that raced
+            # the natural end must not leave the status line on "stopping".
+            state = replace(state, state=STOPPED if final.stopped else DONE)
         elif state.state == STOPPING:
             # The person asked for the stop and the engine ended without a final event: before
             # the lab began (torch still importing, or CPython itself still starting, which it
@@ -393,12 +432,10 @@ class TopicScreen(Screen):
             self._tell(f"{self.lab.name} stopped ({how})", title="Run stopped")
             state = replace(state, state=STOPPED)
         else:  # no last word: killed, or crashed before it could report
-            rc = item.returncode
-            why = f"killed by signal {-rc}" if rc < 0 else f"exited with code {rc}"
             tail = item.stderr_tail.strip().splitlines()[-1:] if item.stderr_tail.strip() else []
-            message = f"The engine {why}" + (f": {tail[0]}" if tail else "")
+            message = engine_end_words(item.returncode) + (f": {tail[0]}" if tail else "")
             log.note(message, "error")
-            self.notify(message, title=f"{self.lab.name} failed", severity="error", timeout=8)
+            self.notify(message, title=f"{self.lab.name} failed", severity="error")
             state = replace(state, state=FAILED, message=message)
         self._set_state(state)
         self.child = None
@@ -406,11 +443,41 @@ class TopicScreen(Screen):
         self.app.spares.ensure(self._run_threads)  # type: ignore[attr-defined]  # the next run's spare
 
     def _tell(self, message: str, title: str) -> None:
-        """News that the status line already shows: a short toast, and none on a small screen,
-        where a toast would sit over the end of the chart and the status line."""
-        width, height = self.app.size
-        if width >= ROOMY[0] and height >= ROOMY[1]:
-            self.notify(message, title=title, timeout=TOAST_S)
+        """News that the status line already shows: a short toast on a roomy screen, and on a
+        small one only the Log (tui.notices)."""
+        if notices.roomy(self.app.size):
+            self.notify(message, title=title)
+        else:
+            self._log_notice(message, title, "information")
+
+    def take_notice(self, message: str, title: str, severity: str, small: bool) -> bool:
+        """A notification for this screen (PlaygroundApp.notify): always into the Log; on a
+        small screen onto the status line instead of a toast over the results (True)."""
+        self._log_notice(message, title, severity)
+        if not small:
+            return False
+        try:
+            line = self.query_one(StatusLine)
+        except NoMatches:  # not composed yet: the Log has it, or will
+            return True
+        line.notice = (notices.words(message, title), severity)
+        if self._notice_timer is not None:
+            self._notice_timer.stop()
+        self._notice_timer = self.set_timer(notices.NOTICE_S, self._clear_notice)
+        return True
+
+    def _log_notice(self, message: str, title: str, severity: str) -> None:
+        level = severity if severity in ("warning", "error") else "info"
+        try:
+            self.results.log_view.note(notices.words(message, title), level)
+        except NoMatches:
+            pass
+
+    def _clear_notice(self) -> None:
+        if self._notice_timer is not None:
+            self._notice_timer.stop()
+            self._notice_timer = None
+        self.query_one(StatusLine).notice = ("", "")
 
     def _show_results(self) -> None:
         """A topic that draws no curves: leave the empty Chart for the tab that has its results."""
@@ -421,8 +488,13 @@ class TopicScreen(Screen):
                 results.show_tab(best)
 
     # -- past runs -----------------------------------------------------------------------
-    def show_past_run(self, events: list[ev.Event], params: dict[str, Any], label: str) -> None:
-        """Show a recorded run in the tabs, its values in the form; r runs it again."""
+    def show_past_run(
+        self, events: list[ev.Event], params: dict[str, Any], label: str, status: str | None = None
+    ) -> None:
+        """Show a recorded run in the tabs, its values in the form; r runs it again.
+
+        `status` is the record's (engine.runs): a run without a final event is shown as the
+        record judges it, killed when its process is gone, never as running from its events."""
         if self.running:
             self.notify("Stop the current run first.", severity="warning")
             return
@@ -434,6 +506,21 @@ class TopicScreen(Screen):
         self.results.log_view.note(f"past run {label}")
         state = RunState().update_all(events)
         self.results.apply(events)
+        if state.active:  # no final event: the events alone cannot say how it ended
+            from pttui.engine import runs as run_store
+
+            if status == run_store.RUNNING:  # its recording process lives: another app's run
+                state = replace(state, state=IDLE)  # nothing runs here; r runs these values
+                self.results.log_view.note(
+                    f"{label} is still running elsewhere: this is what it wrote so far"
+                )
+            else:
+                state = replace(state, state=KILLED)
+                self.results.log_view.note(
+                    f"{label} never reported its end and its process is gone: it was killed "
+                    "(SIGKILL, out of memory) or its machine stopped",
+                    "warning",
+                )
         self._set_state(replace(state, message=f"past run {label}"))
         self._show_results()
 
@@ -490,6 +577,18 @@ class TopicScreen(Screen):
             view.show_code(self.lab.code(values), note="# the plain PyTorch for these values: e exports it")
         except Exception as exc:  # a lab's code() must never take the screen down
             view.show_error(f"code() failed: {type(exc).__name__}: {exc}")
+
+
+def engine_end_words(returncode: int) -> str:
+    """What happened to an engine that ended without its final event, as a sentence start:
+    "The engine was killed (SIGKILL) before it reported" / "The engine exited with code 1 ..."."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"The engine was killed ({name}) before it reported"
+    return f"The engine exited with code {returncode} before it reported"
 
 
 PACES = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0)  # steps per second, slow to fast

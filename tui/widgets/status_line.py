@@ -12,17 +12,42 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from pttui.tui.run_state import DONE, FAILED, IDLE, PAUSED, RUNNING, STOPPED, STOPPING, RunState, fmt_seconds
+from pttui.tui import notices
+from pttui.tui.run_state import (
+    DONE,
+    FAILED,
+    IDLE,
+    KILLED,
+    PAUSED,
+    RUNNING,
+    STOPPED,
+    STOPPING,
+    RunState,
+    fmt_seconds,
+)
 
 _STATE_STYLE = {
+    "information": "bold",  # a notice's severity (tui.notices)
+    "warning": "bold $warning",
+    "error": "bold $error",
     RUNNING: "bold $success",
     PAUSED: "bold $warning",
     STOPPING: "bold $warning",
     DONE: "bold $success",
     STOPPED: "bold $warning",
     FAILED: "bold $error",
+    KILLED: "bold $error",
 }
-_MARK = {RUNNING: "▶", PAUSED: "⏸", STOPPING: "■", DONE: "✔", STOPPED: "■", FAILED: "✘", IDLE: "○"}
+_MARK = {
+    RUNNING: "▶",
+    PAUSED: "⏸",
+    STOPPING: "■",
+    DONE: "✔",
+    STOPPED: "■",
+    FAILED: "✘",
+    KILLED: "✘",
+    IDLE: "○",
+}
 
 
 @cache
@@ -65,6 +90,8 @@ class StatusLine(Widget):
 
     state: reactive[RunState] = reactive(RunState, always_update=False)
     device_hint: reactive[str] = reactive("")  # the form's device value, until a run reports its own
+    # (words, severity): a notification on a small screen (tui.notices), shown after the state
+    notice: reactive[tuple[str, str]] = reactive(("", ""))
 
     def render(self) -> Text:
         s = self.state
@@ -72,6 +99,12 @@ class StatusLine(Widget):
         parts: list[tuple[int, Text]] = []  # (priority: lower stays longer, text)
         mark = _MARK.get(s.state, "•")
         parts.append((0, Text(f"{mark} {s.state}", style=self._style(s.state))))
+        words, severity = self.notice
+        if words:  # the news of the moment, before everything else; the Log has it whole
+            bar_w = 18 if s.progress is not None else 0
+            note = Text(f"{notices.MARKS.get(severity, '')} {words}", style=self._style(severity))
+            note.truncate(max(width - bar_w - len(s.state) - 5, 12), overflow="ellipsis")
+            parts.append((0, note))
         if s.message:  # what failed, or which past run is on show
             message = Text(s.message, style="italic")
             message.truncate(max(width - 40, 16), overflow="ellipsis")

@@ -1,0 +1,215 @@
+"""Screens say only true things: the footer in a field, a stop that races the run's end, a
+past run that never reported its end, notifications that hide no results.
+
+Each test says what it checks at 80x24 and 120x40. Past runs are written by the engine's own
+recorder, so no engine process is needed; the one real run is tensors (a few ms of torch).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+from textual.widgets import Input
+
+from pttui.engine import events as ev
+from pttui.engine import runs as run_store
+from pttui.engine.labs import get_lab
+from pttui.engine.params import defaults, validate
+from pttui.engine.runs import RunRecorder
+from pttui.tui import notices
+from pttui.tui.app import PlaygroundApp
+from pttui.tui.child import Exit
+from pttui.tui.run_state import DONE, RUNNING, STOPPED, STOPPING, RunState
+from pttui.tui.screens.runs import RunsScreen
+from pttui.tui.screens.topic import TopicScreen
+from pttui.tui.widgets.status_line import StatusLine
+from tests.test_app import sync, wait_for
+
+SIZES = [(80, 24), (120, 40)]
+
+
+def _footer(screen) -> dict[str, str]:
+    """key -> words of what the footer shows now (shown and enabled bindings)."""
+    return {
+        key: active.binding.description
+        for key, active in screen.active_bindings.items()
+        if active.binding.show and active.enabled
+    }
+
+
+@pytest.mark.parametrize("size", SIZES)
+@sync
+async def test_the_footer_in_a_field_shows_what_its_keys_do_there(size):
+    app = PlaygroundApp("training")
+    async with app.run_test(size=size) as pilot:
+        screen = app.screen
+        await pilot.pause()
+        outside = _footer(screen)
+        assert {"r", "s", "q", "escape"} <= set(outside) and outside["escape"] == "Back"
+        editor = screen.form.field("epochs").query_one(Input)
+        editor.focus()
+        await pilot.pause()
+        inside = _footer(screen)
+        # Letters and - + type into the field: the footer offers only what works there.
+        assert inside == {"enter": "Run", "escape": "Leave field"}, inside
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, TopicScreen), "Esc in a field leaves the field, not the screen"
+        assert app.focused is not editor
+        assert _footer(screen) == outside
+        editor.focus()
+        editor.value = "1"
+        await pilot.press("enter")  # what the footer promised
+        await wait_for(pilot, lambda: screen.child is None and screen.state.state == DONE, 60, "the run")
+        assert app.focused is not editor
+
+
+@sync
+async def test_a_stop_that_races_the_runs_natural_end_reads_done():
+    app = PlaygroundApp("tensors")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await pilot.press("r")
+        await wait_for(pilot, lambda: screen.final is not None, 60, "the run's done event")
+        if screen.child is not None:  # its process is only exiting now: s has nothing to stop
+            await pilot.press("s")
+            assert screen.state.state != STOPPING
+        await wait_for(pilot, lambda: screen.child is None, 10, "the engine to exit")
+        assert screen.state.state == DONE
+        # The race itself, made exact: s landed after the done event was read, then the engine
+        # exited. The run's own last word decides.
+        for stopped, expected in ((False, DONE), (True, STOPPED)):
+            screen.final = ev.Done(1.0, {}, stopped=stopped)
+            screen._set_state(replace(RunState().update(screen.final), state=STOPPING))
+            screen._finished(Exit(0, ""))
+            await pilot.pause()
+            assert screen.state.state == expected
+            assert str(screen.query_one(StatusLine).render()).split()[1] == expected
+
+
+@sync
+async def test_an_engine_killed_from_outside_is_told_in_a_sentence():
+    app = PlaygroundApp("tensors")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await pilot.pause()
+        screen._set_state(RunState(state=RUNNING))
+        screen._finished(Exit(-9, ""))
+        assert screen.state.message == "The engine was killed (SIGKILL) before it reported"
+        screen._set_state(RunState(state=RUNNING))
+        screen._finished(Exit(3, "Traceback ...\nMemoryError"))
+        assert screen.state.message == "The engine exited with code 3 before it reported: MemoryError"
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _record_unfinished(pid: int) -> str:
+    """A training run that stepped and then never reported its end (as after SIGKILL)."""
+    lab = get_lab("training")
+    values = validate(lab.params, defaults(lab.params))
+    recorder = RunRecorder.create("training", values, os.environ["PTTUI_RUNS_DIR"], pid=pid)
+    assert recorder is not None
+    recorder.on_event(ev.Start(0.0, "training", values, "cpu", "2.x"))
+    for s in range(1, 41):
+        recorder.on_event(ev.Step(0.01 * s, s, 0, 2.0 / s))
+    recorder.close()
+    return recorder.path.name
+
+
+@pytest.mark.parametrize("size", SIZES)
+@sync
+async def test_a_killed_past_run_reopens_as_killed_never_running(size):
+    name = _record_unfinished(_dead_pid())
+    [info] = run_store.list_runs()
+    assert info.status == run_store.KILLED
+    app = PlaygroundApp()
+    async with app.run_test(size=size) as pilot:
+        for _ in range(2):  # the same every time it opens
+            await pilot.press("h")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), 10, "the past runs")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, TopicScreen), 10, "the topic")
+            screen = app.screen
+            await wait_for(pilot, lambda s=screen: s.state.message, 10, "the past run")
+            assert screen.state.state == "killed" and not screen.state.active
+            line = str(screen.query_one(StatusLine).render())
+            assert line.startswith("✘ killed") and "running" not in line, line
+            assert not screen.query_one("#run").disabled  # r runs these values again
+            assert any("never reported its end" in h for h in screen.results.log_view.history)
+            assert name in screen.state.message
+            await pilot.press("escape")
+            await pilot.pause()
+
+
+@sync
+async def test_a_past_run_still_recording_elsewhere_is_not_shown_as_running_here():
+    _record_unfinished(os.getpid())  # alive: a run another app is recording now
+    app = PlaygroundApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("h")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), 10, "the past runs")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TopicScreen), 10, "the topic")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.state.message, 10, "the past run")
+        assert not screen.state.active and not screen.query_one("#run").disabled
+        assert any("still running elsewhere" in h for h in screen.results.log_view.history)
+
+
+def _toasts(app) -> list:
+    return list(app._notifications)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20), (120, 40)])
+@sync
+async def test_notifications_never_hide_results_on_a_small_screen_and_never_for_long(size):
+    app = PlaygroundApp("training")
+    async with app.run_test(size=size) as pilot:
+        screen = app.screen
+        await pilot.pause()
+        small = not notices.roomy(size)
+        # 1. Run refused for a bad field ("Not run"), 2. a run that failed, 3. a run done
+        screen.form.field("epochs").query_one(Input).value = ""
+        await pilot.pause()
+        screen.query_one("ContentTabs").focus()
+        await pilot.press("r")
+        await pilot.pause()
+        screen._set_state(RunState(state=RUNNING))
+        screen._finished(Exit(-9, ""))
+        screen.final = ev.Done(2.0, {})
+        screen._set_state(RunState(state=RUNNING))
+        screen._finished(Exit(0, ""))
+        await pilot.pause()
+        log = "\n".join(screen.results.log_view.history)
+        assert "Not run: Fix epochs first" in log and "training failed: The engine was killed" in log
+        if small:  # no toast over the chart and the status line: the status line says it
+            assert _toasts(app) == []
+            line = str(screen.query_one(StatusLine).render())
+            assert "training failed: The engine" in line, line
+            assert len(line) <= size[0]
+        else:  # toasts, each gone within its severity's few seconds
+            toasts = _toasts(app)
+            assert {t.severity for t in toasts} >= {"error", "information"}, toasts
+            assert all(t.timeout <= notices.TOAST_S[t.severity] for t in toasts), toasts
+            assert max(t.timeout for t in toasts) <= 5.0
+
+
+@sync
+async def test_a_notice_on_the_past_runs_screen_at_80x24_takes_the_line_above_the_table():
+    _record_unfinished(_dead_pid())
+    app = PlaygroundApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("h")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), 10, "the past runs")
+        await pilot.press("c")  # nothing marked
+        await pilot.pause()
+        assert _toasts(app) == []
+        assert "Mark two or more runs" in str(app.screen.query_one("#runs-where").render())
