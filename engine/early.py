@@ -27,8 +27,9 @@ MAX_FILE_BYTES = 2 << 20  # a model file bigger than this is not parsed as you t
 def check(values: Mapping[str, Any], names: bool = True) -> list[ParamError]:
     """Every syntax problem in `values` (a lab's parsed values), one ParamError per field.
 
-    `names=False` skips asking whether a model file defines NAME: the command line leaves
-    that to the run, which imports the file and says more (what the import raised, where)."""
+    `names=False` skips asking whether a model file defines NAME (export leaves that to the
+    script's run). The command line asks: a missing NAME is the first thing to fix, before the
+    input shape the lab would ask for next."""
     from pttui.engine.safe_eval import Checker, Refused, param_error
 
     problems: list[ParamError] = []

@@ -123,7 +123,9 @@ def _main(topic: str, argv: list[str]) -> int:
         return EXIT_BAD_PARAMS
     from pttui.engine import early
 
-    problems = early.check(values, names=False)  # syntax, before torch loads: every bad field
+    # Syntax, files and a model file's NAME (read with ast), before torch loads: every bad field,
+    # and the missing class before what the lab would ask next (--input-shape for it, say).
+    problems = early.check(values)
     for exc in problems:
         print(f"pttui run {lab.name}: {exc}", file=sys.stderr)
     if problems:

@@ -102,3 +102,12 @@ def test_a_run_that_saves_says_where(tmp_path):
     saved = tmp_path / "ck.pt"
     assert saved.is_file()
     assert str(saved.resolve()) in out.stdout, out.stdout
+
+
+@pytest.mark.parametrize("topic", ["modules", "training", "quantization", "visualize", "dynamic", "parallel"])
+def test_a_missing_model_name_is_said_before_the_input_shape(topic, tmp_path):
+    from tests.conftest import ROOT
+
+    spec = f"{ROOT / 'examples' / 'models.py'}:Nope"
+    line = _refused(topic, "--model-spec", spec, cwd=tmp_path)
+    assert f"pttui run {topic}: model_spec:" in line and "TabularNet" in line and "input_shape" not in line

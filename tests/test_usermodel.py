@@ -186,7 +186,7 @@ def test_argparse_at_import_is_a_model_spec_error_with_the_line(tmp_path):
 
 
 def test_keyboard_interrupt_at_import_ends_the_engine_with_exit_2(tmp_path):
-    path = _file(tmp_path, "kbi.py", "x = 1\nraise KeyboardInterrupt\n")
+    path = _file(tmp_path, "kbi.py", "x = 1\nraise KeyboardInterrupt\nNet = None\n")  # Net is there
     proc = subprocess.run(
         [sys.executable, "-m", "pttui.engine", "run", "modules", "--model-spec", f"{path}:Net",
          "--input-shape", "1,4", "--no-record", "--json"],
