@@ -190,7 +190,9 @@ def execute(
             sinks.append(JsonLinesSink(pipe))  # the supervisor follows the events all the same
     if recorder is not None:
         sinks.append(recorder)
-    runner = Runner(lab, values, sinks, extras={"runs_dir": args.runs_dir})
+    # A run that keeps no record keeps nothing under ./runs either (engine.runs.keep_dir).
+    extras = {"runs_dir": args.runs_dir, "record": recorder is not None}
+    runner = Runner(lab, values, sinks, extras=extras)
     # In JSON mode stdout belongs to the events: anything a library prints goes to stderr.
     redirect = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
     interrupted = False

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from pttui.engine import quiet
 from pttui.engine.train import Hooks
 
 WARMUP = 5
@@ -23,11 +24,12 @@ TITLE = "profiler: top ops"
 
 
 def trace_path(ctx) -> Path:
-    """A new trace file under <runs dir>/traces, else the temporary folder when that is not writable."""
-    from pttui.engine.runs import resolve_runs_dir
+    """A new trace file in the run's keep folder (<runs dir>/traces; with --no-record the temporary
+    folder: engine.runs.keep_dir), else the temporary folder when that is not writable."""
+    from pttui.engine.runs import keep_dir
 
     name = f"{datetime.now():%Y%m%d-%H%M%S}-{ctx.topic}-trace.json"
-    folder = resolve_runs_dir(ctx.extras.get("runs_dir")) / "traces"
+    folder = keep_dir(ctx.extras, "traces")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / (name + ".probe")
@@ -36,6 +38,11 @@ def trace_path(ctx) -> Path:
         return folder / name
     except OSError:
         return Path(tempfile.gettempdir()) / name
+
+
+# What kineto itself writes to stderr when a profile starts and stops (`USDT:... profiler_start`):
+# news to nobody, so it is dropped; anything else the profiler prints is shown as a warning.
+_ROUTINE = ("profiler_start", "profiler_stop")
 
 
 def top_ops(prof, wall_us: float, on_cuda: bool, top: int = TOP) -> tuple[list[str], list[list]]:
@@ -64,6 +71,7 @@ class ProfileHook(Hooks):
         self.done = False
         self.path: Path | None = None
         self.last_step = 0
+        self.noise = quiet.Captured()
 
     def on_step_end(self, step: int, loss: torch.Tensor) -> None:
         if self.done:
@@ -80,7 +88,8 @@ class ProfileHook(Hooks):
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if self.on_cuda else [])
         try:
             self.prof = profile(activities=activities)
-            self.prof.__enter__()
+            with quiet.captured(self.noise):  # kineto prints to fd 2 as it starts
+                self.prof.__enter__()
         except Exception as exc:  # a build without the profiler (or kineto): say so, train on
             self.prof, self.done = None, True
             self.ctx.warn(
@@ -97,7 +106,11 @@ class ProfileHook(Hooks):
             torch.cuda.synchronize()
         wall_us = (time.perf_counter() - self.started) * 1e6
         prof, self.prof, self.done = self.prof, None, True
-        prof.__exit__(None, None, None)
+        with quiet.captured(self.noise):  # ... and as it stops
+            prof.__exit__(None, None, None)
+        self.noise.messages = [m for m in self.noise.messages if not m.endswith(_ROUTINE)]
+        if self.noise.messages:
+            self.ctx.warn(self.noise.note("profiling"))
         steps = max(self.last_step - self.first, 1)
         columns, rows = top_ops(prof, wall_us, self.on_cuda)
         note = f"{steps} steps after {self.first} warm-up steps; ms summed over them; % of their wall time"

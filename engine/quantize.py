@@ -6,22 +6,15 @@ torchao's int8 weight-only `quantize_` where torchao is installed. `upscale` and
 are self-contained because the code view copies them into the exported script.
 
 `torch.ao.quantization` warns that it is deprecated, and importing torchao prints messages
-from its C extensions straight to file descriptor 2. In the app those lines would land on the
-screen, so every step that can print runs inside `captured()`, and the lab shows one note.
+from its C extensions straight to file descriptor 2: every step that can print runs inside
+`captured()` (pttui.engine.quiet), and the lab shows one note.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import itertools
 import os
-import sys
-import tempfile
-import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -132,74 +125,3 @@ def size_mb(model: nn.Module, folder: str, name: str) -> float:
     path = os.path.join(folder, name, "model.pt")
     torch.save(model.state_dict(), path)
     return os.path.getsize(path) / 1e6
-
-
-@dataclass
-class Captured:
-    """What was printed or warned inside `captured()`: each distinct message once, in order."""
-
-    messages: list[str] = field(default_factory=list)
-
-    def add(self, text: str) -> None:
-        text = text.strip()
-        if text and text not in self.messages:
-            self.messages.append(text)
-
-    def note(self) -> str:
-        lines = [f"- {_first_line(m)}" for m in self.messages]
-        return (
-            f"PyTorch printed {len(self.messages)} message(s) while quantizing; they were caught so "
-            "they could not spill onto the screen:\n" + "\n".join(lines)
-        )
-
-
-def _first_line(message: str, limit: int = 240) -> str:
-    line = next((" ".join(part.split()) for part in message.splitlines() if part.strip()), "")
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
-@contextlib.contextmanager
-def captured(into: Captured | None = None) -> Iterator[Captured]:
-    """Catch warnings, Python-level prints and, at the OS level, whatever C code writes to file
-    descriptor 2, for the duration of the block. Emit no events inside it: a printer that
-    writes to sys.stdout would be caught too.
-    """
-    into = into if into is not None else Captured()
-    _flush()
-    saved = None
-    with tempfile.TemporaryFile() as sink:
-        try:
-            saved = os.dup(2)
-            os.dup2(sink.fileno(), 2)
-        except OSError:  # no file descriptor 2 (a detached process): Python-level capture only
-            saved = None
-        out, err = io.StringIO(), io.StringIO()
-        try:
-            with (
-                warnings.catch_warnings(record=True) as caught,
-                contextlib.redirect_stdout(out),
-                contextlib.redirect_stderr(err),
-            ):
-                warnings.simplefilter("always")
-                yield into
-        finally:
-            _flush()  # lines buffered by handlers that hold the real sys.stderr land in the sink
-            if saved is not None:
-                os.dup2(saved, 2)
-                os.close(saved)
-            sink.seek(0)
-            raw = sink.read().decode("utf-8", "replace")
-            for w in caught:
-                into.add(f"{w.category.__name__}: {w.message}")
-            for text in (err.getvalue(), out.getvalue(), raw):
-                for line in text.splitlines():
-                    into.add(line)
-
-
-def _flush() -> None:
-    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
-        try:
-            if stream is not None:
-                stream.flush()
-        except (OSError, ValueError):
-            pass

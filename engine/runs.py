@@ -31,6 +31,7 @@ import json
 import os
 import secrets
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -73,6 +74,17 @@ def resolve_runs_dir(runs_dir: str | os.PathLike | None = None) -> Path:
         return Path(runs_dir).expanduser()
     env = os.environ.get(ENV_VAR)
     return Path(env).expanduser() if env else Path("runs")
+
+
+def keep_dir(extras: dict[str, Any], sub: str) -> Path:
+    """Where a run keeps a file it makes beside its record (a profiler trace, TensorBoard logs):
+    <runs dir>/<sub>. A run that keeps no record (`--no-record`, extras["record"] False) and was
+    given no --runs-dir makes no ./runs: its files go under the temporary folder, and the lab
+    says where."""
+    runs_dir = extras.get("runs_dir")
+    if extras.get("record", True) or runs_dir:
+        return resolve_runs_dir(runs_dir) / sub
+    return Path(tempfile.gettempdir()) / "pttui" / sub
 
 
 def pid_alive(pid: int) -> bool:

@@ -86,7 +86,7 @@ def test_an_engine_this_build_lacks_is_a_parameter_error():
 
 
 def test_captured_catches_c_level_and_python_output(capfd):
-    from pttui.engine.quantize import captured
+    from pttui.engine.quiet import captured
 
     with captured() as got:
         os.write(2, b"noise from a C extension\n")

@@ -94,14 +94,14 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
 def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
     import torch
 
-    from pttui.engine import quantize, recipe, train
+    from pttui.engine import quantize, quiet, recipe, train
     from pttui.engine.timing import UNRELIABLE_ADVICE, autorange, interleave, speedup_words
 
     backends = torch.backends.quantized
     engine = choose_engine(values["qengine"], list(backends.supported_engines), backends.engine)
     ctx.start("cpu")
     ctx.text("threads", threads_words)
-    noise = quantize.Captured()
+    noise = quiet.Captured()
     previous_engine = backends.engine
     try:
         backends.engine = engine
@@ -129,7 +129,7 @@ def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
         calibration = [xb for xb in calibration if len(xb)]
         variants: dict[str, Any] = {"fp32": fp32}
         skipped: dict[str, str] = {}  # variant -> why it could not run on this model
-        with quantize.captured(noise):
+        with quiet.captured(noise):
             variants["dynamic int8"] = quantize.dynamic_int8(fp32)
             if not quantize.has_dynamic_layers(fp32):
                 skipped["dynamic int8"] = "the model has no nn.Linear or LSTM layers: nothing was quantized"
@@ -143,7 +143,7 @@ def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
                 skipped["static int8"] = quantize.static_refusal(exc)
         tao = None
         if values["torchao"]:
-            with quantize.captured(noise):
+            with quiet.captured(noise):
                 tao = quantize.torchao_version()
                 if tao is not None:
                     variants["torchao int8 weight-only"] = quantize.torchao_int8_weight_only(fp32)
@@ -255,6 +255,7 @@ def _measure(variants, r, rounds, noise, ctx, quantize, autorange, interleave, k
 
     import torch
 
+    from pttui.engine import quiet
     from pttui.engine.timing import round_ratios, spread
     from pttui.engine.usermodel import prediction
 
@@ -264,10 +265,10 @@ def _measure(variants, r, rounds, noise, ctx, quantize, autorange, interleave, k
     spreads: dict[str, dict[str, Any]] = {}
     # The first forward passes may warn (once); the timed ones then run with warnings ignored, as
     # recording every repeat's warning would grow without bound.
-    with quantize.captured(noise), tempfile.TemporaryDirectory() as folder:
+    with quiet.captured(noise), tempfile.TemporaryDirectory() as folder:
         for name, model in variants.items():  # outside inference mode: torchao's weights refuse it
             figures[name] = {"size_mb": quantize.size_mb(model, folder, name.replace(" ", "_"))}
-    with torch.inference_mode(), quantize.captured(noise):
+    with torch.inference_mode(), quiet.captured(noise):
         reference = prediction(variants["fp32"](x_val), key).float()
         classes = r.data.task == "classification"
         for name, model in variants.items():

@@ -8,7 +8,6 @@ optional `tensorboard` package is installed; without it, one line says how to ad
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -127,16 +126,12 @@ def recipe_values(values: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def default_logdir(model: str, runs_dir: str | None) -> Path:
-    try:
-        from pttui.engine.runs import resolve_runs_dir
-    except ImportError:  # the recorder is optional to this lab: same rule, spelled out
-        env = os.environ.get("PTTUI_RUNS_DIR")
+def default_logdir(model: str, extras: dict[str, Any]) -> Path:
+    """<runs dir>/tensorboard/<model>-<time>; with --no-record, under the temporary folder
+    (engine.runs.keep_dir): a run that keeps no record makes no ./runs."""
+    from pttui.engine.runs import keep_dir
 
-        def resolve_runs_dir(given):
-            return Path(given or env or "runs").expanduser()
-
-    return resolve_runs_dir(runs_dir) / "tensorboard" / f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return keep_dir(extras, "tensorboard") / f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def tensorboard_writer(logdir: Path):
@@ -206,11 +201,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     ctx.table("totals (from model.parameters())", ["", "value"], s.totals_rows())
 
     # 3. A short training run, written for TensorBoard when it is installed.
-    logdir = (
-        Path(values["logdir"]).expanduser()
-        if values["logdir"]
-        else default_logdir(name, ctx.extras.get("runs_dir"))
-    )
+    logdir = Path(values["logdir"]).expanduser() if values["logdir"] else default_logdir(name, ctx.extras)
     writer, problem = tensorboard_writer(logdir)
     if problem:
         ctx.text("tensorboard", problem, level="warning")
