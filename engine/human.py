@@ -13,8 +13,8 @@ from rich.syntax import Syntax
 from rich.text import Text
 from rich.tree import Tree
 
+from pttui.engine import confusion_view, numbers
 from pttui.engine import events as ev
-from pttui.engine import numbers
 from pttui.engine.layout import FitTable, body_blocks, result_tables, tree_label, tree_refs
 from pttui.engine.sinks import Sink
 
@@ -73,7 +73,11 @@ class HumanSink(Sink):
             self._print_table(table)
 
     def _print_table(self, event: ev.Table) -> None:
-        self._table(FitTable(event.columns, event.rows, title=event.title, note=event.note))
+        if confusion_view.is_confusion(event.title, event.columns):  # a grid of counts, not a table
+            counts = confusion_view.counts_of(event.rows)
+            self._table(confusion_view.render(counts, self.console.width, event.note))
+        else:
+            self._table(FitTable(event.columns, event.rows, title=event.title, note=event.note))
         self.console.print()
 
     def on_event(self, event: ev.Event) -> None:

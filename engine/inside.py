@@ -12,10 +12,10 @@ from typing import Any
 
 import torch
 
+from pttui.engine.confusion_view import CORNER, TITLE
 from pttui.engine.train import HookList, Hooks
 from pttui.engine.usermodel import prediction
 
-CONFUSION_TITLE = "confusion matrix (validation)"
 CONFUSION_EVERY_S = 1.0  # per epoch in the app, but at most once a second: fast epochs stay cheap
 
 
@@ -53,9 +53,9 @@ class ConfusionHook(Hooks):
         if len(self.x) == 0:
             return
         counts = confusion_matrix(self.model, self.x, self.y, self.n, output_key=self.key)
-        columns = ["true \\ predicted", *(str(c) for c in range(self.n))]
+        columns = [CORNER, *(str(c) for c in range(self.n))]
         rows = [[str(i), *row] for i, row in enumerate(counts)]
-        self.ctx.table(CONFUSION_TITLE, columns, rows, note=note)
+        self.ctx.table(TITLE, columns, rows, note=note)
 
 
 class Inside:

@@ -130,3 +130,60 @@ async def test_speedup_tables_get_bars():
         fp32, bf16 = lines[1], lines[2]
         assert fp32.rstrip().endswith("1.00x") and bf16.rstrip().endswith("1.53x")
         assert bf16.count("█") > fp32.count("█") > 0
+
+
+@pytest.fixture(scope="module")
+def digits_run():
+    final, sink = run_lab("training", dataset="digits", epochs=3, threads=1)
+    return final, sink.events
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+@sync
+async def test_confusion_matrix_is_a_coloured_grid_redrawn_each_epoch(digits_run, size):
+    """Each epoch's matrix redraws one grid in the Tables tab; its counts are the final table's,
+    the diagonal on the theme's success colour, and every line fits the pane."""
+    from rich.color import Color as RichColor
+    from textual.color import Color
+
+    from pttui.engine import confusion_view
+    from pttui.tui.widgets.confusion import ConfusionView
+    from pttui.tui.widgets.tables import TablesPane
+
+    _, events = digits_run
+    matrices = [e for e in events if e.kind == "table" and e.title == confusion_view.TITLE]
+    assert len(matrices) >= 2 and matrices[-1].note == "final", [m.note for m in matrices]
+    app = PlaygroundApp("training")
+    async with app.run_test(size=size) as pilot:
+        screen = app.screen
+        screen.results.new_run()
+        screen.results.show_tab("tables")
+        screen.results.apply(events[: events.index(matrices[0]) + 1])  # the first epoch's
+        await pilot.pause(0.1)
+        (view,) = screen.query(ConfusionView)
+        await wait_for(pilot, lambda: view.settled and view.text, 20, "the first matrix")
+        assert matrices[0].note in view.text.splitlines()[0]
+        screen.results.apply(events[events.index(matrices[0]) + 1 :])
+        await wait_for(pilot, lambda: view.settled and "final" in view.text, 20, "the final matrix")
+        assert list(screen.query(ConfusionView)) == [view]  # redrawn in place, not stacked
+        assert not screen.query_one(TablesPane).tables  # and no plain table beside it
+        lines = view.text.splitlines()
+        counts = confusion_view.counts_of(matrices[-1].rows)
+        assert len(lines) == len(counts) + 2
+        assert all(len(line.rstrip()) <= view.content_size.width for line in lines)
+        for t, row in enumerate(counts):
+            cells = lines[2 + t].split()
+            assert cells[0] == str(t)
+            assert [0 if c == "·" else int(c) for c in cells[1 : 1 + len(row)]] == row
+        if size[0] >= 120:
+            assert lines[2 + 0].split()[-1] == f"{counts[0][0] / sum(counts[0]):.1%}"
+        # The diagonal's cells stand on the success colour (blended towards the background).
+        success = Color.parse(app.theme_variables["success"]).rich_color.get_truecolor()
+        strip = view._strips[2]
+        first = next(seg for seg in strip if seg.text.strip() == str(counts[0][0]))
+        bg = first.style.bgcolor.get_truecolor()
+        base = RichColor.parse(view.background_colors[1].hex).get_truecolor()
+        # nearer the success hue than the background is
+        assert sum(abs(a - b) for a, b in zip(bg, success, strict=True)) < sum(
+            abs(a - b) for a, b in zip(base, success, strict=True)
+        )

@@ -314,3 +314,23 @@ def test_system_figures_cover_the_whole_process_tree():
     finally:
         child.kill()
         child.wait()
+
+
+def test_headless_printer_draws_the_final_confusion_matrix_in_80_columns():
+    out = pttui("run", "training", "--dataset", "digits", "--epochs", "2", "--threads", "1", "--json")
+    assert out.returncode == 0, out.stderr
+    events = [ev.from_json(line) for line in out.stdout.splitlines()]
+    final = [e for e in events if e.kind == "table" and e.title == "confusion matrix (validation)"][-1]
+    counts = [row[1:] for row in final.rows]
+    human = pttui("run", "training", "--dataset", "digits", "--epochs", "2", "--threads", "1", "--no-record")
+    assert human.returncode == 0, human.stderr
+    lines = human.stdout.splitlines()
+    top = next(i for i, line in enumerate(lines) if line.startswith("confusion matrix (validation) · final"))
+    assert lines[top + 1].split()[:11] == ["true", *map(str, range(10))]
+    assert all(len(line) <= 80 for line in lines[top : top + 12])
+    for t in range(10):
+        cells = lines[top + 2 + t].split()
+        assert cells[0] == str(t) and len(cells) == 12  # class, 10 counts, recall
+        shown = [0 if c == "·" else int(c) for c in cells[1:11]]
+        assert sum(shown) == sum(counts[t])  # the same split and seed: the same class sizes
+        assert cells[11] == f"{shown[t] / sum(shown):.1%}"

@@ -162,3 +162,36 @@ def test_boundary_and_histograms(snap_compare, size, tab):
             await pilot.pause(0.02)
 
     assert snap_compare(PlaygroundApp("training"), terminal_size=size, run_before=show)
+
+
+def confusion_table(note: str = "final") -> ev.Table:
+    """A 10-class matrix shaped like digits' (made up, fixed): mostly right, 8 and 9 confused."""
+    rows = []
+    for t in range(10):
+        row = [2 if (t, p) in {(8, 1), (9, 3), (1, 2), (7, 1)} else 0 for p in range(10)]
+        row[t] = 30 + (t * 7) % 11
+        if t == 8:
+            row[3], row[1] = 5, 10
+        rows.append([str(t), *row])
+    return ev.Table(
+        9.0, "confusion matrix (validation)", ["true \\ predicted", *map(str, range(10))], rows, note
+    )
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_confusion_matrix(snap_compare, size):
+    async def show(pilot):
+        from pttui.tui.widgets.confusion import ConfusionView
+
+        screen = pilot.app.screen
+        run = recorded_run(epochs=4)
+        screen.show_past_run([*run[:-1], confusion_table(), run[-1]], {"dataset": "digits"}, "digits")
+        screen.results.show_tab("tables")
+        await pilot.pause()
+        views = list(screen.query(ConfusionView))
+        for _ in range(150):
+            if views and all(v.settled and v.text for v in views):
+                break
+            await pilot.pause(0.02)
+
+    assert snap_compare(PlaygroundApp("training"), terminal_size=size, run_before=show)

@@ -87,6 +87,11 @@ async def spiral_histograms(pilot) -> None:
     await _run(pilot, "training", SPIRAL, tab="histograms")
 
 
+async def digits_confusion(pilot) -> None:
+    """The digits' confusion matrix after training, in the Tables tab."""
+    await _run(pilot, "training", TRAIN, tab="tables")
+
+
 async def autograd(pilot) -> None:
     await _run(pilot, "autograd", tab="graph")
 
@@ -103,6 +108,7 @@ SHOTS: dict[str, tuple[tuple[int, int], Callable[[Any], Awaitable[None]]]] = {
     "autograd-graph": ((120, 36), autograd),
     "spiral-boundary": ((120, 36), spiral_boundary),
     "histograms": ((120, 36), spiral_histograms),
+    "confusion": ((120, 36), digits_confusion),
     "amp-tables": ((120, 36), amp),
 }
 

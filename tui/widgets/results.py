@@ -87,7 +87,7 @@ class ResultTabs(Vertical):
             return None
         if self.query_one(GraphPane).has_content:  # a graph is the point of the topics that draw one
             return "graph"
-        if self.query_one(TablesPane).tables:
+        if self.query_one(TablesPane).has_content:
             return "tables"
         if self.query_one(SummaryPane).has_content:
             return "summary"

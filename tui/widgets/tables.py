@@ -7,7 +7,8 @@ shown, the terminal resized). A table that comes again with the same title repla
 old one (labs refine results). The full values stay in the JSON and the run record.
 
 Tables are tracked here, not looked up in the DOM (removal is asynchronous: see summary.py).
-A table with speed-up columns gets bars beneath it (widgets/bars.py).
+A table with speed-up columns gets bars beneath it (widgets/bars.py); a confusion matrix is
+drawn as a coloured grid instead of a table (widgets/confusion.py).
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from __future__ import annotations
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from pttui.engine import confusion_view
 from pttui.engine import events as ev
 from pttui.engine.layout import FitTable
 from pttui.tui.widgets.bars import SpeedupBars, speed_columns
+from pttui.tui.widgets.confusion import ConfusionView
 
 
 class ResultTable(Static):
@@ -50,6 +53,7 @@ class TablesPane(VerticalScroll):
         super().__init__(**kw)
         self._tables: dict[str, ResultTable] = {}
         self._bars: dict[str, SpeedupBars] = {}
+        self._matrices: dict[str, ConfusionView] = {}
         self._empty: Static | None = None
 
     def on_mount(self) -> None:
@@ -59,13 +63,21 @@ class TablesPane(VerticalScroll):
         self.remove_children()
         self._tables = {}
         self._bars = {}
+        self._matrices = {}
         self._empty = Static("Tables of measured results appear here.", classes="empty")
         self.mount(self._empty)
 
-    def add_table(self, event: ev.Table) -> ResultTable:
+    def add_table(self, event: ev.Table) -> ResultTable | ConfusionView:
         if self._empty is not None:
             self._empty.remove()
             self._empty = None
+        if confusion_view.is_confusion(event.title, event.columns):
+            matrix = self._matrices.get(event.title)
+            if matrix is None:  # each epoch's matrix redraws the one grid in place
+                matrix = self._matrices[event.title] = ConfusionView()
+                self.mount(matrix)
+            matrix.show(event)
+            return matrix
         table = self._tables.get(event.title)
         if table is not None:  # the same title again: refill it in place, keeping its place
             table.refill(event)
@@ -84,3 +96,11 @@ class TablesPane(VerticalScroll):
     @property
     def tables(self) -> list[ResultTable]:
         return list(self._tables.values())
+
+    @property
+    def matrices(self) -> list[ConfusionView]:
+        return list(self._matrices.values())
+
+    @property
+    def has_content(self) -> bool:
+        return bool(self._tables or self._matrices)
