@@ -102,11 +102,18 @@ def render(event, points: list[list[float]], width: int, height: int, background
     return text
 
 
+def legend_items(n_classes: int) -> list[Text]:
+    """The legend's items, each to be kept whole: a class's colour and number, then what
+    the point marks and the pale cells mean."""
+    items = []
+    for c in range(n_classes):
+        item = Text("■", Style(color=CLASS_COLORS[c % len(CLASS_COLORS)]))
+        item.append(f" {c}")
+        items.append(item)
+    items += [Text(f"{TRAIN_MARK} train"), Text(f"{VAL_MARK} validation"), Text("pale: unsure")]
+    return items
+
+
 def legend(n_classes: int) -> Text:
     """One line: each class's colour, then what the point marks mean."""
-    text = Text()
-    for c in range(n_classes):
-        text.append("■", Style(color=CLASS_COLORS[c % len(CLASS_COLORS)]))
-        text.append(f" {c}  ")
-    text.append(f"{TRAIN_MARK} train  {VAL_MARK} validation  pale: unsure")
-    return text
+    return Text("  ").join(legend_items(n_classes))

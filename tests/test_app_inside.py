@@ -34,7 +34,7 @@ async def test_boundary_and_histograms_tab(spiral_run, size):
         boundary = screen.query_one(BoundaryView)
         await wait_for(pilot, lambda: boundary.display and boundary.settled and boundary.text, 20, "the map")
         drawn = boundary.text
-        assert "decision boundary" in drawn and "▀" in drawn
+        assert "boundary · step" in drawn and "▀" in drawn  # narrow: "decision" goes, the step stays
         assert heatmap_view.TRAIN_MARK in drawn and heatmap_view.VAL_MARK in drawn
         assert boundary.region.width >= 20 and boundary.region.right <= size[0]
         lines = drawn.splitlines()

@@ -213,3 +213,48 @@ async def test_a_notice_on_the_past_runs_screen_at_80x24_takes_the_line_above_th
         await pilot.pause()
         assert _toasts(app) == []
         assert "Mark two or more runs" in str(app.screen.query_one("#runs-where").render())
+
+
+LAYOUTS = [(size, form) for size in SIZES for form in (True, False)]
+LAYOUT_IDS = [f"{w}x{h}-{'form' if form else 'noform'}" for (w, h), form in LAYOUTS]
+
+
+def _two_ranks_with_a_boundary() -> list[ev.Event]:
+    """What parallel and a 2-D training run send: rank 1 reports first; a decision boundary."""
+    events: list[ev.Event] = []
+    for s in range(1, 37):
+        for rank in (1, 0):
+            events.append(ev.Step(0.1 * s, s, (s - 1) // 12, 2.0 / s, rank=rank))
+        if s % 12 == 0:
+            for rank in (1, 0):
+                metrics = {"val_loss": 1.0 / s, "val_acc": 0.5 + s / 100}
+                events.append(ev.Epoch(0.1 * s, s // 12 - 1, 3, metrics, steps_total=36, rank=rank))
+    n = 12
+    events.append(
+        ev.Heatmap(4.0, "decision boundary", 36, n, n, [-1.0, 1.0], [-1.0, 1.0], 3, "012" * 48, "9" * 144, [])
+    )
+    return events
+
+
+@pytest.mark.parametrize(("size", "form"), LAYOUTS, ids=LAYOUT_IDS)
+@sync
+async def test_chart_legends_fit_whole_with_ranks_in_order(size, form):
+    app = PlaygroundApp("training")
+    async with app.run_test(size=size) as pilot:
+        screen = app.screen
+        screen.query_one("#side").display = form
+        await pilot.pause()
+        screen.results.new_run(keep_previous=False)
+        screen.results.apply(_two_ranks_with_a_boundary())
+        chart, boundary = screen.results.chart, screen.query_one("BoundaryView")
+        await wait_for(pilot, lambda: chart.settled and boundary.settled and chart.drawing, 10, "drawings")
+        legend = [line for line in chart.drawing.splitlines() if "●" in line]
+        text = " ".join(legend)
+        assert "…" not in text, legend
+        assert text.index("r0") < text.index("r1"), legend  # ranks in order, whatever came first
+        assert "r0 val" in text and "r1 val" in text, legend  # the val loss curves are named too
+        assert text.count("●") == 6, legend  # 4 loss curves, 2 accuracy curves: each named
+        picture = boundary.text
+        assert "…" not in picture, picture
+        for item in ("■ 0", "■ 1", "■ 2", "train", "validation", "pale: unsure", "step 36"):
+            assert item in picture, (item, picture)

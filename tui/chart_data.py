@@ -12,6 +12,7 @@ Pure Python, no Textual: the render thread gets an immutable `Snapshot` of it.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from pttui.engine import events as ev
@@ -116,6 +117,23 @@ def curve_name(series: str, rank: int | None) -> str:
     return series if rank is None else f"{series} r{rank}"
 
 
+_RANK = re.compile(r"^r(\d+)$")
+
+
+def by_rank(group: dict[str, Series]) -> list[tuple[str, Series]]:
+    """A group's curves in the order their series first came, and within a series by rank:
+    ranks report in any order ("train r1" may come first), the legend reads r0, r1, ..."""
+    first: dict[str, int] = {}
+    keyed = []
+    for name, series in group.items():
+        words = name.split()
+        rank = next((int(m.group(1)) for w in words if (m := _RANK.match(w))), -1)
+        kind = " ".join(w for w in words if not _RANK.match(w))
+        keyed.append(((first.setdefault(kind, len(first)), rank), name, series))
+    keyed.sort(key=lambda item: item[0])
+    return [(name, series) for _, name, series in keyed]
+
+
 @dataclass
 class ChartData:
     """This run's curves, fed by step and epoch events; `new_run` keeps the last run dimmed."""
@@ -188,8 +206,8 @@ class ChartData:
     def snapshot(self) -> Snapshot:
         prev = self.previous
         return Snapshot(
-            loss=tuple(s.freeze(n, points=s.smoothing == 0.0) for n, s in self.loss.items()),
-            metric=tuple(s.freeze(n, points=True) for n, s in self.metric.items()),
+            loss=tuple(s.freeze(n, points=s.smoothing == 0.0) for n, s in by_rank(self.loss)),
+            metric=tuple(s.freeze(n, points=True) for n, s in by_rank(self.metric)),
             previous_loss=prev.loss if prev else (),
             previous_metric=prev.metric if prev else (),
             x_label="step" if self._stepped or not self.loss else "epoch",

@@ -48,7 +48,9 @@ def render(snapshot: Snapshot, width: int, height: int, palette: Palette) -> Tex
     has_metric = bool(snapshot.metric or snapshot.previous_metric)
     panels: list[tuple[str, Sequence[Curve], Sequence[Curve], int]] = []
     if has_loss and has_metric and height >= 11:
-        metric_h = max(5, height // 3)
+        # A metric legend that wraps (a narrow chart) gets its lines on top of the plot's rows.
+        legend = _legend(snapshot.metric_label, snapshot.metric, snapshot.previous_metric, width, palette, 2)
+        metric_h = max(5, height // 3) + len(legend) - 1
         panels.append(("loss", snapshot.loss, snapshot.previous_loss, height - metric_h))
         panels.append((snapshot.metric_label, snapshot.metric, snapshot.previous_metric, metric_h))
     elif has_loss or not has_metric:
@@ -138,6 +140,9 @@ def _panel(
     if x_hi - x_lo < 1e-12:
         x_hi = x_lo + 1
 
+    # The legend may wrap while the plot keeps 3 rows (top, middle and bottom labels).
+    legend = _legend(title, curves, previous, width, palette, max_lines=max(1, min(3, height - 4)))
+    plot_h = max(height - 1 - len(legend), 1)  # a legend that wraps takes rows from the plot
     labels = _y_labels(y_lo, y_hi, plot_h)
     plot_w = max(width - label_w - 1, 4)
     grid = _Grid(plot_w, plot_h, x_lo, x_hi, y_lo, y_hi)
@@ -148,7 +153,7 @@ def _panel(
     for i, curve in enumerate(curves):
         grid.draw(curve, color=i % n_colors, band=-1 if curve.points else i % len(palette.bands))
 
-    out = [_legend(title, curves, previous, width, palette)]
+    out = list(legend)
     for row in range(plot_h):
         line = Text()
         label = labels.get(row)
@@ -162,17 +167,63 @@ def _panel(
     return out[:height]
 
 
-def _legend(title: str, curves: Sequence[Curve], previous: Sequence[Curve], width: int, palette: Palette):
-    text = Text()
-    text.append(title, palette.title)
-    for i, curve in enumerate(curves):
-        text.append("  ● ", palette.lines[i % len(palette.lines)])
-        text.append(curve.name)
-    if previous:
-        text.append("  ● ", palette.muted)
-        text.append("previous run", palette.muted)
-    text.truncate(width, overflow="ellipsis")
-    return text
+def _legend(
+    title: str,
+    curves: Sequence[Curve],
+    previous: Sequence[Curve],
+    width: int,
+    palette: Palette,
+    max_lines: int = 1,
+) -> list[Text]:
+    """The panel's title and one "● name" per curve, in at most `max_lines` lines of `width`.
+
+    Names stay whole: when they do not fit one line, the words every curve's name shares are
+    dropped ("train r0", "train r1" read "r0", "r1" under "loss"); then the items wrap onto
+    the next lines; only what is still left over is cut, with an ellipsis.
+    """
+    colours = [palette.lines[i % len(palette.lines)] for i in range(len(curves))]
+    for names in ([c.name for c in curves], legend_names([c.name for c in curves])):
+        items = [Text(title, palette.title)]
+        items += [Text("● ", colour).append(name) for name, colour in zip(names, colours, strict=True)]
+        if previous:
+            items.append(Text("● previous run", palette.muted))
+        lines = wrap_items(items, width, max_lines, indent=" ")
+        if len(lines) == 1:
+            break
+    return lines
+
+
+def wrap_items(items: Sequence[Text], width: int, max_lines: int, indent: str = "") -> list[Text]:
+    """Items two spaces apart, a new line (starting with `indent`) where the next would not
+    fit, each item whole; past `max_lines` the last line ends in an ellipsis. Lines may still
+    be longer than `width` only where one item is: they are cut there."""
+    lines = [Text()]
+    for item in items:
+        line = lines[-1]
+        if line.cell_len > len(indent) and line.cell_len + 2 + item.cell_len > width:
+            lines.append(Text(indent))
+            line = lines[-1]
+        elif line.cell_len > len(indent):
+            line.append("  ")
+        line.append_text(item)
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1].append(" …")
+    for line in lines:
+        line.truncate(width, overflow="ellipsis")
+    return lines
+
+
+def legend_names(names: Sequence[str]) -> list[str]:
+    """Curve names without the words they all share: ["train r0", "train r1 val"] -> ["r0",
+    "r1 val"]. The names as given where that would leave one empty or two alike."""
+    if len(names) < 2:
+        return list(names)
+    common = set(names[0].split()).intersection(*(n.split() for n in names[1:]))
+    short = [" ".join(w for w in n.split() if w not in common) for n in names]
+    if not all(short) or len(set(short)) < len(short):
+        return list(names)
+    return short
 
 
 class _Grid:

@@ -16,6 +16,7 @@ from textual.strip import Strip
 
 from pttui.engine import events as ev
 from pttui.engine import heatmap_view
+from pttui.tui.plot_render import wrap_items
 from pttui.tui.widgets.drawn_chart import DrawnChart
 
 _CONSOLE = Console(width=400, color_system="truecolor", force_terminal=True, legacy_windows=False)
@@ -29,15 +30,17 @@ def draw(
     The map's lines are built from segments directly: through Rich Text and its line
     renderer they cost about twice as much, at ~1,300 styled cells a map.
     """
-    title = Text(f"{event.title} · step {event.step:,}", style="bold")
+    step = f"step {event.step:,}"
+    # Narrow (beside the chart at 80 columns): the step is what changes, so it stays.
+    words = next((t for t in (f"{event.title} · {step}", f"boundary · {step}") if len(t) <= width), step)
+    title = Text(words, style="bold")
     title.truncate(width, overflow="ellipsis", pad=True)
-    legend = heatmap_view.legend(event.n_classes)
-    legend.truncate(width, overflow="ellipsis", pad=True)
+    legend = wrap_items(heatmap_view.legend_items(event.n_classes), width, max_lines=max(1, height // 6))
     out = [_strip(title, width, base)]
-    for runs in heatmap_view.cells(event, points, width, max(height - 2, 2), background):
+    for runs in heatmap_view.cells(event, points, width, max(height - 1 - len(legend), 2), background):
         segments = [Segment(chars, style) for chars, style in runs]
         out.append(Strip(segments, width).apply_style(base))
-    out.append(_strip(legend, width, base))
+    out += [_strip(line, width, base) for line in legend]
     return out
 
 
