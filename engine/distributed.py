@@ -123,6 +123,7 @@ class RankSpec:
     threads: int
     host: str | None = None  # the parent's TCPStore; None: env:// (torchrun)
     port: int | None = None
+    report: bool = True  # rank 0 says which model and data ran (not again in the baseline run)
 
 
 def run_rank(spec: RankSpec, ctx, requested: threading.Event) -> dict[str, Any]:
@@ -173,6 +174,8 @@ def run_rank(spec: RankSpec, ctx, requested: threading.Event) -> dict[str, Any]:
     gc.freeze()
     try:
         r = recipe.prepare(values, device)
+        if spec.rank == 0 and spec.report and recipe.is_custom(values):
+            recipe.report_custom(ctx, values, r)  # a person's model or data; random data said plainly
         dataset = TensorDataset(r.x_train, r.y_train)
         sampler = DistributedSampler(dataset, spec.world_size, spec.rank, shuffle=True, seed=values["seed"])
         # A BatchSampler as the sampler hands TensorDataset a whole batch of indices at once:

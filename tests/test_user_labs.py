@@ -223,6 +223,9 @@ def test_parallel_ranks_train_a_user_model_as_its_exported_script_does(tmp_path,
     final, sink = run_lab("parallel", **values)
     assert isinstance(final, ev.Done), final
     assert final.result["params_identical"] is True
+    said = [t.body for t in sink.of("text")]
+    assert sum("--model-spec wins over --model" in t for t in said) == 1  # rank 0 says it, once
+    assert any("random data" in t for t in said) == (data == "synthetic")
     engine = {
         (e.rank, e.epoch + 1): (e.metrics["train_loss"], e.metrics["val_loss"]) for e in sink.of("epoch")
     }

@@ -113,7 +113,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     if world > 1 and values["baseline"] and not ctx.stopped:
         ctx.text("baseline", f"training again with world size 1 ({threads} threads) to measure scaling")
         try:
-            solo = dd.launch(ctx, dataclasses.replace(base, world_size=1), 1, forward=False)
+            solo = dd.launch(ctx, dataclasses.replace(base, world_size=1, report=False), 1, forward=False)
             sps_1 = solo[0]["samples_per_s"]
         except dd.StoppedEarly:
             sps_1 = None
