@@ -44,10 +44,12 @@ class Control:
     `out` is the stdout sink the run's events share, so answers and events stay in order.
     """
 
-    def __init__(self, out: JsonLinesSink, fd: int = 0):
+    def __init__(self, out: JsonLinesSink, fd: int = 0, took_run: bool = True):
         self.out = out
         self.fd = fd
-        self.t0 = time.perf_counter()
+        # The clock of every event this engine sends (see `now`): set when the engine takes its
+        # run, now for `run TOPIC --control`, at the `run` command for a warm spare.
+        self.t0: float | None = time.perf_counter() if took_run else None
         self.runner: Any = None  # engine.runner.Runner, once a run is attached
         self.claimed = False  # a `run` was taken (it may still wait for the warm-up)
         self._early: list[tuple[cmd.Command, str]] = []  # gate commands before the run attached
@@ -58,7 +60,10 @@ class Control:
 
     # -- answers ------------------------------------------------------------------------
     def now(self) -> float:
-        return self.runner.ctx.now() if self.runner is not None else time.perf_counter() - self.t0
+        """Seconds since the engine took its run (engine.events says when that is); 0 before it
+        took one (a spare's hello, warming, ready). Never goes back: the run's events count on
+        the same clock (`attach` hands it to the run)."""
+        return 0.0 if self.t0 is None else time.perf_counter() - self.t0
 
     def send(self, event: ev.Event) -> None:
         try:
@@ -86,6 +91,9 @@ class Control:
         with self._lock:
             self.runner = runner
             self.claimed = True
+            if self.t0 is None:
+                self.t0 = time.perf_counter()
+            runner.ctx.t0 = self.t0  # one clock for the answers and the run's events
             early, self._early = self._early, []
         if self.stop_asked.is_set():
             runner.stop()
@@ -166,6 +174,7 @@ class Control:
             self.refuse(f"run {command.topic}: {exc}", line, exc.field)
             return
         self.claimed = True  # a second `run`, even before the first starts, is refused
+        self.t0 = time.perf_counter()  # the run begins when the engine takes it
         self.runs.put((lab, values))
 
     def _gate(self, command: cmd.Command, line: str) -> None:
@@ -224,9 +233,10 @@ def serve(argv: list[str]) -> int:
     if args.threads < 0:
         print("pttui run --control: --threads: must be 0 or more", file=sys.stderr)
         return EXIT_BAD_PARAMS
-    control = Control(JsonLinesSink(sys.stdout)).start()
+    control = Control(JsonLinesSink(sys.stdout), took_run=False).start()
     engine = EngineThread()
     control.state(WARMING)
+    warmed = threading.Event()
 
     def warm() -> None:
         from pttui.engine.warmup import warm_up
@@ -235,12 +245,16 @@ def serve(argv: list[str]) -> int:
             warm_up(args.threads)
         except Exception as exc:  # the run itself will say what is broken
             control.send(ev.Text(control.now(), "warm-up", f"{type(exc).__name__}: {exc}", level="warning"))
-        if not control.claimed:
-            control.state(READY)
+        finally:
+            control.state(READY)  # always, even when a `run` came during the warm-up: in order
+            warmed.set()
 
     engine.submit(warm)
     try:
         job = control.wait_run()
+        if job is not None:
+            while not warmed.wait(0.2):  # `running` comes after `ready`, never before it
+                pass
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     if job is None:

@@ -1,8 +1,15 @@
 """The events a lab speaks in. The UI has one renderer per kind, never one per lab.
 
 Each event is a small frozen dataclass that turns into one JSON object with `"event"` (its
-kind) and `"t"` (seconds since the run started). `from_dict` turns such an object back into
-the event, so the app, the recorder and tests read the same protocol that `--json` prints.
+kind) and `"t"`. `from_dict` turns such an object back into the event, so the app, the
+recorder and tests read the same protocol that `--json` prints.
+
+`t` is seconds since the engine took the run, on one monotonic clock for every event of the
+stream, so it never goes back: for `pttui run TOPIC` (with or without `--control`) the moment
+the engine has read its flags, before torch is imported (so `start`'s `t` says what importing
+torch and choosing a device took); for a warm spare the moment its `run` command arrived.
+What a spare sends before it has a run (`hello`, `warming`, `ready` when no run came yet)
+carries t = 0.
 """
 
 from __future__ import annotations

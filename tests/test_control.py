@@ -343,3 +343,46 @@ def test_pttui_run_help_mentions_control():
 
     done = pttui("run", "training", "--help")
     assert "--control" in done.stdout
+
+
+# -- the events' clock: one per stream, never back (README "Headless use") -------------------
+def _times_never_go_back(events: list[ev.Event]) -> None:
+    times = [e.t for e in events]
+    assert times == sorted(times), [(e.kind, getattr(e, "state", ""), e.t) for e in events]
+
+
+@pytest.mark.slow
+def test_a_spare_handed_its_run_while_warming_says_warming_ready_running_in_order():
+    engine = Engine()
+    try:
+        engine.send(cmd.to_json(cmd.Run("tensors", {})))  # at once: the spare is still warming up
+        engine.wait_for(is_kind("done"), what="the run's done")
+        assert engine.finish() == EXIT_OK
+        states = [e.state for e in engine.events if isinstance(e, ev.State)]
+        assert states[:3] == ["warming", "ready", "running"], states
+        _times_never_go_back(engine.events)
+        hello, warming = engine.events[0], engine.events[1]
+        assert (hello.kind, hello.t, warming.t) == ("hello", 0.0, 0.0)  # before the run was taken
+    finally:
+        engine.proc.kill()
+
+
+@pytest.mark.slow
+def test_a_cold_controlled_run_and_a_json_run_count_from_the_engine_taking_the_run():
+    engine = Engine("tensors")
+    try:
+        engine.wait_for(is_kind("done"), what="done")
+        engine.proc.stdin.close()
+        assert engine.finish() == EXIT_OK
+        _times_never_go_back(engine.events)
+        start = next(e for e in engine.events if e.kind == "start")
+        running = next(e for e in engine.events if isinstance(e, ev.State) and e.state == "running")
+        assert running.t <= start.t  # `start` waits for torch; `running` came when the run was taken
+    finally:
+        engine.proc.kill()
+    out = subprocess.run(
+        [sys.executable, "-m", "pttui.engine", "run", "tensors", "--json", "--no-record"],
+        capture_output=True, text=True, timeout=WAIT_S,
+    )  # fmt: skip
+    assert out.returncode == EXIT_OK, out.stderr
+    _times_never_go_back([ev.from_json(line) for line in out.stdout.splitlines()])
