@@ -36,6 +36,19 @@ def _read(path: str) -> bytes:
         os.close(fd)
 
 
+def start_time(pid: int) -> float | None:
+    """When process `pid` started, in seconds since the epoch (from /proc: its start in clock
+    ticks after boot, plus the boot time); None where /proc does not say."""
+    stat = _read(f"/proc/{pid}/stat")
+    boot = next((line for line in _read("/proc/stat").splitlines() if line.startswith(b"btime ")), b"")
+    try:
+        fields = stat[stat.rindex(b")") + 2 :].split()  # the name may hold spaces and parentheses
+        ticks = int(fields[19])  # field 22 of stat(5); fields[0] is field 3
+        return int(boot.split()[1]) + ticks / os.sysconf("SC_CLK_TCK")
+    except (ValueError, IndexError, OSError, AttributeError):
+        return None
+
+
 def children(pid: int) -> list[int]:
     """The direct children of `pid` (a process forks from any of its threads: read every task)."""
     try:

@@ -41,7 +41,7 @@ from typing import Any
 from pttui.engine import events as ev
 from pttui.engine import numbers
 from pttui.engine.hardened import FileRefused, open_regular
-from pttui.engine.lifecycle import STOP_READER_GONE
+from pttui.engine.lifecycle import EXIT_BAD_PARAMS, STOP_READER_GONE
 from pttui.engine.sinks import Sink
 
 ENV_VAR = "PTTUI_RUNS_DIR"
@@ -100,6 +100,26 @@ def pid_alive(pid: int) -> bool:
     except OSError:  # EPERM: it exists, owned by someone else
         return True
     return True
+
+
+# A process that started this long after a run's record was made cannot be the run's owner
+# (the owner made the record): its pid was reused. Slack for /proc's whole-second boot time.
+PID_REUSE_SLACK_S = 2.0
+
+
+def owner_alive(pid: int, started: str) -> bool:
+    """Whether the process that recorded a run (`pid`, at ISO time `started`) still lives: a
+    process of that id that started after the record was made is another one (pid reuse)."""
+    if not pid_alive(pid):
+        return False
+    from pttui.engine import proctree
+
+    began = proctree.start_time(pid)
+    try:
+        recorded = datetime.fromisoformat(started).timestamp()
+    except ValueError:
+        return True  # errs towards "alive", as pid_alive does
+    return began is None or began <= recorded + PID_REUSE_SLACK_S
 
 
 def _warn(message: str) -> None:
@@ -345,9 +365,18 @@ def _read_run(path: Path) -> RunInfo:
         ):
             reason = f.read(4096).decode("utf-8", "replace").strip()
         status, reason = FAILED, f"recorder: {reason or 'it stopped writing'}"
+    elif last is None and _has_bytes(path / EVENTS_FILE):
+        status, reason = UNREADABLE, f"{EVENTS_FILE} holds no event that can be read"
     else:
-        status = RUNNING if pid_alive(pid) else KILLED
+        status = RUNNING if owner_alive(pid, started) else KILLED
     return RunInfo(path, topic, started, params, status, result, reason)
+
+
+def _has_bytes(file: Path) -> bool:
+    try:
+        return file.lstat().st_size > 0
+    except OSError:
+        return False
 
 
 def _sort_key(info: RunInfo) -> tuple[float, int]:
@@ -369,7 +398,16 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[RunInfo]:
         children = [p for p in root.iterdir() if p.is_dir()]
     except OSError:
         return []
-    infos = [info for info in map(read_run, children) if info is not None]  # never raises
+    # A run reached twice (a symlink to a run folder beside it) is listed once, by its own name.
+    children.sort(key=lambda p: (p.is_symlink(), p.name))
+    seen: set[str] = set()
+    unique = []
+    for child in children:
+        real = os.path.realpath(child)
+        if real not in seen:
+            seen.add(real)
+            unique.append(child)
+    infos = [info for info in map(read_run, unique) if info is not None]  # never raises
     infos.sort(key=_sort_key, reverse=True)
     return infos
 
@@ -436,6 +474,17 @@ def status_text(info: RunInfo, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def runs_dir_problem(root: Path, given: str | None) -> str | None:
+    """Why the runs folder `root` cannot be listed, naming where it came from (`--runs-dir`,
+    $PTTUI_RUNS_DIR); None when it can. Only the default ./runs may be missing: no run yet."""
+    source = "--runs-dir" if given else f"${ENV_VAR}" if os.environ.get(ENV_VAR) else None
+    if root.exists() and not root.is_dir():
+        return f"{source or 'the runs folder'}: {str(root)!r} is not a folder; give the folder runs are recorded in"
+    if source and not root.exists():
+        return f"{source}: {str(root)!r} does not exist; give the folder runs are recorded in"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] in (["compare"], ["export"]):  # pttui runs compare RUN RUN ... / export RUN --csv FILE
@@ -453,12 +502,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-dir", metavar="DIR", default=None, help="the runs folder")
     args = parser.parse_args(argv)
     root = resolve_runs_dir(args.runs_dir)
+    problem = runs_dir_problem(root, args.runs_dir)
+    if problem:
+        print(f"pttui runs: {problem}", file=sys.stderr)
+        return EXIT_BAD_PARAMS
     infos = list_runs(root)
     if args.json:
         print(json.dumps([i.to_dict() for i in infos], indent=2, default=str))
         return 0
     if not infos:
-        print(f"no runs recorded in {root}")
+        yet = "" if root.is_dir() else f" ({root} does not exist yet: runs are recorded there)"
+        print(f"no runs recorded in {root}{yet}")
         return 0
     header = ("when", "topic", "key params", "final figures", "status")
     rows = [(when(i.started), i.topic, key_params(i), final_figures(i), status_text(i)) for i in infos]

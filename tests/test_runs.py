@@ -210,9 +210,12 @@ def test_pttui_runs_lists_them(tmp_path):
     listed = json.loads(pttui("runs", "--json", "--runs-dir", str(root)).stdout)
     assert len(listed) == 1 and listed[0]["status"] == "done" and listed[0]["params"]["lr"] == 0.01
     assert set(listed[0]) == {"path", "topic", "started", "params", "status", "result", "reason"}
-    empty = pttui("runs", "--runs-dir", str(tmp_path / "none"))
+    (tmp_path / "empty").mkdir()
+    empty = pttui("runs", "--runs-dir", str(tmp_path / "empty"))
     assert empty.returncode == 0 and "no runs" in empty.stdout
-    assert json.loads(pttui("runs", "--json", "--runs-dir", str(tmp_path / "none")).stdout) == []
+    assert json.loads(pttui("runs", "--json", "--runs-dir", str(tmp_path / "empty")).stdout) == []
+    missing = pttui("runs", "--runs-dir", str(tmp_path / "none"))  # named, not listed as empty
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
 
 
 def test_folders_that_are_not_runs_are_ignored(tmp_path):

@@ -49,7 +49,7 @@ def _hostile(root):
         "hidden-int": "done",
         "params-list": "unreadable (params.json holds a list, not an object)",
         "not-json": "unreadable",
-        "one-long-line": "killed",
+        "one-long-line": "unreadable (events.jsonl holds no event that can be read)",
     }
     if hasattr(os, "mkfifo"):
         os.mkfifo(_folder(root, "fifo-events", _header()) / runs.EVENTS_FILE)
