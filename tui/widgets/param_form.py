@@ -105,9 +105,11 @@ class ParamForm(Vertical):
         """Grey out each field another one wins over (a --model-spec over --model), saying why
         (pttui.engine.common.WINS: the same rule the engine refuses typed flags by)."""
         lost = overridden([p.name for p in self.params], self.current())
-        for name in lost.keys() | self._lost:  # only the fields whose state may change
-            rule = lost.get(name)
-            self.field(name).show_overridden(f"not used: {rule.words(name)}" if rule else None)
+        changing = lost.keys() | self._lost  # only the fields whose state may change
+        for f in self.fields:  # those composed so far
+            if f.param.name in changing:
+                rule = lost.get(f.param.name)
+                f.show_overridden(f"not used: {rule.words(f.param.name)}" if rule else None)
         self._lost = set(lost)
 
     def to_send(self, values: dict[str, Any]) -> dict[str, Any]:
