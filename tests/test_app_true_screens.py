@@ -258,3 +258,52 @@ async def test_chart_legends_fit_whole_with_ranks_in_order(size, form):
         assert "…" not in picture, picture
         for item in ("■ 0", "■ 1", "■ 2", "train", "validation", "pale: unsure", "step 36"):
             assert item in picture, (item, picture)
+
+
+def _a_training_run() -> list[ev.Event]:
+    lab = get_lab("training")
+    values = validate(lab.params, defaults(lab.params))
+    events: list[ev.Event] = [ev.Start(0.0, "training", values, "cpu", "2.x")]
+    events += [ev.Step(0.01 * s, s, 0, 2.0 / s) for s in range(1, 41)]
+    events.append(ev.Epoch(0.4, 0, 1, {"val_loss": 0.5, "val_acc": 0.9}))
+    events.append(ev.Done(0.5, {"val_acc": 0.9}))
+    return events
+
+
+def _a_tables_run() -> list[ev.Event]:
+    lab = get_lab("tensors")
+    values = validate(lab.params, defaults(lab.params))
+    return [
+        ev.Start(0.0, "tensors", values, "cpu", "2.x"),
+        ev.Table(0.1, "tensor", ["field", "value"], [["shape", "[3]"]]),
+        ev.Text(0.2, "what it shows", "A view shares its storage.", pane="summary"),
+        ev.Done(0.3, {"numel": 3}),
+    ]
+
+
+@pytest.mark.parametrize(("size", "form"), LAYOUTS, ids=LAYOUT_IDS)
+@sync
+async def test_an_empty_graph_or_chart_says_the_run_drew_none_and_where_its_results_are(size, form):
+    from pttui.tui.widgets.graph import GraphPane
+
+    app = PlaygroundApp("training")
+    async with app.run_test(size=size) as pilot:
+        screen = app.screen
+        screen.query_one("#side").display = form
+        graph = screen.query_one(GraphPane)
+        screen.results.show_tab("graph")
+        await pilot.pause()
+        assert graph.max_scroll_x == 0, "the placeholder before a run fits the pane"
+        screen.show_past_run(_a_training_run(), {}, "training")
+        screen.results.show_tab("graph")
+        await pilot.pause()
+        lines = [str(node.label) for node in graph.root.children]
+        assert lines[0] == "This run drew no graph.", lines
+        assert "Chart and Summary." in lines, lines
+        assert graph.max_scroll_x == 0, f"a line of the Graph tab is cut: {lines}"
+        # A topic that draws no curves: the Chart says so and names the tabs with its results.
+        screen.show_past_run(_a_tables_run(), {}, "tensors")
+        screen.results.show_tab("chart")
+        await pilot.pause()
+        said = str(screen.results.chart.placeholder())
+        assert said == "This run drew no curves: its results are in the Summary and Tables tabs.", said

@@ -482,6 +482,7 @@ class TopicScreen(Screen):
     def _show_results(self) -> None:
         """A topic that draws no curves: leave the empty Chart for the tab that has its results."""
         results = self.results
+        results.run_ended()
         if results.tabs.active == "chart":
             best = results.tab_with_results()
             if best:

@@ -50,6 +50,7 @@ class LossChart(DrawnChart):
         super().__init__(**kw)
         self.data = ChartData()
         self.ran = False  # a run has started here: the empty chart then says why it is empty
+        self.elsewhere: str | None = None  # once the run ended: the tabs with its results
 
     # -- feeding ---------------------------------------------------------------------
     def add(self, event: ev.Event) -> bool:
@@ -57,6 +58,7 @@ class LossChart(DrawnChart):
 
     def new_run(self, keep_previous: bool = True) -> None:
         self.ran = True
+        self.elsewhere = None
         self.data.new_run(keep_previous)
         self.redraw()
 
@@ -83,10 +85,20 @@ class LossChart(DrawnChart):
         """The chart on show as plain text ("" before the first drawing): for tests."""
         return self.text
 
+    def ended(self, where: str) -> None:
+        """The run ended; its results are in the tabs `where` ("Summary and Tables"; "" for
+        none): an empty chart says so."""
+        self.elsewhere = where
+        self.refresh()
+
     def placeholder(self) -> Text:
         if self.ran:
+            if self.elsewhere is None:  # running: curves may still come
+                return Text("No curves yet.", style="dim")
+            if not self.elsewhere:
+                return Text("This run drew no curves.", style="dim")
             return Text(
-                "No curves yet: this topic reports in the Summary, Tables and Graph tabs.", style="dim"
+                f"This run drew no curves: its results are in the {self.elsewhere} tabs.", style="dim"
             )
         return Text(
             "No run yet. Press r to run this topic.\n\nA topic that trains draws its loss here "

@@ -42,6 +42,17 @@ class GraphPane(Tree):
         self._by_title.clear()
         self.root.add_leaf(Text("Graphs appear here.", style="dim"))
 
+    def no_graph(self, where: str) -> None:
+        """The run ended without a graph: say so, and which tabs hold its results ("Summary and
+        Tables"; "" for none). Short lines
+        (a tree's labels do not wrap): each fits the pane beside the form at 80 columns."""
+        self.clear()
+        self._by_title.clear()
+        self.root.add_leaf(Text("This run drew no graph.", style="dim"))
+        if where:
+            self.root.add_leaf(Text("Its results are in the tabs", style="dim"))
+            self.root.add_leaf(Text(where + ".", style="dim"))
+
     @property
     def has_content(self) -> bool:
         return bool(self._by_title)

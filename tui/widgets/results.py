@@ -93,6 +93,25 @@ class ResultTabs(Vertical):
             return "summary"
         return None
 
+    def tabs_with_results(self) -> list[str]:
+        """The labels of the result tabs this run filled, in tab order."""
+        filled = {
+            "Chart": not self.chart.data.snapshot().empty,
+            "Histograms": self._histograms_shown,
+            "Summary": self.query_one(SummaryPane).has_content,
+            "Graph": self.query_one(GraphPane).has_content,
+            "Tables": self.query_one(TablesPane).has_content,
+        }
+        return [label for label, full in filled.items() if full]
+
+    def run_ended(self) -> None:
+        """The run said all it will: an empty Chart or Graph now says so, and where to look."""
+        where = self.tabs_with_results()
+        self.chart.ended(_and([label for label in where if label != "Chart"]))
+        graph = self.query_one(GraphPane)
+        if not graph.has_content:
+            graph.no_graph(_and([label for label in where if label != "Graph"]))
+
     def new_run(self, keep_previous: bool = True) -> None:
         """Clear the panes for a new run; the chart keeps this run dimmed, the log keeps history."""
         self.chart.new_run(keep_previous)
@@ -147,3 +166,8 @@ class ResultTabs(Vertical):
                 self.tabs.show_tab("histograms")
             self.query_one(HistogramsView).changed()
         return charted
+
+
+def _and(labels: list[str]) -> str:
+    """["Chart", "Summary", "Tables"] -> "Chart, Summary and Tables"; [] -> ""."""
+    return ", ".join(labels[:-1]) + " and " + labels[-1] if len(labels) > 1 else "".join(labels)
