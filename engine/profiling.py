@@ -83,10 +83,10 @@ class ProfileHook(Hooks):
             self.finish()
 
     def _start(self, step: int) -> None:
-        from torch.profiler import ProfilerActivity, profile
-
-        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if self.on_cuda else [])
         try:
+            from torch.profiler import ProfilerActivity, profile  # a build may lack it: said below
+
+            activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if self.on_cuda else [])
             self.prof = profile(activities=activities)
             with quiet.captured(self.noise):  # kineto prints to fd 2 as it starts
                 self.prof.__enter__()

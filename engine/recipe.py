@@ -262,6 +262,12 @@ def prepare(
         key = values.get("output_key", "")
         loss_fn = functools.partial(train.task_loss, task=d.task, output_key=key)
         evaluator = functools.partial(train.evaluate_task, task=d.task, output_key=key)
+    if not any(p.requires_grad for p in model.parameters()):  # torch's own word: "an empty parameter list"
+        shown = " nor for --histograms to show" if values.get("histograms") else ""
+        raise ParamError(
+            "model_spec", values.get("model_spec", ""),
+            f"a model with trainable parameters (this one has none: nothing for the optimizer to train{shown})",
+        )  # fmt: skip
     optimizer = train.make_optimizer(
         values["optimizer"], model.parameters(), values["lr"], values["momentum"], values["weight_decay"]
     )

@@ -334,3 +334,57 @@ def test_headless_printer_draws_the_final_confusion_matrix_in_80_columns():
         shown = [0 if c == "·" else int(c) for c in cells[1:11]]
         assert sum(shown) == sum(counts[t])  # the same split and seed: the same class sizes
         assert cells[11] == f"{shown[t] / sum(shown):.1%}"
+
+
+NO_PARAMS = '''
+import torch
+from torch import nn
+
+
+class NoParams(nn.Module):
+    """The first two inputs as the logits: nothing to train."""
+
+    def forward(self, x):
+        return x[:, :2] * 1.0
+
+
+class HalfFrozen(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.frozen = nn.Linear(2, 8)
+        self.frozen.requires_grad_(False)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.head(torch.tanh(self.frozen(x)))
+'''
+
+
+def test_histograms_on_a_model_with_no_parameters_name_the_model(tmp_path):
+    spec = tmp_path / "nop.py"
+    spec.write_text(NO_PARAMS)
+    own = {k: v for k, v in TINY.items() if k != "hidden"}  # --model-spec replaces the built-in MLP
+    final, _ = run_lab("training", **{**own, "dataset": "moons"}, histograms=1, model_spec=f"{spec}:NoParams")
+    assert isinstance(final, ev.Error) and final.field == "model_spec", final
+    assert "trainable parameters (this one has none" in final.message and "--histograms" in final.message
+    # A model with some frozen layers trains, and its histograms cover what it trains.
+    final, sink = run_lab(
+        "training", **{**own, "dataset": "moons"}, histograms=1, model_spec=f"{spec}:HalfFrozen"
+    )
+    assert isinstance(final, ev.Done), final
+    last = [h for h in sink.of("histogram") if h.step == sink.of("histogram")[-1].step]
+    assert [h.layer for h in last] == ["head"] and sum(sum(h.weights["counts"]) for h in last) == 8 * 2 + 2
+
+
+def test_a_missing_profiler_is_a_warning_and_training_goes_on(monkeypatch):
+    """A torch build without torch.profiler (its import fails, as it does there): the run says
+    so, naming --profile, and trains to the end."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch.profiler", None)  # `from torch.profiler import` now fails
+    final, sink = run_lab("training", **TINY, profile=3, boundary=False)
+    assert isinstance(final, ev.Done), final
+    warnings = [t.body for t in sink.of("text") if t.level == "warning"]
+    assert any(w.startswith("profile: torch.profiler is not available") for w in warnings), warnings
+    assert "trace" not in final.result and not [t for t in sink.of("table") if t.title.startswith("profiler")]
+    assert final.result["epochs_done"] == TINY["epochs"]
