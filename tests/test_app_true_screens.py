@@ -307,3 +307,40 @@ async def test_an_empty_graph_or_chart_says_the_run_drew_none_and_where_its_resu
         await pilot.pause()
         said = str(screen.results.chart.placeholder())
         assert said == "This run drew no curves: its results are in the Summary and Tables tabs.", said
+
+
+def _record_spiral() -> None:
+    """A finished training run with several figures and two changed parameters."""
+    lab = get_lab("training")
+    values = validate(lab.params, {**defaults(lab.params), "dataset": "spiral", "epochs": 30})
+    recorder = RunRecorder.create("training", values, os.environ["PTTUI_RUNS_DIR"])
+    assert recorder is not None
+    recorder.on_event(ev.Start(0.0, "training", values, "cpu", "2.x"))
+    recorder.on_event(ev.Done(2.0, {"val_acc": 0.98125, "val_loss": 0.0612345, "seconds": 2.25}))
+    recorder.close()
+
+
+@pytest.mark.parametrize("size", SIZES)
+@sync
+async def test_the_past_runs_table_shows_whole_figures_and_params(size):
+    _record_spiral()
+    [info] = run_store.list_runs()
+    app = PlaygroundApp()
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("h")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), 10, "the past runs")
+        await pilot.pause(0.3)
+        table = app.screen.query_one("#runs")
+        assert table.max_scroll_x == 0, f"the runs table is {table.virtual_size.width} wide"
+        _, when, topic, status, figures, params = (str(c) for c in table.get_row_at(0))
+        assert (topic, status) == ("training", "done")
+        assert when == run_store.when(info.started)[5 if size[0] < 100 else 0 :]  # 80: no year
+        full_figures = run_store.final_figures(info)
+        full_params = run_store.key_params(info, limit=1000)
+        for cell, full in ((figures, full_figures), (params, full_params)):
+            assert "…" not in cell, (cell, full)  # whole items, then "+N" for the rest
+            shown = cell.rsplit(" +", 1)[0]
+            assert full.startswith(shown), (cell, full)
+        assert figures.startswith("val_acc 0.9812") and params.startswith("dataset=spiral")
+        if size[0] >= 120:
+            assert "+" not in figures + params, (figures, params)  # room for everything

@@ -8,6 +8,7 @@ legend naming each by the parameters that differ between them.
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from rich.text import Text
@@ -84,25 +85,32 @@ class RunsScreen(Screen):
         cursor = table.cursor_row
         table.clear(columns=True)
         table.add_columns(" ", "when", "topic", "status", "final figures", "changed params")
+        width = self.size.width or self.app.size.width
+        compact = width < 100  # the year goes: the long columns need the room at 80 columns
         rows = [
             [
                 "✓" if i in self.marked else " ",
-                run_store.when(info.started),
+                when(info.started, compact),
                 info.topic,
                 _fit(run_store.status_text(info), 28),
                 run_store.final_figures(info),
-                run_store.key_params(info, limit=60),
+                run_store.key_params(info, limit=1000),
             ]
             for i, info in enumerate(self.infos)
         ]
-        width = self.size.width or self.app.size.width
         # The four short columns as wide as their widest cell, each padded by 2; then the long
         # columns' padding and the scrollbar.
         fixed = sum(max((len(r[i]) for r in rows), default=0) + 2 for i in range(4)) + 8
         left = max(width - fixed, 24)
-        for row in rows:
-            row[4] = _fit(row[4], left * 3 // 5)
-            row[5] = _fit(row[5], left - left * 3 // 5)
+        figures = [_figures(info) for info in self.infos]
+        params = [_PARAM.split(row[5]) for row in rows]
+        # The params column gets what its first items need (up to half), the figures the rest.
+        first = max((len(p[0]) + (3 if len(p) > 1 else 0) for p in params), default=0)
+        whole = max((len(" ".join(p)) for p in params), default=0)
+        params_w = min(whole, max(left * 2 // 5, min(first, left // 2)))
+        for row, fig, par in zip(rows, figures, params, strict=True):
+            row[4] = _whole(fig, left - params_w)
+            row[5] = _whole(par, params_w)
             table.add_row(*row)
         if cursor is not None and rows:
             table.move_cursor(row=min(cursor, len(rows) - 1))
@@ -151,6 +159,39 @@ class RunsScreen(Screen):
         if not self.infos or table.cursor_row is None or table.cursor_row >= len(self.infos):
             return
         self.app.open_run(self.infos[table.cursor_row])  # type: ignore[attr-defined]
+
+
+def when(started: str, compact: bool) -> str:
+    """The run's start as the runs list shows it; `compact` drops the year ("11-30 04:13:02")."""
+    text = run_store.when(started)
+    return text[5:] if compact and len(text) == 19 else text
+
+
+_PARAM = re.compile(r" (?=[a-z_]+=)")  # between "name=value" items (a value may hold spaces)
+
+
+def _figures(info: run_store.RunInfo, most: int = 3) -> list[str]:
+    """The run's final figures as "name value" items, most telling first."""
+    items, before = [], ""
+    for count in range(1, most + 1):
+        text = run_store.final_figures(info, count)
+        if text == before:
+            break
+        items.append(text[len(before) :].strip())
+        before = text
+    return items
+
+
+def _whole(items: list[str], width: int) -> str:
+    """As many whole items as fit in `width` cells, then "+N" for the rest; the first item is
+    cut with an ellipsis only when it cannot stand whole (the opened run shows everything)."""
+    for n in range(len(items), 0, -1):
+        text = " ".join(items[:n]) + (f" +{len(items) - n}" if n < len(items) else "")
+        if len(text) <= width:
+            return text
+    if items and len(items[0]) <= width:  # whole, without the count: better than a cut number
+        return items[0]
+    return _fit(" ".join(items), width)
 
 
 def _fit(text: str, width: int) -> str:
