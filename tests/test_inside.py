@@ -217,13 +217,16 @@ def test_bad_values_name_the_field(extra, field):
     assert caught.value.field == field
 
 
-def test_unwritable_tensorboard_folder_is_a_warning(tmp_path):
+def test_unwritable_tensorboard_folder_is_refused_naming_the_field(tmp_path):
+    """A folder that cannot be made (its parent is a file) is refused with the parameters,
+    before any training (one rule for every folder a run writes)."""
+    from pttui.engine.params import ParamError
+
     blocker = tmp_path / "file"
     blocker.write_text("")
-    final, sink = run_lab("training", **TINY, histograms=1, tensorboard=str(blocker / "tb"))
-    assert isinstance(final, ev.Done)
-    warnings = [t.body for t in sink.of("text") if t.level == "warning"]
-    assert any(w.startswith("tensorboard:") for w in warnings), warnings
+    with pytest.raises(ParamError) as caught:
+        run_lab("training", **TINY, histograms=1, tensorboard=str(blocker / "tb"))
+    assert caught.value.field == "tensorboard"
 
 
 def test_headless_printer_draws_the_final_boundary():
