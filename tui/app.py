@@ -18,7 +18,6 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 
 from pttui.engine.labs import all_labs, get_lab
-from pttui.tui.child import live_children
 from pttui.tui.commands import PlaygroundCommands
 from pttui.tui.screens.home import HomeScreen
 from pttui.tui.spare import NO_SPARE_ENV, Spares
@@ -97,6 +96,7 @@ class PlaygroundApp(App[None]):
         # full collection never walks it (on torch-sized heaps that stalled 100-190 ms).
         gc.collect()
         gc.freeze()
+        gc.enable()  # off since start-up, when started by `pttui` (cli.quiet_start)
         if self.spares_wanted:  # after the first frame, and on a worker thread: never delays the UI
             self.call_after_refresh(self._first_spare)
 
@@ -137,7 +137,7 @@ class PlaygroundApp(App[None]):
             return
         screen = self.open_topic(info.topic)
         events = read_events(info.path)
-        self.call_after_refresh(screen.show_past_run, events, info.params, info.path.name, info.status)
+        screen.when_built(screen.show_past_run, events, info.params, info.path.name, info.status)
 
     def compare_runs(self, infos) -> None:
         """Overlay runs of one topic kept on disk on its chart, one curve per run."""
@@ -145,7 +145,7 @@ class PlaygroundApp(App[None]):
 
         screen = self.open_topic(infos[0].topic)
         runs = [(info, read_events(info.path)) for info in infos]
-        self.call_after_refresh(screen.show_comparison, runs)
+        screen.when_built(screen.show_comparison, runs)
 
     def _to_home(self) -> None:
         while len(self.screen_stack) > 1:
@@ -180,6 +180,8 @@ class PlaygroundApp(App[None]):
             self.notify("Open a topic first (Enter on the list).", severity="warning")
 
     def running_topic(self) -> str | None:
+        from pttui.tui.child import live_children  # not before the first frame: it has no run
+
         for child in live_children():
             if child.topic is not None:  # a spare has no topic until it is handed a run
                 return child.topic
@@ -188,6 +190,8 @@ class PlaygroundApp(App[None]):
     # -- quitting --------------------------------------------------------------------------
     async def action_quit(self) -> None:
         """Stop every run (SIGINT, then SIGKILL), reap it, then exit: no orphans, within 3 s."""
+        from pttui.tui.child import live_children
+
         self.spares.close()
         children = live_children()
         if children:
@@ -202,6 +206,8 @@ class PlaygroundApp(App[None]):
         self.exit()
 
     def on_unmount(self) -> None:
+        from pttui.tui.child import live_children
+
         self.spares.close()
         for child in live_children():  # any other way out (ctrl+c, an exception): same promise
             child.close(grace=0.5)

@@ -32,9 +32,9 @@ import time
 from typing import Any
 
 from pttui.engine.bench import CONFIG
+from pttui.tui.first_frame import SIZE
 
 TICK_S = 0.010
-SIZE = (120, 40)
 EPOCHS = 300  # ~5 s of training a run here: long enough for hundreds of redraws
 
 _BARE = """
@@ -267,11 +267,27 @@ def watch_figures(rounds: int) -> dict[str, Any]:
 
 
 def _first_frames(topic: str | None, name: str, n: int = 3) -> dict[str, float]:
+    compile_bytecode()
     runs = [process_first_frame_cpu(topic) for _ in range(n)]
     return {
         f"{name}_s": round(statistics.median(w for w, _ in runs), 4),
         f"{name}_cpu_s": round(statistics.median(c for _, c in runs), 4),
     }
+
+
+def compile_bytecode() -> None:
+    """Compile pttui's modules to bytecode, as `pip install` does, so a first frame is timed as
+    an installed pttui shows it. An editable install run with PYTHONDONTWRITEBYTECODE=1 (as
+    here) would otherwise compile ~40 modules from source at every start: 40-60 ms that no
+    installed copy pays. The files go to __pycache__ beside the sources (git ignores them)."""
+    import compileall
+
+    import pttui.engine
+    import pttui.tui
+
+    for package in (pttui.engine, pttui.tui):
+        for folder in package.__path__:
+            compileall.compile_dir(folder, quiet=1)
 
 
 def _engine_exit() -> float:
@@ -304,7 +320,7 @@ def _swap_times(screen) -> list[float]:
 
 
 def process_first_frame(topic: str | None = None) -> float:
-    """From starting `python -m pttui.tui.bench_ui --first-frame` to its first frame, headless."""
+    """Wall seconds from starting a fresh app process (tui.first_frame) to its first frame, headless."""
     return process_first_frame_cpu(topic)[0]
 
 
@@ -312,23 +328,10 @@ def process_first_frame_cpu(topic: str | None = None) -> tuple[float, float]:
     """(wall seconds, CPU seconds of that process) to the first frame. The CPU time barely
     depends on how loaded the machine is, the wall time very much does."""
     env = {**os.environ, "PTTUI_BENCH_T0": repr(time.time())}
-    argv = [sys.executable, "-m", "pttui.tui.bench_ui", "--first-frame"] + ([topic] if topic else [])
+    argv = [sys.executable, "-m", "pttui.tui.first_frame"] + ([topic] if topic else [])
     out = subprocess.run(argv, capture_output=True, text=True, check=True, env=env)
     *_, cpu, wall = out.stdout.strip().splitlines()
     return float(wall), float(cpu)
-
-
-def _first_frame_child(topic: str | None) -> None:
-    t0 = float(os.environ["PTTUI_BENCH_T0"])
-    from pttui.tui.app import PlaygroundApp
-
-    class FirstFrame(PlaygroundApp):
-        def on_ready(self) -> None:  # Textual calls each class's handler: this one exits
-            self.exit((time.time() - t0, time.process_time()))
-
-    wall, cpu = FirstFrame(topic, spares=False).run(headless=True, size=SIZE)
-    print(cpu)  # the CPU seconds, then the wall seconds on the last line
-    print(wall)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -420,11 +423,7 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="train spiral with the decision boundary, histograms (every 10 steps) and system events on",
     )
-    parser.add_argument("--first-frame", nargs="?", const="", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.first_frame is not None:
-        _first_frame_child(args.first_frame or None)
-        return 0
     if args.rounds < 1 or args.epochs < 2:
         parser.error("--rounds must be at least 1 and --epochs at least 2")
     rounds, epochs = (1, 60) if args.quick else (args.rounds, args.epochs)

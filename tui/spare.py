@@ -16,9 +16,10 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
-from pttui.engine import events as ev
-from pttui.tui.child import Child
+if TYPE_CHECKING:  # the app imports this module before its first frame; tui.child waits for the spare
+    from pttui.tui.child import Child
 
 NO_SPARE_ENV = "PTTUI_NO_SPARE"  # "1": no spare (every run starts cold, as before)
 
@@ -31,7 +32,7 @@ class Spares:
     """Keeps at most one warm spare engine. Thread-safe; `ensure` never blocks the caller."""
 
     def __init__(self, make: Callable[[int], Child] | None = None):
-        self._make = make or (lambda threads: Child.spare(threads))
+        self._make = make or _spare
         self._lock = threading.Lock()
         self.child: Child | None = None
         self._key: tuple | None = None
@@ -75,6 +76,8 @@ class Spares:
         if child is None or not child.running:
             return False
         if not self._ready_seen:
+            from pttui.engine import events as ev
+
             self._ready_seen = any(
                 isinstance(item, ev.State) and item.state == ev.READY for item in child.drain()
             )
@@ -105,6 +108,12 @@ class Spares:
         with self._lock:
             self.closed = True
         self.discard()
+
+
+def _spare(threads: int) -> Child:
+    from pttui.tui.child import Child
+
+    return Child.spare(threads)
 
 
 def _reap(child: Child) -> None:

@@ -22,6 +22,12 @@ class HomeScreen(Screen):
     ]
 
     def compose(self) -> ComposeResult:
+        # `pttui TOPIC` opens the topic over this screen at once: its parts wait until it is
+        # first shown, so they cost nothing before the topic's first frame.
+        if getattr(self.app, "start_topic", None) is None:
+            yield from self._parts()
+
+    def _parts(self) -> ComposeResult:
         yield Header(icon="▣")
         yield Static(
             "Pick a topic, edit its parameters, press r, and watch real PyTorch run.",
@@ -33,12 +39,21 @@ class HomeScreen(Screen):
 
     def on_mount(self) -> None:
         self.sub_title = "the PyTorch playground"
+        if self.query(TopicList):
+            self._start_list()
+
+    def _start_list(self) -> None:
         topics = self.query_one(TopicList)
         topics.highlighted = 0 if topics.option_count else None
         topics.focus()
 
-    def on_screen_resume(self) -> None:
+    async def on_screen_resume(self) -> None:
         """Back from a topic: the list's cursor is on the topic you came from."""
+        if not self.query(TopicList):
+            if self.app.screen is not self:
+                return  # resumed at start-up under the topic `pttui TOPIC` opens
+            await self.mount_all(list(self._parts()))
+            self._start_list()
         name = getattr(self.app, "last_topic", None)
         topics = self.query_one(TopicList)
         for index in range(topics.option_count):

@@ -3,11 +3,17 @@
 The run is an engine child process (tui.child). A timer drains its queue ten times a second
 and hands each batch to the result tabs, so the UI thread sees one batch per tick however
 fast the lab emits. The same tabs show a past run read from disk.
+
+The first frame shows only what fits on it: the fields the form's height holds and the Chart
+tab. A worker (`_build`) mounts the rest right after it, a few widgets at a time; what needs
+every field (run, export, the checks, the Code tab, the spare) waits for that (`when_built`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import signal
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -16,6 +22,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.events import ScreenResume
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Header, Input
@@ -129,6 +136,10 @@ class TopicScreen(Screen):
         self._run_threads = 0
         self._told_no_pause = False
         self._fields: dict[str, ParamField | None] = {}
+        self.built = False  # every field and tab mounted (`_build`, after the first frame)
+        self._shown = False  # shown once (_on_screen_resume)
+        self._built = asyncio.Event()
+        self._when_built: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
         self.sub_title = f"{lab.title}"
 
     def compose(self) -> ComposeResult:
@@ -138,24 +149,69 @@ class TopicScreen(Screen):
                 with Horizontal(id="actions"):
                     yield Button("▶ Run", id="run", variant="success", compact=True)
                     yield Button("■ Stop", id="stop", variant="error", compact=True, disabled=True)
-                yield ParamForm(self.lab.params, self._values, blink=not self.app.is_headless)
+                # The first frame draws the fields' rows (FormPreview); `_build` mounts them.
+                yield ParamForm(self.lab.params, self._values, blink=not self.app.is_headless, first=0)
             yield ResultTabs(f"{self.lab.title} — {self.lab.summary}.", id="results")
         yield StatusLine()
         yield Footer(compact=True, show_command_palette=False)  # 80 columns: ? lists ctrl+p
 
     def on_loss_chart_failed(self, message: LossChart.Failed) -> None:
+        if not self.results.built:
+            return  # it draws again with the next data, by then the Log is there
         self.results.log_view.note(
             f"chart: drawing failed ({message.reason}); the next redraw tries again", "error"
         )
 
     def on_mount(self) -> None:
         self.query_one(StatusLine).device_hint = self._device()
-        # The Code tab is not on show at first: its script (and its highlighting) waits for the
-        # first frame, which then comes sooner.
-        self.call_after_refresh(self._update_code)
+        self.call_after_refresh(self._start_build)
+
+    def _start_build(self) -> None:
+        # A worker, so the screen's own messages (keys, buttons) are handled while it mounts.
+        self.run_worker(self._build(), name="build", group="build")
+
+    async def _build(self) -> None:
+        """After the first frame: mount the fields and tabs it left out, then do what needs them."""
+        try:
+            await self.form.build()
+            await self.results.build()
+        except NoMatches:
+            if self.app.is_running and self.app.return_code is None:
+                raise
+            return  # the app exits meanwhile and takes its widgets down: nothing left to build
+        if not (self.form.built and self.results.built):
+            return  # the same, caught between two mounts
+        self.built = True
+        self._built.set()
+        self.query_one(StatusLine).device_hint = self._device()
         # The checks as you type, once now: values given on the command line are judged at
         # once, and the first keystroke does not pay for their first use (~30 ms).
-        self.call_after_refresh(lambda: self._early_check(self.form.current()))
+        self._early_check(self.form.current())
+        self._update_code()  # the Code tab is not on show at first: its script waits till now
+        self.spare_for_form()
+        pending, self._when_built = self._when_built, []
+        for callback, args in pending:
+            callback(*args)
+
+    def when_built(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Call back once every field and tab is mounted: after the next refresh if they are."""
+        if self.built:
+            self.app.call_after_refresh(callback, *args)
+        else:
+            self._when_built.append((callback, args))
+
+    async def wait_built(self) -> None:
+        """Return once every field and tab is mounted (tests, the bench)."""
+        await self._built.wait()
+
+    def _on_screen_resume(self, event: ScreenResume) -> None:
+        # Textual restyles every widget of a screen it shows (pushed, or back on top), in case
+        # the theme changed while it was away. The first time, each widget was styled as it
+        # mounted, a moment ago: doing it all again cost ~30 ms of this screen's first frame.
+        if not self._shown:
+            self._shown = True
+            event = ScreenResume(refresh_styles=False)
+        super()._on_screen_resume(event)
 
     def on_screen_resume(self) -> None:
         self.spare_for_form()
@@ -163,8 +219,8 @@ class TopicScreen(Screen):
     def spare_for_form(self) -> None:
         """The spare warms up with this form's threads: replace it when they differ (never
         while a run goes on: the next spare starts when the run ends)."""
-        if self.app.running_topic() is not None or not self.app.spares_wanted:  # type: ignore[attr-defined]
-            return
+        if not self.built or self.app.running_topic() is not None or not self.app.spares_wanted:  # type: ignore[attr-defined]
+            return  # (`_build` calls this once the form is whole)
         threads = self._threads()
         if threads is not None:
             self.app.spares.ensure(threads)  # type: ignore[attr-defined]
@@ -183,6 +239,8 @@ class TopicScreen(Screen):
             try:
                 self._fields[name] = self.form.field(name)
             except NoMatches:
+                if not self.built:
+                    return None  # maybe not mounted yet: ask again later
                 self._fields[name] = None
         return self._fields[name]
 
@@ -200,9 +258,13 @@ class TopicScreen(Screen):
         return self.child is not None and self.child.running
 
     def _device(self) -> str:
-        device = next((p.name for p in self.lab.params if p.kind == "device"), None)
-        field = self._field_of(device) if device else None
-        return f"device {field.value}" if field is not None else ""
+        device = next((p for p in self.lab.params if p.kind == "device"), None)
+        if device is None:
+            return ""
+        field = self._field_of(device.name)
+        if field is None:  # not mounted yet: the value it will open with
+            return f"device {(self._values or {}).get(device.name, device.default)}"
+        return f"device {field.value}"
 
     def _set_state(self, state: RunState) -> None:
         before = self.state
@@ -260,6 +322,9 @@ class TopicScreen(Screen):
 
     # -- actions ---------------------------------------------------------------------------
     def action_run(self) -> None:
+        if not self.built:  # r within a moment of opening: run once the whole form is there
+            self.when_built(self.action_run)
+            return
         values = self.form.values()
         if values is not None and self._early_check(values):
             values = None
@@ -322,6 +387,9 @@ class TopicScreen(Screen):
         self.results.log_view.note("stop asked: the run ends at its next step", "warning")
 
     def action_export(self) -> None:
+        if not self.built:
+            self.when_built(self.action_export)
+            return
         values = self.form.values()
         if values is None:
             self.notify("Fix the marked fields first.", severity="error")
@@ -554,6 +622,8 @@ class TopicScreen(Screen):
         return any(field.marked for field in self.form.fields)
 
     def on_param_form_changed(self, event: ParamForm.Changed) -> None:
+        if not self.built:
+            return  # `_build` runs these checks once every field is there
         self.query_one(StatusLine).device_hint = self._device()
         values = self.form.current()
         self._early_check(values)

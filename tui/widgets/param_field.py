@@ -60,6 +60,10 @@ class ParamField(Widget):
         self.value: Any = self._initial
         self.policy = Policy.from_env()  # pttui serve's limits; none in the plain app
         self._note = ""  # shown under the field while it has no error: why it is off or overridden
+        # The editor's value as this field last took it in. Input and Select post Changed when
+        # they mount, with the value they were given: not an edit, and 35 of them checked the
+        # whole form 35 times before a topic's first frame.
+        self._seen: Any = None
 
     def compose(self) -> ComposeResult:
         p = self.param
@@ -83,6 +87,7 @@ class ParamField(Widget):
             suggester = SuggestFromList(_DEVICES) if p.kind == "device" else None
             editor = Input(text, compact=True, suggester=suggester, select_on_focus=False, id="editor")
             editor.cursor_blink = self._blink
+        self._seen = editor.value  # type: ignore[attr-defined]
         editor.tooltip = tip
         off = self.policy.disabled(p.name)
         if off:
@@ -165,6 +170,10 @@ class ParamField(Widget):
 
     def _edited(self, event: Message) -> None:
         event.stop()
+        value = self.raw()
+        if value == self._seen:
+            return  # posted on mount: the value it was given, already parsed
+        self._seen = value
         self.check()
         self.post_message(self.Edited(self))
 

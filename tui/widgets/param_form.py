@@ -2,6 +2,10 @@
 
 It keeps every field's parsed value and error, posts `Changed` after each edit (the Code
 tab follows it), and shows the focused field's help below the fields.
+
+A field costs 4-12 ms of Textual's time to mount here (a Select the most), and `training`
+has 35: the form composes only its first `first` fields, and draws the others' rows with one
+FormPreview; `build` mounts their fields in its place after the first frame, a few at a time.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from textual.widgets import Static
 
 from pttui.engine.common import overridden
 from pttui.engine.params import Param
+from pttui.tui.widgets.form_preview import FormPreview
 from pttui.tui.widgets.param_field import ParamField
 
 
@@ -34,18 +39,51 @@ class ParamForm(Vertical):
             super().__init__()
             self.form = form
 
-    def __init__(self, params: tuple[Param, ...], values: dict[str, Any] | None = None, blink: bool = True):
+    def __init__(
+        self,
+        params: tuple[Param, ...],
+        values: dict[str, Any] | None = None,
+        blink: bool = True,
+        first: int | None = None,
+    ):
+        """`first`: how many fields to compose before the first frame (None: all); `build`
+        mounts the others."""
         super().__init__()
         self.params = params
         self._values = dict(values or {})
         self._blink = blink
         self._lost: set[str] = set()  # the fields greyed out now
+        self.first = len(params) if first is None else max(0, min(first, len(params)))
+        self.built = self.first == len(params)  # every field mounted: values() sees them all
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(can_focus=False):  # Tab goes field to field, not via the container
-            for p in self.params:
-                yield ParamField(p, self._values.get(p.name), blink=self._blink)
+            for p in self.params[: self.first]:
+                yield self._field(p)
+            if not self.built:
+                yield FormPreview(self.params[self.first :], self._values)
         yield Static(self._help_text(self.params[0]) if self.params else "", id="help")
+
+    def _field(self, p: Param) -> ParamField:
+        return ParamField(p, self._values.get(p.name), blink=self._blink)
+
+    async def build(self, batch: int = 4) -> None:
+        """Mount the fields the first frame left out, `batch` at a time, in order. Between
+        batches the event loop takes keys, so the fields on show answer while the rest come."""
+        if self.built:
+            return
+        scroll = self.query_one(VerticalScroll)
+        preview = self.query_one(FormPreview)
+        rest = self.params[self.first :]
+        for start in range(0, len(rest), batch):
+            fields = [self._field(p) for p in rest[start : start + batch]]
+            with self.app.batch_update():  # one frame shows the fields and the rows they replace gone
+                await scroll.mount_all(fields, before=preview)
+                preview.drop(len(fields))
+        self.built = len(self.fields) == len(self.params)  # not when the app exits meanwhile
+        if self.built:
+            await preview.remove()
+            self.show_overrides()
 
     @property
     def fields(self) -> list[ParamField]:
@@ -75,6 +113,7 @@ class ParamForm(Vertical):
         for f in self.fields:
             if f.param.name in values:
                 f.set_value(values[f.param.name])
+        self._values.update(values)  # a field `build` has not mounted yet opens with its value
         self.post_message(self.Changed(self))
 
     def blame(self, name: str, message: str) -> bool:
@@ -104,6 +143,8 @@ class ParamForm(Vertical):
     def show_overrides(self) -> None:
         """Grey out each field another one wins over (a --model-spec over --model), saying why
         (pttui.engine.common.WINS: the same rule the engine refuses typed flags by)."""
+        if not self.built:
+            return  # `build` calls it once every field is there
         lost = overridden([p.name for p in self.params], self.current())
         changing = lost.keys() | self._lost  # only the fields whose state may change
         for f in self.fields:  # those composed so far

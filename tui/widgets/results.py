@@ -3,25 +3,28 @@
 step/epoch -> Chart, heatmap -> the boundary beside it, histogram -> Histograms, text ->
 Summary/Code/Log by its `pane`, tree -> Graph, table -> Tables, and every event -> Log
 (system figures go to the status line, through the run state). No lab is named here: a new lab needs no UI code.
+
+The first frame shows the tab bar and the Chart tab: the other tabs' panes (and their
+modules: the Code tab's highlighter, the Log's pretty printer) are mounted by `build`,
+after it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widget import Widget
 from textual.widgets import TabbedContent, TabPane
 
 from pttui.engine import events as ev
 from pttui.tui.widgets.boundary import BoundaryView
 from pttui.tui.widgets.chart import LossChart
-from pttui.tui.widgets.code_view import CodeView
-from pttui.tui.widgets.graph import GraphPane
-from pttui.tui.widgets.histograms import HistogramsView
-from pttui.tui.widgets.log_view import LogView
-from pttui.tui.widgets.summary import SummaryPane
-from pttui.tui.widgets.tables import TablesPane
+
+if TYPE_CHECKING:  # the panes after the first frame (`build`)
+    from pttui.tui.widgets.log_view import LogView
 
 TABS = ("chart", "histograms", "summary", "graph", "tables", "code", "log")
 
@@ -42,24 +45,38 @@ class ResultTabs(Vertical):
         super().__init__(**kw)
         self._histograms_shown = False
         self.intro = intro
+        self.built = False  # every pane mounted (`build`)
 
     def compose(self) -> ComposeResult:
         with TabbedContent(id="tabs"):
             with TabPane("Chart", id="chart"), Horizontal(id="chart-row"):
                 yield LossChart()
                 yield BoundaryView()
-            with TabPane("Histograms", id="histograms"), VerticalScroll():
-                yield HistogramsView()
-            with TabPane("Summary", id="summary"):
-                yield SummaryPane(self.intro)
-            with TabPane("Graph", id="graph"):
-                yield GraphPane()
-            with TabPane("Tables", id="tables"):
-                yield TablesPane()
-            with TabPane("Code", id="code"):
-                yield CodeView()
-            with TabPane("Log", id="log"):
-                yield LogView()
+            for name in TABS[1:]:  # the tab bar names them all; their panes come with `build`
+                yield TabPane(name.capitalize(), id=name)
+
+    async def build(self) -> None:
+        """Mount the panes of every tab but Chart (the first frame showed only that one)."""
+        if self.built:
+            return
+        from pttui.tui.widgets.code_view import CodeView
+        from pttui.tui.widgets.graph import GraphPane
+        from pttui.tui.widgets.histograms import HistogramsView
+        from pttui.tui.widgets.log_view import LogView
+        from pttui.tui.widgets.summary import SummaryPane
+        from pttui.tui.widgets.tables import TablesPane
+
+        panes: dict[str, Widget] = {
+            "histograms": VerticalScroll(HistogramsView()),
+            "summary": SummaryPane(self.intro),
+            "graph": GraphPane(),
+            "tables": TablesPane(),
+            "code": CodeView(),
+            "log": LogView(),
+        }
+        for name, pane in panes.items():
+            await self.query_one(f"#{name}", TabPane).mount(pane)
+        self.built = pane.is_attached  # False when the app exits meanwhile (it mounts nothing then)
 
     def on_mount(self) -> None:
         # The Histograms tab appears with a run's first histogram (--histograms N), not before.
@@ -79,17 +96,17 @@ class ResultTabs(Vertical):
 
     @property
     def log_view(self) -> LogView:
-        return self.query_one(LogView)
+        return self.query_one("LogView")
 
     def tab_with_results(self) -> str | None:
         """Where this run's results are, when the chart is empty: Graph, Tables or Summary."""
         if not self.chart.data.snapshot().empty:
             return None
-        if self.query_one(GraphPane).has_content:  # a graph is the point of the topics that draw one
+        if self.query_one("GraphPane").has_content:  # a graph is the point of the topics that draw one
             return "graph"
-        if self.query_one(TablesPane).has_content:
+        if self.query_one("TablesPane").has_content:
             return "tables"
-        if self.query_one(SummaryPane).has_content:
+        if self.query_one("SummaryPane").has_content:
             return "summary"
         return None
 
@@ -116,15 +133,15 @@ class ResultTabs(Vertical):
         """Clear the panes for a new run; the chart keeps this run dimmed, the log keeps history."""
         self.chart.new_run(keep_previous)
         self.query_one(BoundaryView).clear()
-        self.query_one(HistogramsView).clear()
+        self.query_one("HistogramsView").clear()
         if self.tabs.active == "histograms":
             self.tabs.active = "chart"
         self.tabs.hide_tab("histograms")
         self._histograms_shown = False
-        self.query_one(SummaryPane).clear()
-        self.query_one(GraphPane).clear_graphs()
-        self.query_one(TablesPane).clear()
-        self.query_one(CodeView).clear_extras()
+        self.query_one("SummaryPane").clear()
+        self.query_one("GraphPane").clear_graphs()
+        self.query_one("TablesPane").clear()
+        self.query_one("CodeView").clear_extras()
 
     def apply(self, events: Iterable[ev.Event]) -> int:
         """Route a batch of events; the chart redraws once per batch, not once per step."""
@@ -141,20 +158,20 @@ class ResultTabs(Vertical):
                     self.query_one(BoundaryView).add(heatmap)  # keep the points a skipped map carried
                 heatmap = event  # type: ignore[assignment]  # only the batch's last map is drawn
             elif kind == "histogram":
-                self.query_one(HistogramsView).add(event)  # type: ignore[arg-type]
+                self.query_one("HistogramsView").add(event)  # type: ignore[arg-type]
                 histograms += 1
             elif kind == "table":
-                self.query_one(TablesPane).add_table(event)  # type: ignore[arg-type]
+                self.query_one("TablesPane").add_table(event)  # type: ignore[arg-type]
             elif kind == "tree":
-                self.query_one(GraphPane).add_tree(event)  # type: ignore[arg-type]
+                self.query_one("GraphPane").add_tree(event)  # type: ignore[arg-type]
             elif kind == "text":
                 pane = getattr(event, "pane", "log")
                 if pane == "summary":
-                    self.query_one(SummaryPane).add_text(event)  # type: ignore[arg-type]
+                    self.query_one("SummaryPane").add_text(event)  # type: ignore[arg-type]
                 elif pane == "code":
-                    self.query_one(CodeView).add_text(event)  # type: ignore[arg-type]
+                    self.query_one("CodeView").add_text(event)  # type: ignore[arg-type]
             elif kind == "done":
-                self.query_one(SummaryPane).add_result(event)  # type: ignore[arg-type]
+                self.query_one("SummaryPane").add_result(event)  # type: ignore[arg-type]
             log.add_event(event)
         if charted:
             chart.redraw()
@@ -164,7 +181,7 @@ class ResultTabs(Vertical):
             if not self._histograms_shown:  # once per run: showing a tab lays the tab bar out again
                 self._histograms_shown = True
                 self.tabs.show_tab("histograms")
-            self.query_one(HistogramsView).changed()
+            self.query_one("HistogramsView").changed()
         return charted
 
 

@@ -1,0 +1,60 @@
+"""The form's rows before their fields are mounted: one widget that draws what they will show.
+
+A field costs 4-12 ms of Textual's time to mount here (a Select the most) and `training`
+shows 29 of them at 120x40, so a first frame that waited for them came ~0.3 s later. This
+draws the same rows (name, value, a Select's arrow, a Checkbox's box) as text, in one
+widget; ParamForm.build mounts the real fields in its place a few at a time, right after the
+first frame, and drops the rows they replace. It takes no input: a row's field can be
+focused once it is mounted, the first ones some 30 ms after the first frame.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.content import Content
+from textual.geometry import Size
+from textual.widget import Widget
+
+from pttui.engine.params import Param
+
+NAME_W = 15  # ParamField's name column (grid-columns: 15 1fr)
+
+
+class FormPreview(Widget):
+    DEFAULT_CSS = """
+    FormPreview { height: auto; color: $text-muted; }  /* the names' colour, as ParamField's */
+    """
+
+    def __init__(self, params: tuple[Param, ...], values: dict[str, Any]):
+        super().__init__()
+        self.rows = [(p, values.get(p.name, p.default)) for p in params]
+
+    def drop(self, n: int) -> None:
+        """Forget the first `n` rows: their fields are mounted above this widget now."""
+        self.rows = self.rows[n:]
+        self.refresh(layout=True)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self.rows)
+
+    def render(self) -> Content:
+        width = self.size.width
+        lines = [_row(p, value, width) for p, value in self.rows]
+        return Content("\n").join(lines)
+
+
+def _row(p: Param, value: Any, width: int) -> Content:
+    """One field's row as its editor draws it (compact): the name, then the value."""
+    name = p.name.replace("_", " ")[: NAME_W - 1].ljust(NAME_W)
+    room = max(0, width - NAME_W)
+    if p.kind == "choice":
+        text = p.to_text(value)[: max(0, room - 3)]
+        editor = Content.styled(f"{text.ljust(max(0, room - 2))}▼ ", "$foreground on $surface")
+    elif p.kind == "bool":
+        mark = "✔" if value else " "
+        box = Content.styled(f"▐{mark}▌", "$surface-lighten-1 on $surface")
+        editor = box + Content.styled(f" {'on' if value else 'off'}".ljust(max(0, room - 3)), "on $surface")
+    else:
+        editor = Content.styled(p.to_text(value)[:room].ljust(room), "$foreground on $surface")
+    return Content(name) + editor
