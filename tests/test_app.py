@@ -46,6 +46,19 @@ async def wait_for(pilot, predicate, timeout: float = 60.0, what: str = "conditi
         await pilot.pause(0.05)
 
 
+async def built(pilot, timeout: float = 30.0) -> TopicScreen:
+    """The topic screen on show, once every field and tab is mounted: the first frame shows
+    only what fits on it, and the screen mounts the rest right after (TopicScreen._build)."""
+    app = pilot.app
+    await wait_for(
+        pilot,
+        lambda: isinstance(app.screen, TopicScreen) and app.screen.built,
+        timeout,
+        "the topic screen's fields and tabs to mount",
+    )
+    return app.screen
+
+
 def _gone(pid: int) -> bool:
     try:
         os.killpg(pid, 0)
@@ -77,6 +90,7 @@ async def test_every_topic_opens_with_its_form_and_code():
             screen = app.open_topic(name)
             await pilot.pause()
             assert app.screen is screen
+            await built(pilot)
             fields = screen.query(ParamField)
             assert [f.param.name for f in fields] == [p.name for p in lab.params]
             assert screen.form.errors == {}
@@ -88,7 +102,7 @@ async def test_every_topic_opens_with_its_form_and_code():
 async def test_a_bad_value_shows_inline_at_once_and_run_refuses():
     app = PlaygroundApp("training")
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.screen
+        screen = await built(pilot)
         field = screen.form.field("lr")
         editor = field.query_one(Input)
         editor.focus()
@@ -116,7 +130,7 @@ async def test_a_bad_value_shows_inline_at_once_and_run_refuses():
 async def test_code_follows_the_form():
     app = PlaygroundApp("training")
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.screen
+        screen = await built(pilot)
         lab = screen.lab
         screen.form.set_values({"epochs": 7, "lr": 0.05})
         values = validate(lab.params, {**defaults(lab.params), "epochs": 7, "lr": 0.05})
@@ -128,7 +142,7 @@ async def test_code_follows_the_form():
 async def test_run_training_shows_points_and_the_done_state():
     app = PlaygroundApp("training")
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = app.screen
+        screen = await built(pilot)
         screen.form.set_values({**TINY, "epochs": 3})
         await pilot.press("r")
         assert screen.child is not None
@@ -190,7 +204,7 @@ def test_the_app_never_imports_torch():
 async def test_stop_mid_run():
     app = PlaygroundApp("training")
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.screen
+        screen = await built(pilot)
         screen.form.set_values({**TINY, "epochs": 10000})
         await pilot.press("r")
         await wait_for(pilot, lambda: screen.state.step > 0, 60, "the first step")
@@ -207,7 +221,7 @@ async def test_stop_mid_run():
 async def test_quit_mid_run_leaves_no_child():
     app = PlaygroundApp("training")
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.screen
+        screen = await built(pilot)
         screen.form.set_values({**TINY, "epochs": 10000})
         await pilot.press("r")
         await wait_for(pilot, lambda: screen.state.step > 0, 60, "the first step")
@@ -224,7 +238,7 @@ async def test_quit_mid_run_leaves_no_child():
 async def test_failures_notify_and_the_app_keeps_working():
     app = PlaygroundApp("training")
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.screen
+        screen = await built(pilot)
         severities = []  # what was notified (the toasts themselves expire after 8 s)
         notify = app.notify
         app.notify = lambda *a, **k: (severities.append(k.get("severity")), notify(*a, **k))[1]
@@ -298,7 +312,7 @@ async def test_an_engine_that_ends_without_a_word_after_a_stop_was_stopped(retur
     app = PlaygroundApp("tensors")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        screen = app.screen
+        screen = await built(pilot)
         screen._set_state(replace(screen.state, state=STOPPING))
         screen._finished(Exit(returncode, "Fatal Python error: init_import_site" if returncode == 1 else ""))
         await pilot.pause()

@@ -12,6 +12,7 @@ from pttui.engine import events as ev
 from pttui.tui import plot_render
 from pttui.tui.app import PlaygroundApp
 from pttui.tui.screens.help import HelpScreen, key_rows
+from tests.test_app import built
 
 
 def _declared(screen) -> dict[str, str]:
@@ -74,7 +75,7 @@ async def test_a_failed_chart_drawing_is_logged_notified_and_retried(monkeypatch
     app = PlaygroundApp("training")
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        screen = app.screen
+        screen = await built(pilot)
         chart = screen.results.chart
         chart.new_run(keep_previous=False)
         chart.add(ev.Step(0.0, 1, 0, 1.0))

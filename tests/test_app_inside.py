@@ -12,6 +12,7 @@ from pttui.tui.app import PlaygroundApp
 from pttui.tui.widgets.boundary import BoundaryView
 from pttui.tui.widgets.histograms import HistogramsView
 from pttui.tui.widgets.status_line import StatusLine
+from tests.test_app import built
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ async def test_boundary_and_histograms_tab(spiral_run, size):
     final, events = spiral_run
     app = PlaygroundApp("training")
     async with app.run_test(size=size) as pilot:
-        screen = app.screen
+        screen = await built(pilot)
         screen.show_past_run(events, final and events[0].params, "spiral")
         screen.results.show_tab("chart")
         boundary = screen.query_one(BoundaryView)
@@ -61,7 +62,7 @@ async def test_boundary_and_histograms_tab(spiral_run, size):
 async def test_a_new_run_clears_the_views():
     app = PlaygroundApp("training")
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.screen
+        screen = await built(pilot)
         boundary = screen.query_one(BoundaryView)
         assert not boundary.display  # no map yet: the loss chart has the width
         screen.results.new_run()
@@ -95,7 +96,7 @@ async def test_compare_overlays_marked_runs_with_a_legend():
         assert isinstance(app.screen, RunsScreen)
         await pilot.press("space", "space", "c")
         await pilot.pause(0.3)
-        screen = app.screen
+        screen = await built(pilot)
         assert isinstance(screen, TopicScreen)
         snap = screen.results.chart.data.snapshot()
         curves = {c.name: c for c in snap.loss}
@@ -118,7 +119,7 @@ async def test_speedup_tables_get_bars():
     plain = ev.Table(1.0, "other", ["a", "b"], [["x", 1.0]])
     app = PlaygroundApp("amp")
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = app.screen
+        screen = await built(pilot)
         screen.results.apply([table, plain])
         screen.results.show_tab("tables")
         await pilot.pause(0.1)

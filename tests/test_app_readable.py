@@ -79,7 +79,9 @@ async def _open_past_run(pilot, app, index: int = 0) -> TopicScreen:
     for _ in range(index):
         await pilot.press("down")
     await pilot.press("enter")
-    await wait_for(pilot, lambda: isinstance(app.screen, TopicScreen), 10, "the topic screen")
+    await wait_for(
+        pilot, lambda: isinstance(app.screen, TopicScreen) and app.screen.built, 10, "the topic screen"
+    )
     await pilot.pause(0.3)
     return app.screen  # type: ignore[return-value]
 
@@ -170,11 +172,15 @@ async def test_the_log_wraps_to_the_pane_and_says_warning_once(size):
 async def test_h_works_on_a_topic_screen_and_esc_returns_to_that_topic(size):
     app = PlaygroundApp("training")
     async with app.run_test(size=size) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, TopicScreen), 10, "the training screen")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, TopicScreen) and app.screen.built, 10, "the training screen"
+        )
         await pilot.press("h")
         await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), 5, "h to open past runs")
         await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, TopicScreen), 5, "back on the topic")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, TopicScreen) and app.screen.built, 5, "back on the topic"
+        )
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen), 5, "back on the list")
         assert app.screen.query_one(TopicList).highlighted_topic == "training"
@@ -185,7 +191,9 @@ async def test_h_works_on_a_topic_screen_and_esc_returns_to_that_topic(size):
 async def test_checkboxes_draw_no_mark_when_off_and_labels_are_whole(size):
     app = PlaygroundApp("autograd")
     async with app.run_test(size=size) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, TopicScreen), 10, "the autograd screen")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, TopicScreen) and app.screen.built, 10, "the autograd screen"
+        )
         await pilot.pause(0.2)
         screen = app.screen
         saved = screen.form.field("show_saved")
@@ -209,7 +217,9 @@ async def test_a_graph_points_only_at_ids_it_shows():
     }
     app = PlaygroundApp("autograd")
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, TopicScreen), 10, "the autograd screen")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, TopicScreen) and app.screen.built, 10, "the autograd screen"
+        )
         screen = app.screen
         screen.results.apply([ev.Tree(0.1, "graph", root)])
         labels = []
@@ -228,7 +238,9 @@ async def test_a_model_spec_greys_out_the_model_list(tmp_path):
     (tmp_path / "net.py").write_text("import torch\n\nclass Net(torch.nn.Module):\n    pass\n")
     app = PlaygroundApp("modules")
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, TopicScreen), 10, "the modules screen")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, TopicScreen) and app.screen.built, 10, "the modules screen"
+        )
         screen = app.screen
         model = screen.form.field("model")
         assert not model.has_class("-overridden")
@@ -259,7 +271,9 @@ async def test_field_syntax_is_checked_as_you_type_without_an_engine(tmp_path, t
     (tmp_path / "broken.py").write_text("import torch\nclass Net(:\n")
     app = PlaygroundApp(topic)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, TopicScreen), 10, f"the {topic} screen")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, TopicScreen) and app.screen.built, 10, f"the {topic} screen"
+        )
         screen = app.screen
         field = screen.form.field(name)
         editor = field.editor
@@ -282,7 +296,9 @@ async def test_s_stops_a_run_started_with_enter_in_a_field(size):
 
     app = PlaygroundApp("training")
     async with app.run_test(size=size) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, TopicScreen), 10, "the training screen")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, TopicScreen) and app.screen.built, 10, "the training screen"
+        )
         screen = app.screen
         screen.form.set_values({**TINY, "epochs": 10000})
         editor = screen.form.field("epochs").editor
@@ -363,7 +379,9 @@ async def test_no_line_of_summary_is_cut_at_80x24_for_every_topic(topic, tmp_pat
     assert final.kind == "done", getattr(final, "message", final)
     app = PlaygroundApp(topic)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, TopicScreen), 10, f"the {topic} screen")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, TopicScreen) and app.screen.built, 10, f"the {topic} screen"
+        )
         screen = app.screen
         screen.show_past_run(sink.events, {}, "test")
         screen.results.show_tab("summary")

@@ -14,7 +14,7 @@ from pttui.tui.app import PlaygroundApp
 from pttui.tui.screens.runs import RunsScreen
 from pttui.tui.screens.topic import TopicScreen
 from pttui.tui.widgets.tables import TablesPane
-from tests.test_app import sync
+from tests.test_app import built, sync
 
 
 def _record(epochs: int = 3, lr: float = 0.02) -> Path:
@@ -49,7 +49,7 @@ async def test_open_a_past_run_shows_its_chart_tables_and_values():
         assert isinstance(runs, RunsScreen) and [i.path for i in runs.infos] == [path]
         await pilot.press("enter")
         await pilot.pause(0.2)
-        screen = app.screen
+        screen = await built(pilot)
         assert isinstance(screen, TopicScreen) and screen.lab.name == "training"
         snap = screen.results.chart.data.snapshot()
         assert snap.loss[0].xs[-1] == 60 and len(snap.metric[0].xs) == 3

@@ -11,6 +11,7 @@ import pytest
 from pttui.tui.app import PlaygroundApp
 from pttui.tui.run_state import PAUSED, RUNNING
 from pttui.tui.screens.topic import next_pace
+from tests.test_app import built
 
 TINY = {"dataset": "xor", "size": 200, "hidden": (8,), "epochs": 10000, "batch_size": 50, "threads": 1}
 WAIT_S = 120
@@ -38,7 +39,7 @@ def test_labs_that_must_not_pause_do_not_offer_the_keys():
         app = PlaygroundApp("amp")
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.pause()
-            screen = app.screen
+            screen = await built(pilot)
             for action in ("pause", "step", "pace"):
                 assert screen.check_action(action, ()) is False
             assert "timings" in screen.lab.pause_words()
@@ -54,7 +55,7 @@ def test_pause_step_resume_pace_and_stop_from_the_keyboard():
     async def scenario():
         app = PlaygroundApp("training")
         async with app.run_test(size=(120, 40)) as pilot:
-            screen = app.screen
+            screen = await built(pilot)
             screen.form.set_values(TINY)
             await pilot.pause()
             await pilot.press("r")

@@ -12,7 +12,7 @@ from pttui.engine import export
 from pttui.engine.labs import get_lab
 from pttui.engine.params import ParamError, validate
 from pttui.tui import serve
-from tests.test_app import sync
+from tests.test_app import built, sync
 
 
 def _one_line_exit_2(out, *words):
@@ -122,7 +122,7 @@ async def test_the_apps_export_refuses_what_a_run_refuses(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     app = PlaygroundApp("autograd")
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = app.screen
+        screen = await built(pilot)
         editor = screen.form.field("leaves").query_one(Input)
         editor.value = "x = __import__('os').system('id')"
         await pilot.pause()

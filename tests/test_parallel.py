@@ -21,6 +21,7 @@ from pttui.engine import distributed as dd
 from pttui.engine import events as ev
 from pttui.engine.labs import get_lab
 from pttui.engine.params import ParamError, validate
+from tests.test_app import built
 
 TINY = dict(
     dataset="moons", size=400, hidden="16", batch_size=16, epochs=2, threads=1, baseline=False, timeout=5
@@ -439,7 +440,7 @@ def test_in_the_app_one_curve_per_rank_then_stop_leaves_nothing():
     async def drive():
         app = PlaygroundApp("parallel")
         async with app.run_test(size=(100, 30)) as pilot:
-            screen = app.screen
+            screen = await built(pilot)
             screen.form.set_values({**TINY, "epochs": 5000})
             await pilot.press("r")
             deadline = time.monotonic() + 60

@@ -139,7 +139,9 @@ def test_pttui_topic_with_headless_flags_says_the_command(capsys):
 async def test_the_app_opens_on_the_topic_with_the_flags_values():
     app = PlaygroundApp("training", app_values("training", ["--epochs", "5", "--lr", "0.05"]))
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, TopicScreen), 10, "the training screen")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, TopicScreen) and app.screen.built, 10, "the training screen"
+        )
         form = app.screen.form
         assert form.field("epochs").value == 5 and form.field("lr").value == 0.05
 
@@ -222,7 +224,9 @@ async def test_bad_values_from_the_command_line_are_marked_when_the_topic_opens(
     assert isinstance(values, dict)  # a string is a string: only the syntax check can say more
     app = PlaygroundApp("autograd", values)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, TopicScreen), 10, "the autograd screen")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, TopicScreen) and app.screen.built, 10, "the autograd screen"
+        )
         field = app.screen.form.field("expr")
         await wait_for(pilot, lambda: field.error, 5, "the expr field marked")
         assert "never closed" in field.error

@@ -116,13 +116,14 @@ async def test_the_served_form_disables_code_fields_and_refuses_outside_paths(ro
     from textual.widgets import Input
 
     from pttui.tui.app import PlaygroundApp
+    from tests.test_app import built
 
     monkeypatch.chdir(root)
     for key, value in policy.environment(root, False, False).items():
         monkeypatch.setenv(key, value)
     app = PlaygroundApp("training", spares=False)
     async with app.run_test(size=(100, 40)) as pilot:
-        form = app.screen.form
+        form = (await built(pilot)).form
         spec = form.field("model_spec")
         assert spec.editor.disabled and "--allow-code" in str(spec.query_one(".error").render())
         data = form.field("data")
@@ -140,12 +141,13 @@ async def test_the_served_form_disables_code_fields_and_refuses_outside_paths(ro
 @sync
 async def test_the_plain_app_greys_out_model_when_model_spec_wins(monkeypatch):
     from pttui.tui.app import PlaygroundApp
+    from tests.test_app import built
 
     for key in (policy.ROOT_ENV, policy.CODE_ENV, policy.FILES_ENV):
         monkeypatch.delenv(key, raising=False)
     app = PlaygroundApp("training", spares=False)
     async with app.run_test(size=(100, 40)) as pilot:
-        form = app.screen.form
+        form = (await built(pilot)).form
         assert not form.field("model_spec").editor.disabled
         assert not form.field("model").has_class("-overridden")
         form.field("model_spec").editor.value = "net.py:Net"

@@ -19,6 +19,7 @@ import pytest
 
 from pttui.tui.app import PlaygroundApp
 from pttui.tui.child import live_children
+from tests.test_app import built
 
 TINY = {"dataset": "xor", "size": 200, "hidden": (8,), "epochs": 2, "batch_size": 50, "threads": 1}
 WAIT_S = 120
@@ -57,7 +58,7 @@ def test_r_hands_the_run_to_the_spare_and_a_fresh_spare_follows_the_run(monkeypa
     async def scenario():
         app = PlaygroundApp("training")
         async with app.run_test(size=(120, 40)) as pilot:
-            screen = app.screen
+            screen = await built(pilot)
             screen.form.set_values(TINY)
             await until(pilot, lambda: app.spares.child is not None, "the first spare")
             await until(pilot, lambda: app.spares._key == app.spares.key(1), "a spare for threads=1")
