@@ -101,6 +101,7 @@ def test_the_command_line_refuses_with_one_line_and_exit_2():
 def test_the_form_greys_out_what_loses_and_sends_only_what_counts(monkeypatch):
     from pttui.tui import policy
     from pttui.tui.app import PlaygroundApp
+    from tests.test_app import built
 
     for key in (policy.ROOT_ENV, policy.CODE_ENV, policy.FILES_ENV):
         monkeypatch.delenv(key, raising=False)
@@ -109,7 +110,7 @@ def test_the_form_greys_out_what_loses_and_sends_only_what_counts(monkeypatch):
     async def go():
         app = PlaygroundApp("training", spares=False)
         async with app.run_test(size=(100, 40)) as pilot:
-            form = app.screen.form
+            form = (await built(pilot)).form
             form.field("hidden").editor.value = "32"  # changed before the model file was given
             form.field("epochs").editor.value = "3"
             await pilot.pause()
@@ -162,6 +163,7 @@ def test_values_validated_once_pass_again(lab):
 def test_the_app_runs_a_users_model_and_marks_a_bad_data_file(tmp_path, monkeypatch):
     from pttui.tui import policy
     from pttui.tui.app import PlaygroundApp
+    from tests.test_app import built
 
     for key in (policy.ROOT_ENV, policy.CODE_ENV, policy.FILES_ENV):
         monkeypatch.delenv(key, raising=False)
@@ -179,7 +181,7 @@ def test_the_app_runs_a_users_model_and_marks_a_bad_data_file(tmp_path, monkeypa
     async def go():
         app = PlaygroundApp("training", spares=False)
         async with app.run_test(size=(100, 40)) as pilot:
-            screen = app.screen
+            screen = await built(pilot)
             # The form's hidden widths, changed before the model file was given, are greyed out and
             # not sent: the run is not refused for them.
             screen.form.set_values(

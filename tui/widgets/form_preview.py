@@ -49,12 +49,16 @@ def _row(p: Param, value: Any, width: int) -> Content:
     name = p.name.replace("_", " ")[: NAME_W - 1].ljust(NAME_W)
     room = max(0, width - NAME_W)
     if p.kind == "choice":
-        text = p.to_text(value)[: max(0, room - 3)]
-        editor = Content.styled(f"{text.ljust(max(0, room - 2))}▼ ", "$foreground on $surface")
-    elif p.kind == "bool":
-        mark = "✔" if value else " "
-        box = Content.styled(f"▐{mark}▌", "$surface-lighten-1 on $surface")
-        editor = box + Content.styled(f" {'on' if value else 'off'}".ljust(max(0, room - 3)), "on $surface")
+        text = p.to_text(value)[: max(0, room - 3)].ljust(max(0, room - 2))
+        editor = Content.styled(text, "$foreground on $surface") + Content.styled(
+            "▼ ", "$foreground 50% on $surface"
+        )
+    elif p.kind == "bool":  # Textual's compact Checkbox: a box on $panel, then the label
+        mark = Content.styled("✔", "$text-success on $panel") if value else Content.styled(" ", "on $panel")
+        edge = "$panel on $surface"
+        label = f" {'on' if value else 'off'}".ljust(max(0, room - 3))
+        editor = Content.styled("▐", edge) + mark + Content.styled("▌", edge)
+        editor += Content.styled(label, "$foreground on $surface")
     else:
         editor = Content.styled(p.to_text(value)[:room].ljust(room), "$foreground on $surface")
     return Content(name) + editor
