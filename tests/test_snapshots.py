@@ -16,6 +16,7 @@ from pttui.engine import events as ev
 from pttui.engine.labs import all_labs
 from pttui.tui.app import PlaygroundApp
 from pttui.tui.widgets import status_line
+from tests.test_app import built
 
 SIZES = [(80, 24), (120, 40)]
 
@@ -64,7 +65,7 @@ def recorded_run(epochs: int = 8, per_epoch: int = 25) -> list[ev.Event]:
 def test_finished_run_with_the_previous_run_dimmed(snap_compare, size, theme):
     async def show(pilot):
         pilot.app.theme = theme
-        screen = pilot.app.screen
+        screen = await built(pilot)
         screen.show_past_run(recorded_run(epochs=10), {"epochs": 10}, "first")
         # A new run's events arrive as a live run's do: the one on screen stays, dimmed.
         screen.results.new_run(keep_previous=True)
@@ -81,7 +82,7 @@ def test_finished_run_with_the_previous_run_dimmed(snap_compare, size, theme):
 
 def test_inline_error(snap_compare):
     async def bad(pilot):
-        screen = pilot.app.screen
+        screen = await built(pilot)
         field = screen.form.field("lr")
         field.editor.focus()
         field.editor.value = "fast"
@@ -149,7 +150,7 @@ def inside_run() -> list[ev.Event]:
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_boundary_and_histograms(snap_compare, size, tab):
     async def show(pilot):
-        screen = pilot.app.screen
+        screen = await built(pilot)
         screen.show_past_run(inside_run(), {"dataset": "spiral"}, "spiral")
         screen.results.show_tab(tab)
         await pilot.pause()
