@@ -31,22 +31,28 @@ class FormPreview(Widget):
         self.rows = [(p, values.get(p.name, p.default)) for p in params]
 
     def drop(self, n: int) -> None:
-        """Forget the first `n` rows: their fields are mounted above this widget now."""
+        """Forget the first `n` fields' rows: their fields are mounted above this widget now."""
         self.rows = self.rows[n:]
         self.refresh(layout=True)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return len(self.rows)
+        return sum(len(_names(p)) for p, _ in self.rows)
 
     def render(self) -> Content:
         width = self.size.width
-        lines = [_row(p, value, width) for p, value in self.rows]
-        return Content("\n").join(lines)
+        return Content("\n").join(line for p, value in self.rows for line in _row(p, value, width))
 
 
-def _row(p: Param, value: Any, width: int) -> Content:
-    """One field's row as its editor draws it (compact): the name, then the value."""
-    name = p.name.replace("_", " ")[: NAME_W - 1].ljust(NAME_W)
+def _names(p: Param) -> list[Content]:
+    """The field's name as its Label wraps it: 14 columns and a gap (ParamField's .name)."""
+    return Content(p.name.replace("_", " ")).wrap(NAME_W - 1)
+
+
+def _row(p: Param, value: Any, width: int) -> list[Content]:
+    """One field's lines as it draws them (compact editor): the name, the value beside its
+    first line; a long name wraps onto more lines, as the Label does."""
+    first, *more = _names(p)
+    name = first.pad_right(NAME_W - first.cell_length)
     room = max(0, width - NAME_W)
     if p.kind == "choice":
         text = p.to_text(value)[: max(0, room - 3)].ljust(max(0, room - 2))
@@ -61,4 +67,4 @@ def _row(p: Param, value: Any, width: int) -> Content:
         editor += Content.styled(label, "$foreground on $surface")
     else:
         editor = Content.styled(p.to_text(value)[:room].ljust(room), "$foreground on $surface")
-    return Content(name) + editor
+    return [name + editor, *more]
