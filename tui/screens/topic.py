@@ -535,6 +535,9 @@ class TopicScreen(Screen):
         return True
 
     def _log_notice(self, message: str, title: str, severity: str) -> None:
+        if not self.built:  # the Log is mounted after the first frame (`_build`)
+            self.when_built(self._log_notice, message, title, severity)
+            return
         level = severity if severity in ("warning", "error") else "info"
         try:
             self.results.log_view.note(notices.words(message, title), level)
