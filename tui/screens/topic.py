@@ -16,7 +16,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -27,17 +27,18 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Header, Input
 
-from pttui.engine import commands as cmd
 from pttui.engine import events as ev
 from pttui.engine.lab import Lab
 from pttui.tui import notices
-from pttui.tui.child import Child, Exit, Line, flags
 from pttui.tui.run_state import DONE, FAILED, IDLE, KILLED, PAUSED, STARTING, STOPPED, STOPPING, RunState
 from pttui.tui.widgets.chart import LossChart
 from pttui.tui.widgets.param_field import ParamField
 from pttui.tui.widgets.param_form import ParamForm
 from pttui.tui.widgets.results import ResultTabs
 from pttui.tui.widgets.status_line import StatusLine
+
+if TYPE_CHECKING:  # a run's modules load with its first run, not before the first frame
+    from pttui.tui.child import Child, Exit
 
 DRAIN_S = 0.1  # 10 Hz: smooth enough for a chart, rare enough to leave the training its CPU
 
@@ -294,21 +295,21 @@ class TopicScreen(Screen):
             return
         assert self.child is not None
         if self.state.state == PAUSED:
-            self.child.send(cmd.Resume())
+            self.child.send(_commands().Resume())
         else:
-            self.child.send(cmd.Pause())
+            self.child.send(_commands().Pause())
 
     def action_step(self) -> None:
         if self._watchable():
             assert self.child is not None
-            self.child.send(cmd.Step())
+            self.child.send(_commands().Step())
 
     def action_pace(self, direction: int) -> None:
         if not self._watchable():
             return
         assert self.child is not None
         pace = next_pace(self.state.pace, direction)
-        self.child.send(cmd.Pace(pace))
+        self.child.send(_commands().Pace(pace))
         self.notify("as fast as it can" if pace == 0 else f"{pace:g} steps/s", title="Pace", timeout=1.5)
 
     def _watchable(self) -> bool:
@@ -358,6 +359,8 @@ class TopicScreen(Screen):
         sent = self.form.to_send(values)
         warm = spare is not None and spare.hand_over(self.lab.name, self.lab.params, sent)
         try:
+            from pttui.tui.child import Child, flags
+
             self.child = spare if warm else Child(self.lab.name, flags(self.lab.params, sent)).start()
         except OSError as exc:
             self.notify(f"Could not start the engine: {exc}", title="Not run", severity="error")
@@ -448,6 +451,8 @@ class TopicScreen(Screen):
         """Take what the child said since the last tick and show it (runs at 10 Hz)."""
         if self.child is None:
             return
+        from pttui.tui.child import Exit, Line  # loaded by the run's start already
+
         items = self.child.drain()
         if not items:
             return
@@ -689,3 +694,10 @@ def _free_path(path: Path) -> Path:
         candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
         n += 1
     return candidate
+
+
+def _commands():
+    """engine.commands, loaded with the first use of a watch key (not before the first frame)."""
+    from pttui.engine import commands
+
+    return commands

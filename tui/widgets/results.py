@@ -115,9 +115,9 @@ class ResultTabs(Vertical):
         filled = {
             "Chart": not self.chart.data.snapshot().empty,
             "Histograms": self._histograms_shown,
-            "Summary": self.query_one(SummaryPane).has_content,
-            "Graph": self.query_one(GraphPane).has_content,
-            "Tables": self.query_one(TablesPane).has_content,
+            "Summary": self.query_one("SummaryPane").has_content,
+            "Graph": self.query_one("GraphPane").has_content,
+            "Tables": self.query_one("TablesPane").has_content,
         }
         return [label for label, full in filled.items() if full]
 
@@ -125,7 +125,7 @@ class ResultTabs(Vertical):
         """The run said all it will: an empty Chart or Graph now says so, and where to look."""
         where = self.tabs_with_results()
         self.chart.ended(_and([label for label in where if label != "Chart"]))
-        graph = self.query_one(GraphPane)
+        graph = self.query_one("GraphPane")
         if not graph.has_content:
             graph.no_graph(_and([label for label in where if label != "Graph"]))
 
