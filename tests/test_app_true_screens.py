@@ -27,7 +27,7 @@ from pttui.tui.run_state import DONE, RUNNING, STOPPED, STOPPING, RunState
 from pttui.tui.screens.runs import RunsScreen
 from pttui.tui.screens.topic import TopicScreen
 from pttui.tui.widgets.status_line import StatusLine
-from tests.test_app import sync, wait_for
+from tests.test_app import built, sync, wait_for
 
 SIZES = [(80, 24), (120, 40)]
 
@@ -46,7 +46,7 @@ def _footer(screen) -> dict[str, str]:
 async def test_the_footer_in_a_field_shows_what_its_keys_do_there(size):
     app = PlaygroundApp("training")
     async with app.run_test(size=size) as pilot:
-        screen = app.screen
+        screen = await built(pilot)
         await pilot.pause()
         outside = _footer(screen)
         assert {"r", "s", "q", "escape"} <= set(outside) and outside["escape"] == "Back"
@@ -72,7 +72,7 @@ async def test_the_footer_in_a_field_shows_what_its_keys_do_there(size):
 async def test_a_stop_that_races_the_runs_natural_end_reads_done():
     app = PlaygroundApp("tensors")
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.screen
+        screen = await built(pilot)
         await pilot.press("r")
         await wait_for(pilot, lambda: screen.final is not None, 60, "the run's done event")
         if screen.child is not None:  # its process is only exiting now: s has nothing to stop
@@ -95,7 +95,7 @@ async def test_a_stop_that_races_the_runs_natural_end_reads_done():
 async def test_an_engine_killed_from_outside_is_told_in_a_sentence():
     app = PlaygroundApp("tensors")
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.screen
+        screen = await built(pilot)
         await pilot.pause()
         screen._set_state(RunState(state=RUNNING))
         screen._finished(Exit(-9, ""))
@@ -137,7 +137,7 @@ async def test_a_killed_past_run_reopens_as_killed_never_running(size):
             await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), 10, "the past runs")
             await pilot.press("enter")
             await wait_for(pilot, lambda: isinstance(app.screen, TopicScreen), 10, "the topic")
-            screen = app.screen
+            screen = await built(pilot)
             await wait_for(pilot, lambda s=screen: s.state.message, 10, "the past run")
             assert screen.state.state == "killed" and not screen.state.active
             line = str(screen.query_one(StatusLine).render())
@@ -158,7 +158,7 @@ async def test_a_past_run_still_recording_elsewhere_is_not_shown_as_running_here
         await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), 10, "the past runs")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, TopicScreen), 10, "the topic")
-        screen = app.screen
+        screen = await built(pilot)
         await wait_for(pilot, lambda: screen.state.message, 10, "the past run")
         assert not screen.state.active and not screen.query_one("#run").disabled
         assert any("still running elsewhere" in h for h in screen.results.log_view.history)
@@ -173,7 +173,7 @@ def _toasts(app) -> list:
 async def test_notifications_never_hide_results_on_a_small_screen_and_never_for_long(size):
     app = PlaygroundApp("training")
     async with app.run_test(size=size) as pilot:
-        screen = app.screen
+        screen = await built(pilot)
         await pilot.pause()
         small = not notices.roomy(size)
         # 1. Run refused for a bad field ("Not run"), 2. a run that failed, 3. a run done
@@ -241,7 +241,7 @@ def _two_ranks_with_a_boundary() -> list[ev.Event]:
 async def test_chart_legends_fit_whole_with_ranks_in_order(size, form):
     app = PlaygroundApp("training")
     async with app.run_test(size=size) as pilot:
-        screen = app.screen
+        screen = await built(pilot)
         screen.query_one("#side").display = form
         await pilot.pause()
         screen.results.new_run(keep_previous=False)
@@ -288,7 +288,7 @@ async def test_an_empty_graph_or_chart_says_the_run_drew_none_and_where_its_resu
 
     app = PlaygroundApp("training")
     async with app.run_test(size=size) as pilot:
-        screen = app.screen
+        screen = await built(pilot)
         screen.query_one("#side").display = form
         graph = screen.query_one(GraphPane)
         screen.results.show_tab("graph")
