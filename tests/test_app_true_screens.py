@@ -344,3 +344,30 @@ async def test_the_past_runs_table_shows_whole_figures_and_params(size):
         assert figures.startswith("val_acc 0.9812") and params.startswith("dataset=spiral")
         if size[0] >= 120:
             assert "+" not in figures + params, (figures, params)  # room for everything
+
+
+@sync
+async def test_a_run_stopped_early_is_charted_to_its_own_length_live_and_reopened():
+    lab = get_lab("training")
+    values = validate(lab.params, defaults(lab.params))
+    events: list[ev.Event] = [ev.Start(0.0, "training", values, "cpu", "2.x")]
+    for s in range(1, 41):
+        events.append(ev.Step(0.01 * s, s, (s - 1) // 20, 2.0 / s))
+        if s % 20 == 0:  # it planned 100 steps, and was stopped at 40
+            events.append(ev.Epoch(0.01 * s, s // 20 - 1, 5, {"val_loss": 1.0 / s}, steps_total=100))
+    app = PlaygroundApp("training")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        chart = screen.results.chart
+        screen.results.new_run(keep_previous=False)
+        screen.results.apply(events)
+        assert chart.data.snapshot().x_total == 100  # live: the axis spans the planned steps
+        screen.results.apply([ev.Done(0.5, {}, stopped=True)])
+        assert chart.data.snapshot().x_total == 0
+        await wait_for(pilot, lambda: chart.settled and chart.drawing, 10, "the drawing")
+        live = chart.drawing
+        axis = [line for line in live.splitlines() if "step" in line]
+        assert axis and axis[0].split()[-1] == "40", axis  # its own length, not the 100 it planned
+        screen.show_past_run([*events, ev.Done(0.5, {}, stopped=True)], {}, "stopped")
+        await wait_for(pilot, lambda: chart.settled and chart.drawing, 10, "the drawing")
+        assert chart.drawing == live  # reopened: the same chart

@@ -146,6 +146,7 @@ class ChartData:
     _last_x: dict[str, float] = field(default_factory=dict)
     _stepped: set[str] = field(default_factory=set)
     _x_total: float = 0.0
+    ended: bool = False  # the run said its last word: the x axis spans what was drawn
 
     def add(self, event: ev.Event) -> bool:
         """Take a step or epoch event; returns True when the chart changed."""
@@ -201,7 +202,15 @@ class ChartData:
         self._last_x.clear()
         self._stepped.clear()
         self._x_total = 0.0
+        self.ended = False
         self.version += 1
+
+    def end(self) -> None:
+        """The run ended (done, stopped or failed): the axis no longer waits for the steps it
+        planned, so a run stopped early reads the same live and reopened: its own length."""
+        if not self.ended:
+            self.ended = True
+            self.version += 1
 
     def snapshot(self) -> Snapshot:
         prev = self.previous
@@ -211,7 +220,7 @@ class ChartData:
             previous_loss=prev.loss if prev else (),
             previous_metric=prev.metric if prev else (),
             x_label="step" if self._stepped or not self.loss else "epoch",
-            x_total=self._x_total if self._stepped else 0.0,
+            x_total=self._x_total if self._stepped and not self.ended else 0.0,
         )
 
     @property

@@ -172,6 +172,11 @@ class ResultTabs(Vertical):
                     self.query_one("CodeView").add_text(event)  # type: ignore[arg-type]
             elif kind == "done":
                 self.query_one("SummaryPane").add_result(event)  # type: ignore[arg-type]
+                chart.data.end()
+                charted += 1
+            elif kind == "error" and getattr(event, "fatal", False):
+                chart.data.end()
+                charted += 1
             log.add_event(event)
         if charted:
             chart.redraw()
