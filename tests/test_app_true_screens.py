@@ -357,7 +357,7 @@ async def test_a_run_stopped_early_is_charted_to_its_own_length_live_and_reopene
             events.append(ev.Epoch(0.01 * s, s // 20 - 1, 5, {"val_loss": 1.0 / s}, steps_total=100))
     app = PlaygroundApp("training")
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.screen
+        screen = await built(pilot)
         chart = screen.results.chart
         screen.results.new_run(keep_previous=False)
         screen.results.apply(events)
