@@ -4,6 +4,8 @@ A results table never cuts the figure a person came for. `FitTable` is a rich re
 that looks at the width it is given each time it is drawn (a terminal, a pane that resized):
 - it fits: a plain table, cells on one line;
 - it fits once long headers take two lines: so;
+- it fits once its widest text column wraps (a sentence beside short figures): so, every
+  other cell on one line;
 - it does not: a stacked layout, one block per row, named by the row's first cell, with
   one "column  value" line per other column. Nothing is abbreviated or dropped, and the
   column that names the row is always shown.
@@ -28,6 +30,9 @@ from rich.text import Text
 from pttui.engine import numbers
 
 _PRE = re.compile(r"[─━│┃═║┌┐└┘├┤┬┴┼╭╮╰╯]|\S {2,}\S|^\s*(tensor\(|\[\[)|={4,}|-{4,}")
+
+
+WRAP_MIN = 16  # a wrapped column keeps at least this many characters a line, else rows stack
 
 
 def is_number(value: Any) -> bool:
@@ -60,7 +65,10 @@ class FitTable:
         self.note = note
 
     # -- the three layouts ---------------------------------------------------------------
-    def table(self, two_line_headers: bool = False) -> Table:
+    def table(self, two_line_headers: bool = False, wrap: int | None = None, blank: bool = False) -> Table:
+        """The table; `wrap` is the index of one text column whose cells may wrap over lines
+        (at least WRAP_MIN wide); every other cell stays on one line. `blank` empties that
+        column (to measure what the others take)."""
         table = Table(
             box=box.SIMPLE_HEAD,
             show_edge=False,
@@ -69,11 +77,16 @@ class FitTable:
             header_style="bold",
             expand=False,
         )
-        for name, right in zip(self.columns, self.numeric, strict=True):
+        for i, (name, right) in enumerate(zip(self.columns, self.numeric, strict=True)):
             header = _two_lines(name) if two_line_headers else name
-            table.add_column(Text(header), justify="right" if right else "left", no_wrap=True)
+            if i == wrap:
+                table.add_column(
+                    Text("" if blank else header), overflow="fold", min_width=0 if blank else WRAP_MIN
+                )
+            else:
+                table.add_column(Text(header), justify="right" if right else "left", no_wrap=True)
         for row in self.cells:  # Text, never markup: a value such as "[fc.weight]" is data
-            table.add_row(*(Text(cell) for cell in row))
+            table.add_row(*(Text("" if blank and i == wrap else cell) for i, cell in enumerate(row)))
         return table
 
     def stacked(self, width: int) -> Group:
@@ -97,14 +110,39 @@ class FitTable:
         return Measurement.get(console, options.update(width=10_000), self.table()).maximum
 
     def layout(self, console: Console, options: ConsoleOptions) -> Any:
-        """The layout for `options.max_width`: table, table with two-line headers, or stacked."""
+        """The layout for `options.max_width`: table, table with two-line headers, the table
+        with its widest text column wrapped (a long sentence beside short figures), or stacked."""
         width = options.max_width
         wide = options.update(width=10_000)
         for two in (False, True):
             table = self.table(two)
             if Measurement.get(console, wide, table).maximum <= width:
                 return table
+        wrap = self._widest_text_column(console, wide)
+        if wrap is not None:
+            for two in (False, True):
+                # Every other column whole, and the wrapped one at least WRAP_MIN wide (and as
+                # wide as its longest word): rich would otherwise cut the others with "…".
+                rest = Measurement.get(console, wide, self.table(two, wrap, blank=True)).maximum
+                words = max(
+                    (len(word) for row in self.cells for word in row[wrap].split()),
+                    default=0,
+                )
+                if rest + max(WRAP_MIN, words) <= width:
+                    return self.table(two, wrap)
         return self.stacked(width)
+
+    def _widest_text_column(self, console: Console, options: ConsoleOptions) -> int | None:
+        """The text column (never the first, which names the row) with the longest cell."""
+        widths = {
+            i: max((console.measure(Text(row[i]), options=options).maximum for row in self.cells), default=0)
+            for i in range(1, len(self.columns))
+            if not self.numeric[i]
+        }
+        if not widths:
+            return None
+        best = max(widths, key=lambda i: widths[i])
+        return best if widths[best] > WRAP_MIN else None
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         if self.title:
