@@ -125,7 +125,7 @@ async def _app_run(values: dict[str, Any], lag: bool) -> dict[str, Any]:
 
     async with app.run_test(headless=True, size=SIZE) as pilot:
         screen = app.open_topic("training")
-        await pilot.pause()
+        await screen.wait_built()  # its fields and tabs mount after its first frame
         screen.form.set_values(values)
         await pilot.pause(0.2)
         epochs: list[float] = []
@@ -193,7 +193,7 @@ async def _r_to(topic: str, values: dict[str, Any], warm: bool, until: str = "do
     marks: dict[str, float] = {}
     async with app.run_test(headless=True, size=SIZE) as pilot:
         screen = app.open_topic(topic)
-        await pilot.pause()
+        await screen.wait_built()  # its fields and tabs mount after its first frame
         screen.form.set_values(validate(get_lab(topic).params, values))  # typed, as the form holds them
         await pilot.pause(0.3)
         if warm:

@@ -44,7 +44,7 @@ async def _run(
 ) -> TopicScreen:
     app = pilot.app
     screen = app.open_topic(topic)
-    await pilot.pause()
+    await screen.wait_built()  # its fields and tabs mount after its first frame
     if values:
         screen.form.set_values(values)
     await pilot.pause(0.2)
@@ -68,7 +68,7 @@ async def training(pilot) -> None:
 
 async def training_code(pilot) -> None:
     screen = pilot.app.open_topic("training")
-    await pilot.pause()
+    await screen.wait_built()
     screen.form.set_values({**TRAIN, "lr": 0.01})
     await pilot.pause(0.5)
     screen.results.show_tab("code")

@@ -17,6 +17,7 @@ from textual.geometry import Size
 from textual.widget import Widget
 
 from pttui.engine.params import Param
+from pttui.tui.policy import Policy
 
 NAME_W = 15  # ParamField's name column (grid-columns: 15 1fr)
 
@@ -28,7 +29,8 @@ class FormPreview(Widget):
 
     def __init__(self, params: tuple[Param, ...], values: dict[str, Any]):
         super().__init__()
-        self.rows = [(p, values.get(p.name, p.default)) for p in params]
+        policy = Policy.from_env()  # pttui serve's limits: a field it turns off says why below it
+        self.rows = [(p, values.get(p.name, p.default), policy.disabled(p.name)) for p in params]
 
     def drop(self, n: int) -> None:
         """Forget the first `n` fields' rows: their fields are mounted above this widget now."""
@@ -36,11 +38,11 @@ class FormPreview(Widget):
         self.refresh(layout=True)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return sum(len(_names(p)) for p, _ in self.rows)
+        return sum(len(_row(*row, width)) for row in self.rows)
 
     def render(self) -> Content:
         width = self.size.width
-        return Content("\n").join(line for p, value in self.rows for line in _row(p, value, width))
+        return Content("\n").join(line for row in self.rows for line in _row(*row, width))
 
 
 def _names(p: Param) -> list[Content]:
@@ -48,11 +50,17 @@ def _names(p: Param) -> list[Content]:
     return Content(p.name.replace("_", " ")).wrap(NAME_W - 1)
 
 
-def _row(p: Param, value: Any, width: int) -> list[Content]:
+def _row(p: Param, value: Any, off: str | None, width: int) -> list[Content]:
     """One field's lines as it draws them (compact editor): the name, the value beside its
-    first line; a long name wraps onto more lines, as the Label does."""
+    first line; a long name wraps onto more lines, as the Label does; a field pttui serve
+    turns off is struck through, with why below it (ParamField.on_mount)."""
     first, *more = _names(p)
     name = first.pad_right(NAME_W - first.cell_length)
+    if off:
+        room = max(0, width - NAME_W)
+        editor = Content.styled(p.to_text(value)[:room].ljust(room), "strike on $surface 45%")
+        note = [line.pad_left(2) for line in Content(f"⊘ {off}").wrap(max(1, width - 2))]
+        return [name.stylize("strike") + editor, *more, *note]
     room = max(0, width - NAME_W)
     if p.kind == "choice":
         text = p.to_text(value)[: max(0, room - 3)].ljust(max(0, room - 2))
