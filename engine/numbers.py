@@ -88,6 +88,8 @@ def quantity(value: Any, unit: str | None) -> str:
         if mag < 1:
             return f"{number(seconds * 1e3)} ms"
         return f"{number(seconds)} s"
+    if unit == "MB":  # a key's MB are MiB (as torchsummary's): scaled like bytes, 4e-05 MB -> 40 B
+        x, value, unit = x * (1 << 20), x * (1 << 20), "B"
     if unit == "B":
         for scale, name in ((1 << 30, "GB"), (1 << 20, "MB"), (1 << 10, "KB")):
             if abs(x) >= scale:

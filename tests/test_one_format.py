@@ -128,3 +128,11 @@ def test_every_shape_column_of_every_graph_lab_is_written_as_a_list():
     assert isinstance(final, ev.Done), final
     shapes = [row[1] for t in sink.of("table") for row in t.rows if "shape" in t.columns[1:2]]
     assert shapes and all(re.fullmatch(r"\[\d+(, \d+)*\]", s) for s in shapes), shapes
+
+
+def test_a_tiny_mb_figure_reads_in_bytes_not_in_scientific_notation():
+    model = torch.nn.Linear(784, 10)
+    nbytes = sum(p.numel() * p.element_size() for p in model.parameters())  # 31,400
+    assert numbers.field("param_mb", nbytes / 2**20) == numbers.field("param_bytes", nbytes) == "30.66 KB"
+    assert numbers.field("activation_mb", 40 / 2**20) == "40 B"
+    assert numbers.field("peak_mb", 1.5) == "1.5 MB" and numbers.field("peak_mb", None) == "n/a"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from pttui.engine import common
+from pttui.engine import common, numbers
 from pttui.engine.lab import Lab
 from pttui.engine.params import Param, ParamError
 
@@ -226,9 +226,10 @@ def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
             "most allocated above what was resident before each timed epoch (activations and temporaries).",
         )  # fmt: skip
         accuracy = (
-            f"Final val loss {low.metrics['val_loss']:.4f} vs {fp32.metrics['val_loss']:.4f} in fp32; "
+            f"Final val loss {numbers.number(low.metrics['val_loss'])} vs "
+            f"{numbers.number(fp32.metrics['val_loss'])} in fp32; "
             + (
-                f"val acc {low.metrics['val_acc']:.3f} vs {fp32.metrics['val_acc']:.3f}."
+                f"val acc {numbers.number(low.metrics['val_acc'])} vs {numbers.number(fp32.metrics['val_acc'])}."
                 if "val_acc" in low.metrics and "val_acc" in fp32.metrics
                 else "no accuracy for regression."
             )
@@ -245,7 +246,8 @@ def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
             ctx.text(
                 "speed-up",
                 f"{p.label} autocast against fp32 on {device}: {speedup_words(ratio)} "
-                f"({rows[1][2]:,} vs {rows[0][2]:,} samples/s of {clock_name}, {how}). " + accuracy,
+                f"({numbers.number(rows[1][2])} vs {numbers.number(rows[0][2])} samples/s of {clock_name}, "
+                f"{how}). " + accuracy,
                 pane="summary",
             )
         result.update(
