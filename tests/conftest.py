@@ -46,6 +46,28 @@ def pttui(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess
     )
 
 
+# One headless training run serves every test that only reads what it printed or recorded: each
+# such run costs a torch import and a training in a fresh process (~2.5 s of CPU, ~13 s at load 10).
+TRAINING_JSON = ["run", "training", "--json", "--epochs", "2", "--dataset", "moons", "--size", "200",
+                 "--threads", "1"]  # fmt: skip
+TRAINING_HUMAN = ["run", "training", "--dataset", "moons", "--size", "200", "--epochs", "2", "--threads", "1",
+                  "--histograms", "1", "--no-record"]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def training_json_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    """`pttui run training --json` (2 epochs of 200 moons), recorded: (the process, its runs folder)."""
+    where = tmp_path_factory.mktemp("training-json")
+    runs_dir = where / "runs"
+    return pttui(*TRAINING_JSON, cwd=where, env={"PTTUI_RUNS_DIR": str(runs_dir)}), runs_dir
+
+
+@pytest.fixture(scope="session")
+def training_human_run(tmp_path_factory) -> subprocess.CompletedProcess:
+    """`pttui run training` printed for a person (2 epochs of 200 moons, histograms on, not recorded)."""
+    return pttui(*TRAINING_HUMAN, cwd=tmp_path_factory.mktemp("training-human"))
+
+
 OLD_NAMES = ("engine", "tui")  # the folders' names; installed, they are pttui.engine and pttui.tui
 
 

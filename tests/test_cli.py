@@ -44,9 +44,9 @@ def test_topics_json_lists_training():
     assert "training" in names
 
 
-def test_run_json_is_events_only():
-    out = pttui(
-        "run", "training", "--json", "--epochs", "2", "--dataset", "moons", "--size", "200", "--threads", "1"
+def test_run_json_is_events_only(training_json_run):
+    out, _ = (
+        training_json_run  # `pttui run training --json --epochs 2 --dataset moons --size 200 --threads 1`
     )
     assert out.returncode == 0, out.stderr
     events = [json.loads(line) for line in out.stdout.splitlines()]
@@ -90,8 +90,8 @@ def test_unknown_topic_exits_2():
     assert out.returncode == 2 and "training" in out.stderr
 
 
-def test_human_output_shows_a_result():
-    out = pttui("run", "training", "--epochs", "2", "--dataset", "xor", "--size", "200", "--threads", "1")
+def test_human_output_shows_a_result(training_human_run):
+    out = training_human_run  # `pttui run training --epochs 2 ...` without --json
     assert out.returncode == 0, out.stderr
     assert "val_acc" in out.stdout and "epoch 2/2" in out.stdout
 

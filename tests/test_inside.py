@@ -229,22 +229,8 @@ def test_unwritable_tensorboard_folder_is_refused_naming_the_field(tmp_path):
     assert caught.value.field == "tensorboard"
 
 
-def test_headless_printer_draws_the_final_boundary():
-    out = pttui(
-        "run",
-        "training",
-        "--dataset",
-        "moons",
-        "--size",
-        "200",
-        "--epochs",
-        "2",
-        "--threads",
-        "1",
-        "--histograms",
-        "1",
-        "--no-record",
-    )
+def test_headless_printer_draws_the_final_boundary(training_human_run):
+    out = training_human_run  # `pttui run training --histograms 1 ...` without --json (see conftest)
     assert out.returncode == 0, out.stderr
     assert "decision boundary at step" in out.stdout
     assert "▀" in out.stdout and "◆" in out.stdout and "●" in out.stdout

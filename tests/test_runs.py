@@ -45,11 +45,12 @@ def _record(runs_dir: Path, params=None, stop_after_steps: int | None = None):
     return recorder.path, final
 
 
-def test_a_headless_run_is_recorded_exactly(tmp_path):
-    out = pttui("run", "training", "--json", "--epochs", "2", *QUICK)
+def test_a_headless_run_is_recorded_exactly(training_json_run, monkeypatch):
+    out, runs_dir = training_json_run  # `pttui run training --json --epochs 2` + QUICK, PTTUI_RUNS_DIR set
     assert out.returncode == 0, out.stderr
-    (run,) = runs.list_runs()  # PTTUI_RUNS_DIR points into tmp_path (see conftest)
-    assert run.path.parent == tmp_path / "runs"
+    monkeypatch.setenv("PTTUI_RUNS_DIR", str(runs_dir))
+    (run,) = runs.list_runs()  # the folder PTTUI_RUNS_DIR names, as the run's process saw it
+    assert run.path.parent == runs_dir
     assert run.path.name.endswith(f"-training-{run.path.name.rsplit('-', 1)[1]}")
     header = json.loads((run.path / "params.json").read_text())
     assert set(header) == {"topic", "params", "started", "pid"}
