@@ -123,6 +123,14 @@ def _main(topic: str, argv: list[str]) -> int:
         return EXIT_BAD_PARAMS
     from pttui.engine import early
 
+    where = _missing_runs_parent(args.runs_dir)
+    if where:
+        print(
+            f"pttui run {lab.name}: runs_dir: {args.runs_dir!r} is not allowed; expected {where}",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_PARAMS
+
     # Syntax, files and a model file's NAME (read with ast), before torch loads: every bad field,
     # and the missing class before what the lab would ask next (--input-shape for it, say).
     problems = early.check(values)
@@ -143,6 +151,18 @@ def _main(topic: str, argv: list[str]) -> int:
     if args.control:
         args.json = True  # the control channel speaks JSON lines both ways
     return execute(lab, values, args)
+
+
+def _missing_runs_parent(runs_dir: str | None) -> str | None:
+    """What --runs-dir takes when the folder it would be made in is not there at all (a typo:
+    the one rule for paths a run writes, refused before the run). A runs folder that exists but
+    cannot be written is not refused: the run goes on and warns that it keeps no record."""
+    if not runs_dir:
+        return None
+    parent = os.path.dirname(os.path.abspath(os.path.expanduser(runs_dir)))
+    if os.path.exists(parent):
+        return None
+    return f"a folder in a folder that exists ({parent!r} does not)"
 
 
 def execute(

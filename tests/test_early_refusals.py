@@ -56,6 +56,8 @@ def test_a_real_expression_mistake_beside_bad_leaves_is_still_said():
         (["checkpoint", "--folder", "nowhere/deeper"], "folder", "does not"),
         (["training", "--tensorboard", "nowhere/logs"], "tensorboard", "does not"),
         (["autograd", "--dot", "nowhere/g.dot"], "dot", "does not"),
+        (["visualize", "--logdir", "nowhere/logs"], "logdir", "does not"),
+        (["tensors", "--runs-dir", "nowhere/runs"], "runs_dir", "does not"),
     ],
 )
 def test_bad_files_are_refused_before_torch_and_before_the_header(tmp_path, args, flag, words):

@@ -15,12 +15,16 @@ from typing import Any
 from pttui.engine import common
 from pttui.engine.codegen import LOOP
 from pttui.engine.lab import Lab
-from pttui.engine.params import Param
+from pttui.engine.params import Param, writable_folder
 
 MODEL_NAMES = ("simplenet", "mlp", "cnn", "lstm", "dynamic")
 MODEL = Param("model", "choice", "mlp", "which model to draw, summarise and train briefly", MODEL_NAMES)
 LOGDIR = Param(
-    "logdir", "path", "", "TensorBoard run folder (empty: <runs folder>/tensorboard/<model>-<time>)"
+    "logdir",
+    "path",
+    "",
+    "TensorBoard run folder (empty: <runs folder>/tensorboard/<model>-<time>)",
+    check=writable_folder,  # the one rule for paths a run writes: a missing parent is refused
 )
 STEPS = Param("steps", "int", 50, "optimizer steps of the short training run", low=1, high=100_000)
 INSTALL_HINT = "pip install 'pttui[tensorboard]'"
