@@ -61,9 +61,16 @@ _SUFFIXES = (
 )
 
 
+# A figure's spread (engine.timing.Spread: `latency_b1_ms_spread`) is in the figure's unit,
+# except the fields that count or judge rather than measure.
+_SPREAD = "_spread"
+_UNITLESS = frozenset({"rounds", "noisy", "noisy_above_iqr", "count", "n"})
+
+
 def unit_of(key: str) -> str | None:
-    """The unit a result's key names by its ending (`load_s` -> "s", `peak_mb` -> "MB"), else None."""
-    k = key.lower()
+    """The unit a result's key names by its ending (`load_s` -> "s", `peak_mb` -> "MB",
+    `latency_b1_ms_spread` -> "ms"), else None."""
+    k = key.lower().removesuffix(_SPREAD)
     if k in _WHOLE:
         return _WHOLE[k]
     return next((unit for suffix, unit in _SUFFIXES if k.endswith(suffix)), None)
@@ -117,12 +124,18 @@ def text(value: Any, unit: str | None = None) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, Mapping):
-        return ", ".join(f"{k}={_item(v, unit)}" for k, v in value.items())
+        return ", ".join(f"{k}={_item(v, inner_unit(str(k), unit))}" for k, v in value.items())
     if isinstance(value, (list, tuple)):
         shown = ", ".join(_item(v, unit) for v in value[:INLINE_ITEMS])
         more = f", … {len(value):,} values" if len(value) > INLINE_ITEMS else ""
         return f"[{shown}{more}]"
     return str(value)
+
+
+def inner_unit(name: str, unit: str | None) -> str | None:
+    """The unit of the field `name` inside a result whose key names `unit`: its own ending's,
+    else the outer one, except for fields that count or judge (`rounds`, `noisy`)."""
+    return unit_of(name) or (None if name.lower() in _UNITLESS else unit)
 
 
 def _item(value: Any, unit: str | None) -> str:
@@ -213,7 +226,7 @@ def as_rows(key: str, value: Any) -> tuple[list[str], list[list[str]]]:
 def _cell(name: str, value: Any, unit: str | None) -> str:
     if is_shape_key(str(name)):
         return field(str(name), value)
-    return quantity(value, unit_of(str(name)) or unit)
+    return quantity(value, inner_unit(str(name), unit))
 
 
 def _union(records: Sequence[Mapping[str, Any]]) -> list[str]:

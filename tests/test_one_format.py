@@ -136,3 +136,13 @@ def test_a_tiny_mb_figure_reads_in_bytes_not_in_scientific_notation():
     assert numbers.field("param_mb", nbytes / 2**20) == numbers.field("param_bytes", nbytes) == "30.66 KB"
     assert numbers.field("activation_mb", 40 / 2**20) == "40 B"
     assert numbers.field("peak_mb", 1.5) == "1.5 MB" and numbers.field("peak_mb", None) == "n/a"
+
+
+def test_a_figures_spread_reads_in_the_figures_unit():
+    from pttui.engine.timing import spread
+
+    s = spread([0.31, 0.27, 0.54, 0.28, 0.35]).to_dict()  # ms, as quantization's latency_b1_ms
+    text = numbers.field("latency_b1_ms_spread", s)
+    assert f"median={numbers.field('latency_b1_ms', s['median'])}" in text  # 310 µs, like the figure
+    assert f"rounds={s['rounds']}," in text and "rounds=5 " not in text  # a count takes no unit
+    assert f"noisy={numbers.number(s['noisy'])}" in text
