@@ -20,6 +20,7 @@ MOVING_AROUND = (
     ("↑ ↓", "move in lists, trees and tables"),
     ("Tab / Shift+Tab", "next / previous field, then the result tabs"),
     ("← →", "switch result tab (when the tabs have focus)"),
+    ("Enter / Esc in a field", "run / leave the field (there letters type into it)"),
 )
 
 ABOUT = """\
