@@ -81,36 +81,39 @@ def _flat_weights(model) -> dict[str, torch.Tensor]:
 
 
 class HistogramHook(Hooks):
-    """Every `every` steps (and at most once per MIN_INTERVAL_S), a set of layer histograms;
-    `finish` adds the trained network's own set, so even a short run shows where it ended."""
+    """Every `every` steps (and at most once per MIN_INTERVAL_S), a set of layer histograms,
+    and the trained network's own set at `final_step`, so even a short run shows where it ended.
 
-    def __init__(self, ctx, model, every: int, writer=None):
+    A set needs the weights from one update earlier for its update/weight ratio, so the hook
+    copies them at the step before a set is due (a multiple of `every` once the throttle
+    allows, or `final_step`) and sends the set at the next step: every set carries its ratio.
+    """
+
+    def __init__(self, ctx, model, every: int, writer=None, final_step: int | None = None):
         self.ctx, self.model, self.every, self.writer = ctx, model, every, writer
+        self.final_step = final_step  # the run's last step when it runs to the end
         self.next_at = -1e9  # perf_counter time when the next set may come
         self.before: tuple[int, dict[str, torch.Tensor]] | None = None  # (step, weights then)
         self.sets = 0
         self.last_step = -1  # the step of the last set sent
         self.seconds = 0.0
 
-    def _due(self, step: int) -> bool:
-        return step % self.every == 0 and time.perf_counter() >= self.next_at
-
     def on_step_end(self, step: int, loss: torch.Tensor) -> None:
         started = time.perf_counter()
-        if self._due(step + 1):  # the next step will report: keep these weights to measure its update
-            self.before = (step, _flat_weights(self.model))
-        if self._due(step):
-            # Only a copy from the step before measures this step's update.
-            before = self.before[1] if self.before is not None and self.before[0] == step - 1 else None
-            self.before = None
+        if self.before is not None and self.before[0] == step - 1:  # a set is due now
+            before, self.before = self.before[1], None
             size = self._send(step, before)
             self.next_at = started + max(MIN_INTERVAL_S, size / BYTES_PER_S)
+        if (
+            (step + 1) % self.every == 0 and time.perf_counter() >= self.next_at
+        ) or step + 1 == self.final_step:
+            self.before = (step, _flat_weights(self.model))  # the next step's set measures its update
         self.seconds += time.perf_counter() - started
 
     def finish(self, step: int) -> None:
-        """The set of the trained network at its last `step`, unless one was just sent. One set
-        a run, outside the throttle: the record grows by one set's bytes (~1-25 kB), not a rate.
-        Its update/weight ratio is None: the weights before the last update were not kept."""
+        """The set of the trained network at its last `step`, unless it was just sent (a run
+        stopped early: without the ratio, the weights before that update were not kept). One
+        set a run, outside the throttle: the record grows by one set's bytes, not a rate."""
         if step <= 0 or step == self.last_step:
             return
         started = time.perf_counter()

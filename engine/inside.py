@@ -86,7 +86,8 @@ class Inside:
                 ctx.warn("histograms: this model has no trainable parameters, so there is nothing to show")
             else:
                 writer = tensorboard_writer(values.get("tensorboard", ""), ctx)
-                self.histograms = histograms.HistogramHook(ctx, r.model, every, writer)
+                last = values["epochs"] * len(r.batches)  # train.fit's steps_total: the final set
+                self.histograms = histograms.HistogramHook(ctx, r.model, every, writer, final_step=last)
                 hooks.append(self.histograms)
         elif values.get("tensorboard"):
             ctx.warn("tensorboard: it writes the --histograms figures; set --histograms N too")
