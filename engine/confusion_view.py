@@ -11,6 +11,8 @@ the reason the boundary is (engine/heatmap_view.py): plotext has no per-cell col
 
 from __future__ import annotations
 
+import math
+
 from rich.color import Color
 from rich.style import Style
 from rich.text import Text
@@ -26,8 +28,14 @@ def is_confusion(title: str, columns: list) -> bool:
 
 
 def counts_of(rows: list[list]) -> list[list[int]]:
-    """counts[true][predicted] from the table's rows (a row: class, then counts)."""
-    return [[int(v) if isinstance(v, (int, float)) else 0 for v in row[1:]] for row in rows]
+    """counts[true][predicted] from the table's rows (a row: class, then counts); a cell that
+    is not a finite, non-negative number (a hand-written record) counts 0."""
+
+    def count(v) -> int:
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+        return int(v) if ok else 0
+
+    return [[count(v) for v in row[1:]] for row in rows if isinstance(row, (list, tuple))]
 
 
 def _blend(background: str, color: str, k: float) -> str:

@@ -380,3 +380,14 @@ def test_a_missing_profiler_is_a_warning_and_training_goes_on(monkeypatch):
     assert any(w.startswith("profile: torch.profiler is not available") for w in warnings), warnings
     assert "trace" not in final.result and not [t for t in sink.of("table") if t.title.startswith("profiler")]
     assert final.result["epochs_done"] == TINY["epochs"]
+
+
+def test_the_confusion_grid_reads_any_table_without_failing():
+    """Counts from a hand-written record (NaN, text, negative, ragged rows) draw as 0s, not a crash."""
+    from pttui.engine import confusion_view
+
+    rows = [["0", 5, float("nan"), "x"], ["1", -3, float("inf"), 7, 9], ["2"]]
+    counts = confusion_view.counts_of(rows)
+    assert counts == [[5, 0, 0], [0, 0, 7, 9], []]
+    text = confusion_view.render(counts, 40, "final").plain
+    assert text.splitlines()[0].startswith("confusion") and len(text.splitlines()) == 2 + 3
