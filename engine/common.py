@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 from pttui.engine.commands import PACE_MAX
 from pttui.engine.params import Param, readable_file, writable_file, writable_folder
@@ -218,9 +219,13 @@ WINS = (
     # the dynamic lab's use_second_layer and repeat choose inside its built-in models only
     Wins("model_spec", ("model", "hidden", "activation", "dropout", "side", "use_second_layer", "repeat"),
          "it replaces the built-in models", agree=(("model", "custom"),)),  # modules' --model custom
-    Wins("data", ("dataset", "size", "noise", "features", "side"), "it replaces the built-in data sets"),
+    Wins("data", ("dataset", "size", "noise", "features", "side", "input_shape", "input_dtype", "input_high"),
+         "it replaces the built-in data sets and random inputs"),
     Wins("input_shape", ("dataset", "noise", "features", "side", "batch"),
          "its random inputs replace the built-in data"),  # batch: the dynamic lab's input rows
+    # the checkpoint lab inspects a file instead of training: nothing of the training is used
+    Wins("load", (*(p.name for p in TRAIN_PARAMS + USER_MODEL_PARAMS + USER_DATA_PARAMS), "folder", "pace"),
+         "inspecting a file trains nothing"),
 )  # fmt: skip
 
 
@@ -353,22 +358,151 @@ TENSORBOARD = Param(
 INSIDE_PARAMS = (BOUNDARY, HISTOGRAMS, TENSORBOARD, PROFILE, SYSTEM)
 
 
-# A field that means something only beside another field's value: (field, the field it needs,
-# the values of that field that use it). Digits is not a 2-D set: size, noise, features and the
-# decision boundary say nothing about a digits run. `pttui runs compare` shows such fields n/a.
+# A field that means something only beside another field's value (issues 15 and 16), declared once:
+# the engine refuses it typed with a value of its own where it would do nothing (exit 2,
+# `check_needs`), the app's form greys it out and does not send it, and `pttui runs compare` shows
+# it n/a. Digits is not a 2-D set: size, noise, features and the decision boundary say nothing
+# about a digits run; --momentum is SGD's; --model-kwargs is for a --model-spec.
+@dataclasses.dataclass(frozen=True)
+class Needs:
+    """`field` does something only when one of `on` holds: each is (a field, its values that use
+    `field`; None: any set value, not empty, 0 or false). It applies in a lab that has `field` and
+    every field in `on`, and only in `topics` when those are named. `idle` holds values of `field`
+    that ask for nothing (--no-boundary on the digits: there is none either way): they always pass."""
+
+    field: str
+    on: tuple[tuple[str, tuple[str, ...] | None], ...]
+    why: str = ""
+    topics: tuple[str, ...] = ()
+    idle: tuple[Any, ...] = ()
+
+    def applies(self, names, topic: str = "") -> bool:
+        """Whether this fact holds in a lab with these field names (`topic`: its name, "" unknown)."""
+        names = set(names)
+        if self.topics and topic not in self.topics:
+            return False
+        return self.field in names and all(name in names for name, _ in self.on)
+
+    def met(self, values) -> bool:
+        """Whether `values` (as parsed or as typed) give `field` something to do."""
+        return any(
+            _is_set(values.get(name)) if when is None else str(values.get(name)) in when
+            for name, when in self.on
+        )
+
+    def words(self, choices=None) -> str:
+        """`--momentum is for --optimizer sgd: Adam and AdamW use their betas instead`; `choices`
+        maps a field to the lab's choices for it, so a value the lab does not offer is not named."""
+        needs = []
+        for name, when in self.on:
+            offered = tuple(v for v in when or () if not (choices or {}).get(name) or v in choices[name])
+            needs.append(f"{_flag(name)} {_either(offered)}" if when else _flag(name))
+        return f"{_flag(self.field)} is for {', or '.join(needs)}" + (f": {self.why}" if self.why else "")
+
+    def refusal(self, values, choices=None) -> str:
+        """What is allowed instead: `no --momentum with --optimizer adam (--momentum is for ...)`."""
+        beside = " and ".join(
+            f"without {_flag(name)}" if when is None else f"with {_flag(name)} {values.get(name)}"
+            for name, when in self.on
+        )
+        return f"no {_flag(self.field)} {beside} ({self.words(choices)})"
+
+
+def when(name: str, *values: str) -> tuple[tuple[str, tuple[str, ...] | None]]:
+    """One condition of a Needs: `name` has one of `values` (none given: any set value)."""
+    return ((name, values or None),)
+
+
+def _either(words: tuple[str, ...]) -> str:
+    """("a", "b", "c") -> "a, b or c"."""
+    return " or ".join((", ".join(words[:-1]), words[-1])) if len(words) > 1 else "".join(words)
+
+
+def _is_set(value) -> bool:
+    return bool(value.strip()) if isinstance(value, str) else bool(value)
+
+
 TWO_D_SETS = tuple(name for name in DATASET_NAMES if name != "digits")
+_TWO_D = "the digits are 8x8 images, not a 2-D set"
+_SYNTHETIC = "it shapes the random inputs made for a --model-spec"
+_SYNTHETIC_LABS = ("dynamic", "amp", "parallel", "quantization", "visualize")  # modules: any model
+_CLASSES = "the built-in sets are classification"
 NEEDS = (
-    ("momentum", "optimizer", ("sgd",)),
-    ("reg_rate", "regularization", ("l1", "l2")),
-    *((name, "dataset", TWO_D_SETS) for name in ("size", "noise", "features", "boundary")),
-)
+    Needs("momentum", when("optimizer", "sgd"), "Adam and AdamW use their betas instead"),
+    Needs("reg_rate", when("regularization", "l1", "l2"), "with none there is no penalty to weigh"),
+    *(Needs(name, when("dataset", *TWO_D_SETS), _TWO_D) for name in ("noise", "features")),
+    Needs("boundary", when("dataset", *TWO_D_SETS), _TWO_D, idle=(False,)),
+    # --size: the points of a 2-D set, or the random inputs made for a --model-spec without --data
+    Needs("size", when("dataset", *TWO_D_SETS), _TWO_D, ("training", "checkpoint", "data")),
+    Needs("size", when("dataset", *TWO_D_SETS) + when("model_spec"), "the digits are a fixed set",
+          ("amp", "parallel")),
+    Needs("size", when("model_spec"), "the built-in model trains on the digits", ("quantization", "visualize")),
+    Needs("hidden", when("model", "mlp", "lstm"), "the other built-in models have no hidden widths"),
+    Needs("activation", when("model", "mlp"), "the other built-in models have their own"),
+    Needs("dropout", when("model", "mlp", "cnn"), "simplenet has no hidden layer to drop from"),
+    Needs("use_second_layer", when("model", "dynamic"), "the loop model has no second layer"),
+    Needs("repeat", when("model", "loop"), "the dynamic model runs its layers once"),
+    Needs("model_kwargs", when("model_spec"), "the built-in models take none"),
+    Needs("output_key", when("model_spec"), "the built-in models return one tensor"),
+    Needs("target", when("data"), "the built-in sets have their labels"),
+    Needs("task", when("data"), _CLASSES, ("training", "checkpoint", "data")),
+    Needs("task", when("data") + when("model_spec"), _CLASSES, ("amp", "parallel", "quantization", "visualize")),
+    *(Needs(name, when("model_spec"), _SYNTHETIC, _SYNTHETIC_LABS)
+      for name in ("input_shape", "input_dtype", "input_high")),
+    Needs("input_high", when("input_dtype", "auto", "int64"), "it bounds int64 inputs only"),
+    Needs("tensorboard", when("histograms"), "it writes the --histograms figures"),
+    Needs("inject_inf", when("scaler", "auto", "on"), "without a GradScaler an inf gradient is not skipped"),
+    Needs("sweep_workers", when("sweep"), "they are the sweep's"),
+    Needs("sweep_batch", when("sweep"), "they are the sweep's"),
+    Needs("trust", when("load"), "it is how --load reads a file"),
+)  # fmt: skip
 
 
-def unused(values: dict) -> set[str]:
-    """The fields of a run's `values` (as recorded) that the run did not use: lost to a field
-    that wins over them (WINS), or needing another field's value that it lacks (NEEDS)."""
-    out = set(overridden(values, values))
-    for name, needs, when in NEEDS:
-        if name in values and needs in values and str(values[needs]) not in when:
-            out.add(name)
+def topic_of(params) -> str:
+    """The name of the lab whose parameters are `params` ("" for any other tuple): NEEDS facts
+    that hold in some labs only are judged with it, and `validate` is given just the params."""
+    from pttui.engine.labs import all_labs
+
+    params = tuple(params)
+    return next((name for name, lab in all_labs().items() if lab.params == params), "")
+
+
+def not_needed(names, values, topic: str = "") -> dict[str, Needs]:
+    """Each field of a lab (`names`, its name `topic`) that does nothing with `values` (as parsed or
+    as typed) -> the NEEDS fact it fails (`fact.words()` says why)."""
+    out: dict[str, Needs] = {}
+    for fact in NEEDS:
+        if fact.field not in out and fact.applies(names, topic) and not fact.met(values):
+            out[fact.field] = fact
     return out
+
+
+def check_needs(params, values, given, topic: str = "") -> None:
+    """Refuse a field typed (`given`) with a value of its own where it does nothing: ParamError
+    naming both flags, e.g. `momentum: '0.5' is not allowed; expected no --momentum with
+    --optimizer adam (...)`. `params` maps names to Params. At its default, or at an `idle` value,
+    it passes: a full dict validated once validates again, and the app sends changes only."""
+    from pttui.engine.params import ParamError
+
+    choices = {name: p.choices for name, p in params.items()}
+    for name, fact in not_needed(params, values, topic).items():
+        if name not in given or values[name] in fact.idle:
+            continue
+        if values[name] != params[name].parse(params[name].default):
+            raise ParamError(name, given[name], fact.refusal(values, choices))
+
+
+def not_used(params, values, topic: str = "") -> dict[str, str]:
+    """Each field of a lab (`params`: its Params, or just their names) that `values` leave with
+    nothing to do -> why, in words: lost to a field that wins over it (WINS) or needing another
+    field's value (NEEDS). The form greys these out; `pttui runs compare` shows them n/a."""
+    choices = {p.name: p.choices for p in params if not isinstance(p, str)}
+    names = [p if isinstance(p, str) else p.name for p in params]
+    out = {name: fact.words(choices) for name, fact in not_needed(names, values, topic).items()}
+    out.update({name: rule.words(name) for name, rule in overridden(names, values).items()})
+    return out
+
+
+def unused(values: dict, topic: str = "") -> set[str]:
+    """The fields of a run's `values` (as recorded) that the run did not use (see `not_used`)."""
+    return set(not_used(list(values), values, topic))

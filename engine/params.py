@@ -243,7 +243,8 @@ def _fmt(number: float) -> str:
 
 def validate(params: Iterable[Param], raw: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Fill defaults and validate every given value; unknown names are an error too, and so is a
-    field given beside the one that wins over it (`--hidden` with `--model-spec`: common.WINS)."""
+    field given beside the one that wins over it (`--hidden` with `--model-spec`: common.WINS) or
+    with a value of its own where it does nothing (`--momentum` with Adam: common.NEEDS)."""
     declared = {p.name: p for p in params}
     raw = dict(raw or {})
     for name in raw:
@@ -252,9 +253,10 @@ def validate(params: Iterable[Param], raw: Mapping[str, Any] | None = None) -> d
     values = {
         name: (p.parse(raw[name]) if name in raw else p.parse(p.default)) for name, p in declared.items()
     }
-    from pttui.engine.common import check_overrides  # common declares its fields with Param
+    from pttui.engine.common import check_needs, check_overrides, topic_of  # common uses Param
 
     check_overrides(declared, values, raw)  # a field typed beside the one that wins over it
+    check_needs(declared, values, raw, topic_of(declared.values()))  # ... or where it does nothing
     return values
 
 

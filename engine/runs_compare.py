@@ -61,7 +61,7 @@ def comparison(infos: list[runs.RunInfo]) -> dict[str, Any]:
     keys: list[str] = []
     for i in infos:
         keys += [k for k in i.params if k not in keys]
-    unused_by = [common.unused(dict(i.params)) for i in infos]
+    unused_by = [common.unused(dict(i.params), i.topic) for i in infos]
     params = {k: [i.params.get(k) for i in infos] for k in keys}
     unused = {k: [k in u for u in unused_by] for k in keys}
     differ = [

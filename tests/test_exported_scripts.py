@@ -186,7 +186,7 @@ CASES = {
         [
             TRAIN,
             {
-                **TRAIN,
+                **{k: v for k, v in TRAIN.items() if k not in ("size", "hidden")},  # digits, cnn: neither
                 "dataset": "digits",
                 "model": "cnn",
                 "optimizer": "sgd",

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 from conftest import ROOT
+from test_needs import context
 
 from pttui.engine import common
 from pttui.engine.labs import all_labs, get_lab
@@ -19,7 +20,7 @@ from pttui.engine.params import ParamError, validate
 
 SPEC = f"{ROOT / 'examples' / 'models.py'}:TabularNet"
 CSV = str(ROOT / "examples" / "tabular.csv")
-WINNER_VALUES = {"model_spec": SPEC, "data": CSV, "input_shape": "8,4"}
+WINNER_VALUES = {"model_spec": SPEC, "data": CSV, "input_shape": "8,4", "load": CSV}
 
 
 def _pairs():
@@ -39,6 +40,12 @@ PAIRS = list(_pairs())
 def _typed(lab, loser):
     """A value a person could type for `loser`, other than its default."""
     p = lab.param(loser)
+    if loser in WINNER_VALUES:  # a winner itself loses to --load
+        return WINNER_VALUES[loser]
+    if loser == "model_kwargs":
+        return '{"hidden": 32}'
+    if p.kind == "device":
+        return "cpu"
     if p.kind == "choice":
         return next(c for c in p.choices if c != p.default and c != "custom")
     if p.kind == "bool":
@@ -65,15 +72,17 @@ def test_the_rules_reach_the_fields_the_issue_names():
 def test_a_typed_overridden_field_is_refused_naming_both_flags(lab, winner, loser):
     params = get_lab(lab).params
     value = _typed(get_lab(lab), loser)
+    won = {**context(get_lab(lab), winner), winner: WINNER_VALUES[winner]}  # --input-shape: a --model-spec
     with pytest.raises(ParamError) as caught:
-        validate(params, {winner: WINNER_VALUES[winner], loser: value})
+        validate(params, {**won, loser: value})
     exc = caught.value
     assert exc.field == loser
-    flag, wins = "--" + loser.replace("_", "-"), "--" + winner.replace("_", "-")
-    assert f"no {flag} with {wins}" in str(exc) and "\n" not in str(exc)
-    # Not typed, or typed without its winner, it is fine.
-    validate(params, {winner: WINNER_VALUES[winner]})
-    validate(params, {loser: value})
+    flag = "--" + loser.replace("_", "-")
+    wins = ["--" + r.field.replace("_", "-") for r in common.WINS if r.field in won and loser in r.over]
+    assert any(f"no {flag} with {w}" in str(exc) for w in wins) and "\n" not in str(exc)
+    # Not typed, or typed without its winner (where it has something to do: common.NEEDS), it is fine.
+    validate(params, won)
+    validate(params, {**context(get_lab(lab), loser), loser: value})
 
 
 def test_modules_custom_model_agrees_with_model_spec():
@@ -152,9 +161,9 @@ def test_values_validated_once_pass_again(lab):
     # The command line validates, then the runner validates that full dict again.
     params = get_lab(lab).params
     names = {p.name for p in params}
-    given = {w: v for w, v in WINNER_VALUES.items() if w in names}
-    if lab == "dynamic":
-        given.pop("data", None)
+    given = {w: v for w, v in WINNER_VALUES.items() if w in names and w not in ("load", "input_shape")}
+    if "data" not in names and "input_shape" in names:  # random inputs for the model file
+        given["input_shape"] = WINNER_VALUES["input_shape"]
     once = validate(params, given)
     assert validate(params, once) == once
 

@@ -19,7 +19,7 @@ from textual.events import DescendantFocus
 from textual.message import Message
 from textual.widgets import Static
 
-from pttui.engine.common import overridden
+from pttui.engine.common import not_used, topic_of
 from pttui.engine.params import Param
 from pttui.tui.widgets.form_preview import FormPreview
 from pttui.tui.widgets.param_field import ParamField
@@ -55,6 +55,7 @@ class ParamForm(Vertical):
         self._lost: set[str] = set()  # the fields greyed out now
         self.first = len(params) if first is None else max(0, min(first, len(params)))
         self.built = self.first == len(params)  # every field mounted: values() sees them all
+        self._topic = topic_of(params)  # NEEDS facts that hold in some labs only
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(can_focus=False):  # Tab goes field to field, not via the container
@@ -141,22 +142,23 @@ class ParamForm(Vertical):
         self.show_overrides()
 
     def show_overrides(self) -> None:
-        """Grey out each field another one wins over (a --model-spec over --model), saying why
-        (pttui.engine.common.WINS: the same rule the engine refuses typed flags by)."""
+        """Grey out each field another one wins over (a --model-spec over --model) or that does
+        nothing with the others' values (--momentum with Adam), saying why (common.WINS and
+        common.NEEDS: the same rules the engine refuses typed flags by)."""
         if not self.built:
             return  # `build` calls it once every field is there
-        lost = overridden([p.name for p in self.params], self.current())
+        lost = not_used(self.params, self.current(), self._topic)
         changing = lost.keys() | self._lost  # only the fields whose state may change
         for f in self.fields:  # those composed so far
             if f.param.name in changing:
-                rule = lost.get(f.param.name)
-                f.show_overridden(f"not used: {rule.words(f.param.name)}" if rule else None)
+                why = lost.get(f.param.name)
+                f.show_overridden(f"not used: {why}" if why else None)
         self._lost = set(lost)
 
     def to_send(self, values: dict[str, Any]) -> dict[str, Any]:
         """What a run is given: the fields changed from their default and not greyed out, so the
-        form's own defaults and overridden fields are never refused as typed beside their winner."""
-        lost = overridden(values, values)
+        form's own defaults and greyed-out fields are never refused as typed where they lose."""
+        lost = not_used(self.params, values, self._topic)
         defaults = {p.name: p.parse(p.default) for p in self.params}
         return {k: v for k, v in values.items() if k not in lost and v != defaults.get(k)}
 
