@@ -82,7 +82,7 @@ MAX_DATA_BYTES = 512 << 20  # a data file larger than this is refused before it 
 HEADER_BYTES = 1 << 20  # a CSV header longer than this is left to the run
 
 
-def data_file(path: str, target: str = "") -> str:
+def data_file(path: str, target: str = "", max_bytes: int = MAX_DATA_BYTES) -> str:
     """The kind of `--data` file `path` is ("csv", "npz", "pt", "safetensors" or "folder"), after
     the checks that need no torch and no numpy: it is there, readable, small enough, of a kind
     pttui reads, and a CSV's header has the column to predict. ParamError on `data` or `target`."""
@@ -110,9 +110,9 @@ def data_file(path: str, target: str = "") -> str:
         raise ParamError(DATA_FIELD, path, f"a readable file ({exc.strerror or exc})") from None
     if not readable:
         raise ParamError(DATA_FIELD, path, "a file you can read (permission denied)")
-    if size > MAX_DATA_BYTES:
+    if size > max_bytes:
         raise ParamError(
-            DATA_FIELD, path, f"a file of at most {MAX_DATA_BYTES >> 20} MiB; it has {size >> 20} MiB"
+            DATA_FIELD, path, f"a file of at most {max_bytes >> 20} MiB; it has {size >> 20} MiB"
         )
     if suffix == ".csv":
         header = _csv_header(file)
@@ -174,24 +174,24 @@ def csv_target(names: list[str], target: str, path: str) -> str:
 
 
 def _csv_header(file) -> list[str] | None:
-    """The first non-blank row of a CSV, read from its first HEADER_BYTES; None when it is longer
-    or cannot be read here (the run reads the file and says why)."""
+    """The first non-blank row of a CSV, read from its first HEADER_BYTES; None when it is longer,
+    is not UTF-8 text, or cannot be read here (the run reads the file and says why)."""
     import csv
     import io
 
     try:
-        with open(file, encoding="utf-8", errors="replace", newline="") as f:
+        with open(file, "rb") as f:
             head = f.read(HEADER_BYTES)
     except OSError:
         return None
-    lines = head.splitlines(keepends=True)
     if len(head) == HEADER_BYTES:
-        lines = lines[:-1]  # the last one may be cut
+        head = head[: head.rfind(b"\n") + 1]  # the last line may be cut
     try:
-        for row in csv.reader(io.StringIO("".join(lines))):
+        text = head.decode("utf-8")
+        for row in csv.reader(io.StringIO(text)):
             if any(cell.strip() for cell in row):
                 return [cell.strip() for cell in row]
-    except csv.Error:
+    except (UnicodeDecodeError, csv.Error):
         return None
     return None
 

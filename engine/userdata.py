@@ -155,7 +155,7 @@ def load(path: str, target: str = "", task: str = "auto") -> Loaded:
     """Read and check `--data`; ParamError naming `data`, `target` or `task` when it will not do."""
     shown = path
     file = Path(path).expanduser()
-    kind = early.data_file(path, target)  # there, readable, small enough, a kind pttui reads
+    kind = early.data_file(path, target, MAX_BYTES)  # there, readable, small enough, a kind pttui reads
     if kind == "folder":
         x, y, classes = _image_folder(file, shown)
         kind, features, target_name = "imagefolder", [], ""
