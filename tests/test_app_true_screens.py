@@ -371,3 +371,25 @@ async def test_a_run_stopped_early_is_charted_to_its_own_length_live_and_reopene
         screen.show_past_run([*events, ev.Done(0.5, {}, stopped=True)], {}, "stopped")
         await wait_for(pilot, lambda: chart.settled and chart.drawing, 10, "the drawing")
         assert chart.drawing == live  # reopened: the same chart
+
+
+@pytest.mark.slow
+@sync
+async def test_enter_in_a_field_while_running_leaves_the_field_so_s_stops_the_run():
+    from tests.test_app import TINY
+
+    app = PlaygroundApp("training")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await built(pilot)
+        screen.form.set_values({**TINY, "epochs": 10000})
+        await pilot.press("r")
+        await wait_for(pilot, lambda: screen.state.step > 0, 60, "the first step")
+        editor = screen.form.field("lr").query_one(Input)
+        editor.focus()
+        before = editor.value
+        await pilot.press("enter")  # "already running": said, and the focus leaves the field
+        assert app.focused is not editor
+        assert "already running" in str(screen.query_one(StatusLine).render())
+        await pilot.press("s")
+        await wait_for(pilot, lambda: screen.child is None, 10, "the stop")
+        assert screen.state.state == STOPPED and editor.value == before

@@ -344,6 +344,7 @@ class TopicScreen(Screen):
                 self.child.kill()
                 self.child.exited.wait(1.0)
             self.drain()
+        self._leave_field()  # r and s are keys again, not letters typed into the field
         if self.running:
             self.notify("This topic is already running: s stops it.", severity="warning")
             return
@@ -351,7 +352,6 @@ class TopicScreen(Screen):
         if busy:
             self.notify(f"{busy} is still running: stop it first (s on its screen).", severity="warning")
             return
-        self._leave_field()  # r and s are keys again, not letters typed into the field
         self.results.new_run(keep_previous=True)
         self.final = None
         self._run_threads = int(values.get("threads", 0))
