@@ -393,3 +393,18 @@ async def test_enter_in_a_field_while_running_leaves_the_field_so_s_stops_the_ru
         await pilot.press("s")
         await wait_for(pilot, lambda: screen.child is None, 10, "the stop")
         assert screen.state.state == STOPPED and editor.value == before
+
+
+@sync
+async def test_a_status_line_notice_goes_after_its_few_seconds():
+    app = PlaygroundApp("training")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await built(pilot)
+        screen.notify("as fast as it can", title="Pace")
+        await pilot.pause()
+        line = screen.query_one(StatusLine)
+        assert "Pace: as fast as it can" in str(line.render())
+        await wait_for(
+            pilot, lambda: "Pace" not in str(line.render()), notices.notice_s("information") + 5, "it to go"
+        )
+        assert any("Pace: as fast as it can" in h for h in screen.results.log_view.history)  # kept there

@@ -14,7 +14,16 @@ ROOMY = (100, 30)  # cells: below this in either direction, no toasts
 # The longest a toast stays, by severity: long enough to read a line, short enough to hide
 # nothing for long (the same words stay in the Log and the status line).
 TOAST_S = {"information": 2.5, "warning": 3.5, "error": 5.0}
-NOTICE_S = 8.0  # a notice on a status line (it covers no result) stays this long, or until the next
+# A notice on a status line covers no result, but it pushes the run's figures out for a while:
+# it stays this long by severity (or until the next notice).
+NOTICE_S = {"information": 3.0, "warning": 5.0, "error": 8.0}
+
+
+def notice_s(severity: str) -> float:
+    """How long a status-line notice of `severity` stays."""
+    return NOTICE_S.get(severity, NOTICE_S["information"])
+
+
 MARKS = {"information": "ℹ", "warning": "⚠", "error": "✘"}
 
 

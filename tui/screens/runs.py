@@ -71,7 +71,7 @@ class RunsScreen(Screen):
         self.query_one("#runs-where", Static).update(Text(f"{mark} {notices.words(message, title)}", style))
         if self._notice_timer is not None:
             self._notice_timer.stop()
-        self._notice_timer = self.set_timer(notices.NOTICE_S, self._clear_notice)
+        self._notice_timer = self.set_timer(notices.notice_s(severity), self._clear_notice)
         return True
 
     def _clear_notice(self) -> None:

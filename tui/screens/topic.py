@@ -536,7 +536,7 @@ class TopicScreen(Screen):
         line.notice = (notices.words(message, title), severity)
         if self._notice_timer is not None:
             self._notice_timer.stop()
-        self._notice_timer = self.set_timer(notices.NOTICE_S, self._clear_notice)
+        self._notice_timer = self.set_timer(notices.notice_s(severity), self._clear_notice)
         return True
 
     def _log_notice(self, message: str, title: str, severity: str) -> None:
