@@ -408,3 +408,24 @@ async def test_a_status_line_notice_goes_after_its_few_seconds():
             pilot, lambda: "Pace" not in str(line.render()), notices.notice_s("information") + 5, "it to go"
         )
         assert any("Pace: as fast as it can" in h for h in screen.results.log_view.history)  # kept there
+
+
+@pytest.mark.slow
+@sync
+async def test_q_during_a_data_run_with_workers_records_it_stopped():
+    import asyncio
+
+    from pttui.tui.child import live_children
+
+    app = PlaygroundApp("data")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await built(pilot)
+        screen.form.set_values({"epochs": 200, "num_workers": 1, "sweep": False, "sample_cost_us": 20})
+        await pilot.press("r")
+        await wait_for(pilot, lambda: screen.state.state == RUNNING, 60, "the run to start")
+        await asyncio.sleep(3.0)  # its worker is up and loading
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, 10, "the app to quit")
+    assert not live_children()
+    [info] = run_store.list_runs()
+    assert info.status == run_store.STOPPED, (info.status, info.reason)
