@@ -16,6 +16,7 @@ import torch
 from pttui.engine import events as ev
 from pttui.engine.data import add_features
 from pttui.engine.train import Hooks
+from pttui.engine.usermodel import prediction
 
 GRID = 40  # cells per side: the issue's minimum, and 3.2 kB a map on the wire
 EVERY_S = 0.4  # maps a second at most 2.5: ~3.5 kB each, ~0.5 MB a minute in the run record
@@ -51,8 +52,9 @@ def sample_points(x: np.ndarray, y: np.ndarray, split: int, limit: int) -> list[
 class BoundaryMap:
     """Emits `heatmap` events for one model on one 2-D data set; see `events.Heatmap`."""
 
-    def __init__(self, model, raw, features, device, size: int = GRID):
+    def __init__(self, model, raw, features, device, size: int = GRID, output_key: str = ""):
         self.model = model
+        self.output_key = output_key  # a person's model: the prediction in a tuple or dict output
         self.raw = raw  # data.Data with the 2-D points, before the feature crosses
         self.size = size
         self.x_range, self.y_range = data_range(raw.x_train, raw.x_val)
@@ -75,7 +77,8 @@ class BoundaryMap:
         was_training = self.model.training
         self.model.eval()  # dropout off: the map shows the model as it predicts
         try:
-            probs = torch.softmax(self.model(self.inputs).float(), dim=1)
+            logits = prediction(self.model(self.inputs), self.output_key)
+            probs = torch.softmax(logits.float(), dim=1)
         finally:
             self.model.train(was_training)
         top, cls = probs.max(dim=1)

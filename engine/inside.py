@@ -72,11 +72,15 @@ class Inside:
         hooks: list[Hooks] = []
         two_d = r.points is not None and r.points.n_features == 2 and r.points.image_shape is None
         classes = r.data.task == "classification"
-        if values.get("boundary", False) and two_d and classes and not values.get("model_spec"):
+        if values.get("boundary", False) and two_d and classes:
             from pttui.engine.common import feature_list
 
             bmap = boundary.BoundaryMap(
-                r.model, r.points, feature_list(values.get("features", "x1,x2")), device
+                r.model,
+                r.points,
+                feature_list(values.get("features", "x1,x2")),
+                device,
+                output_key=values.get("output_key", ""),
             )
             self.boundary = boundary.BoundaryHook(ctx, bmap)
             hooks.append(self.boundary)

@@ -395,3 +395,39 @@ def test_the_confusion_grid_reads_any_table_without_failing():
     assert counts == [[5, 0, 0], [0, 0, 7, 9], []]
     text = confusion_view.render(counts, 40, "final").plain
     assert text.splitlines()[0].startswith("confusion") and len(text.splitlines()) == 2 + 3
+
+
+def test_a_users_model_on_a_2d_set_draws_its_boundary(tmp_path):
+    """--model-spec on a 2-D set: the boundary is drawn from the prediction (a dict output's
+    --output-key), and its class is the trained model's argmax, computed here from the saved weights."""
+    (tmp_path / "net.py").write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.register_buffer('shift', torch.zeros(2))\n"
+        "        self.gain = nn.Parameter(torch.ones(1))\n"
+        "        self.body = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 3))\n"
+        "    def forward(self, x):\n"
+        "        return {'aux': 'text', 'logits': self.body(x - self.shift) * self.gain}\n"
+    )
+    save = tmp_path / "net.pt"
+    values = {k: v for k, v in TINY.items() if k != "hidden"}
+    values.update(model_spec=f"{tmp_path / 'net.py'}:Net", output_key="logits", save=str(save))
+    final, sink = run_lab("training", **values)
+    assert isinstance(final, ev.Done), final
+    maps = sink.of("heatmap")
+    assert maps and maps[-1].final, "a user model on a 2-D set drew no decision boundary"
+    event = maps[-1]
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("net_for_test", tmp_path / "net.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = module.Net()
+    state = torch.load(save, weights_only=True)
+    model.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
+    model.eval()
+    with torch.no_grad():
+        expected = model(torch.from_numpy(_centres(event)))["logits"].argmax(1)
+    assert event.classes == "".join(str(int(c)) for c in expected)
