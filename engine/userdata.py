@@ -78,9 +78,10 @@ def resolve_task(y, task="auto"):
     """(task, n_outputs): classification when the targets are whole numbers 0..K-1 with K <= 1000.
 
     `auto` decides from the values; for classification n_outputs is K (max + 1), for regression
-    it is the number of target columns.
+    it is the number of target columns. Labels stored as one column, (N, 1), count as (N,).
     """
     y = np.asarray(y)
+    y = y.reshape(len(y)) if y.ndim == 2 and y.shape[1] == 1 else y
     whole = y.dtype.kind in "iub" or (
         y.dtype.kind == "f" and bool(np.all(np.isfinite(y))) and bool(np.all(y == np.round(y)))
     )
@@ -99,7 +100,7 @@ def standard_arrays(x, y, task):
     x = x.astype(np.int64) if x.dtype.kind in "iu" else x.astype(np.float32)
     y = np.asarray(y)
     if task == "classification":
-        return x, y.astype(np.int64)
+        return x, y.reshape(len(y)).astype(np.int64)  # (N, 1) labels too
     y = y.astype(np.float32)
     return x, y.reshape(len(y), -1)
 
@@ -169,6 +170,7 @@ def load(path: str, target: str = "", task: str = "auto") -> Loaded:
             features, target_name = [], ""
         kind = suffix[1:]
     _check_arrays(x, y, shown)
+    y = y.reshape(len(y)) if y.ndim == 2 and y.shape[1] == 1 else y  # one column of labels: (N,)
     resolved, n_outputs = resolve_task(y, task)
     if resolved == "classification" and task == "classification":
         bad = y.dtype.kind == "f" and not np.all(y == np.round(y))

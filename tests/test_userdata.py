@@ -190,3 +190,22 @@ def test_every_data_file_is_bounded_in_size_rows_and_archive_members(tmp_path, m
     with pytest.raises(ParamError) as caught:
         userdata.load(str(tmp_path / "bomb.npz"))
     assert caught.value.field == "data", str(caught.value)
+
+
+@pytest.mark.parametrize("task", ["auto", "classification"])
+def test_integer_labels_in_one_column_are_classes(tmp_path, task):
+    """y saved as an (N, 1) column of class indices (a common way to store labels) is
+    classification with --task auto, as its (N,) form is, and trains on (N,) int64 targets."""
+    rng = np.random.RandomState(0)
+    x = rng.rand(30, 4).astype(np.float32)
+    labels = rng.randint(0, 3, size=30)
+    path = tmp_path / "col.npz"
+    np.savez(path, x=x, y=labels[:, None])
+    loaded = userdata.load(str(path), task=task)
+    assert loaded.task == "classification" and loaded.n_outputs == int(labels.max()) + 1
+    assert loaded.y.shape == (30,) and loaded.y.dtype == np.int64
+    np.testing.assert_array_equal(loaded.y, labels)
+    # the conversions the exported script copies decide the same
+    t, n = userdata.resolve_task(labels[:, None], task)
+    _, y = userdata.standard_arrays(x, labels[:, None], t)
+    assert (t, n) == ("classification", int(labels.max()) + 1) and y.shape == (30,)
