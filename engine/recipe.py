@@ -57,8 +57,7 @@ def load_data(values: dict[str, Any]) -> data.Data:
 
 
 def build_model(values: dict[str, Any], d: data.Data) -> torch.nn.Module:
-    if values.get("model_spec") and values.get("dropout", 0.0):
-        raise ParamError("dropout", values["dropout"], "0 with --model-spec (put nn.Dropout in your model)")
+    # --dropout beside --model-spec, or on simplenet, was refused with the parameters (common.WINS, NEEDS)
     if values.get("model_spec"):
         model, _ = usermodel.load(values["model_spec"], values.get("model_kwargs", ""))
         return model
@@ -67,10 +66,6 @@ def build_model(values: dict[str, Any], d: data.Data) -> torch.nn.Module:
             "model", "cnn", "mlp or simplenet for this data; cnn needs one-channel square images"
         )
     dropout = values.get("dropout", 0.0)
-    if dropout and values["model"] == "simplenet":
-        raise ParamError(
-            "dropout", dropout, "0 for simplenet (it has no hidden layer); mlp and cnn take dropout"
-        )
     build = functools.partial(
         models.build,
         values["model"],
@@ -87,21 +82,15 @@ def build_model(values: dict[str, Any], d: data.Data) -> torch.nn.Module:
 
 
 def with_features(values: dict[str, Any], d: data.Data) -> data.Data:
-    """The data as the model sees it: --features made from a 2-D set's points (else `d` itself)."""
+    """The data as the model sees it: --features made from a 2-D set's points (else `d` itself).
+    Features beside --data, or on the digits, were refused with the parameters (common.WINS, NEEDS)."""
     from dataclasses import replace
 
     from pttui.engine.common import FEATURES, feature_list
-    from pttui.engine.params import ParamError
 
     names = feature_list(values.get("features", FEATURES.default))
     if names == feature_list(FEATURES.default):
         return d
-    if values.get("data"):  # the exported script reads a person's file as it is
-        raise ParamError(
-            "features", values["features"], f"{FEATURES.default} with --data (cross them in your file)"
-        )
-    if d.image_shape is not None or d.n_features != 2:
-        raise ParamError("features", values["features"], f"{FEATURES.default} for a data set that is not 2-D")
     return replace(d, x_train=data.add_features(d.x_train, names), x_val=data.add_features(d.x_val, names))
 
 
@@ -234,12 +223,7 @@ def prepare(
     With a person's model and no --data in a lab that declares --input-shape, the data are random
     (`synthetic_data`), the batch size is the first size of --input-shape, and `batch_default` is the
     lab's default --batch-size (which then does not count as disagreeing)."""
-    batch_size = values["batch_size"]
-    if values.get("input_shape", "").strip() and not is_synthetic(values):
-        raise ParamError(
-            "input_shape", values["input_shape"], "empty here: it shapes random inputs for --model-spec "
-            "without --data" + (" (the data come from --data)" if values.get("data") else ""),
-        )  # fmt: skip
+    batch_size = values["batch_size"]  # --input-shape without random inputs: refused (common.NEEDS, WINS)
     if is_synthetic(values):
         batch_size, _ = synthetic_batch(values, batch_default)
         values = {**values, "batch_size": batch_size}

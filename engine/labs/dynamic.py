@@ -70,11 +70,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     from pttui.engine import graph, models
 
     if values["model_spec"]:
-        return run_user(values, ctx)
-    if values["input_shape"].strip():
-        raise ParamError(
-            "input_shape", values["input_shape"], "empty here: it shapes random inputs for --model-spec"
-        )
+        return run_user(values, ctx)  # without it, --input-shape was refused (common.NEEDS)
     ctx.start("cpu")
     torch.manual_seed(values["seed"])
     model = models.build(values["model"], 10, 3)
