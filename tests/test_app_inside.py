@@ -156,7 +156,7 @@ async def test_confusion_matrix_is_a_coloured_grid_redrawn_each_epoch(digits_run
     assert len(matrices) >= 2 and matrices[-1].note == "final", [m.note for m in matrices]
     app = PlaygroundApp("training")
     async with app.run_test(size=size) as pilot:
-        screen = app.screen
+        screen = await built(pilot)  # the tabs' panes come after the first frame
         screen.results.new_run()
         screen.results.show_tab("tables")
         screen.results.apply(events[: events.index(matrices[0]) + 1])  # the first epoch's
