@@ -431,7 +431,8 @@ NEEDS = (
     Needs("momentum", when("optimizer", "sgd"), "Adam and AdamW use their betas instead"),
     Needs("reg_rate", when("regularization", "l1", "l2"), "with none there is no penalty to weigh"),
     *(Needs(name, when("dataset", *TWO_D_SETS), _TWO_D) for name in ("noise", "features")),
-    Needs("boundary", when("dataset", *TWO_D_SETS), _TWO_D, idle=(False,)),
+    # a --data file of two columns, classified, draws its boundary too (pttui.engine.inside)
+    Needs("boundary", when("dataset", *TWO_D_SETS) + when("data"), _TWO_D, idle=(False,)),
     # --size: the points of a 2-D set, or the random inputs made for a --model-spec without --data
     Needs("size", when("dataset", *TWO_D_SETS), _TWO_D, ("training", "checkpoint", "data")),
     Needs("size", when("dataset", *TWO_D_SETS) + when("model_spec"), "the digits are a fixed set",

@@ -152,6 +152,8 @@ def test_no_boundary_on_the_digits_asks_for_nothing_and_passes():
     assert validate(params, {"dataset": "digits", "boundary": False})["boundary"] is False
     assert validate(params, {"dataset": "digits", "boundary": True})["boundary"] is True  # its default
     assert "boundary" in common.unused({**defaults(params), "dataset": "digits"}, "training")
+    # A --data file may be 2-D: its boundary is drawn, so the field counts (pttui runs compare: not n/a).
+    assert "boundary" not in common.unused({**defaults(params), "data": CSV}, "training")
 
 
 def test_a_fact_for_some_labs_only_holds_there():
