@@ -545,9 +545,13 @@ class TopicScreen(Screen):
             return
         level = severity if severity in ("warning", "error") else "info"
         try:
-            self.results.log_view.note(notices.words(message, title), level)
+            log = self.results.log_view
         except NoMatches:
-            pass
+            return
+        said = notices.words(message)
+        if any(said in line for line in list(log.history)[-3:]):
+            return  # the Log said it a moment ago (a failed run's error event): once is enough
+        log.note(notices.words(message, title), level)
 
     def _clear_notice(self) -> None:
         if self._notice_timer is not None:
