@@ -184,7 +184,7 @@ def test_confusion_matrix(snap_compare, size):
     async def show(pilot):
         from pttui.tui.widgets.confusion import ConfusionView
 
-        screen = pilot.app.screen
+        screen = await built(pilot)
         run = recorded_run(epochs=4)
         screen.show_past_run([*run[:-1], confusion_table(), run[-1]], {"dataset": "digits"}, "digits")
         screen.results.show_tab("tables")
