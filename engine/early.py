@@ -161,14 +161,22 @@ def csv_target(names: list[str], target: str, path: str) -> str:
     if target:
         if target not in names:
             raise ParamError("target", target, f"a column of {Path(path).name}: {shown}")
-        return target
-    found = next((n for n in names if n.lower() in TARGET_NAMES), None)
+        found = target
+    else:
+        found = next((n for n in names if n.lower() in TARGET_NAMES), None)
     if found is None:
         raise ParamError(
             DATA_FIELD,
             path,
             f"a CSV with a column to predict: {Path(path).name} has no column named label, target or y "
             f"(its columns: {shown}); name one with --target COLUMN",
+        )
+    if names.count(found) > 1:  # which one is predicted would be a guess; the other, a feature
+        raise ParamError(
+            DATA_FIELD,
+            path,
+            f"a CSV that names its target column once: {Path(path).name} has {found!r} twice or more; "
+            "rename one",
         )
     return found
 
@@ -187,7 +195,7 @@ def _csv_header(file) -> list[str] | None:
     if len(head) == HEADER_BYTES:
         head = head[: head.rfind(b"\n") + 1]  # the last line may be cut
     try:
-        text = head.decode("utf-8")
+        text = head.decode("utf-8-sig")  # a byte order mark is no part of the first name
         for row in csv.reader(io.StringIO(text)):
             if any(cell.strip() for cell in row):
                 return [cell.strip() for cell in row]

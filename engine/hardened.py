@@ -527,6 +527,7 @@ def read_csv(
     except UnicodeDecodeError as exc:
         raise FileRefused(field, path, f"is not {encoding} text (byte {exc.start})") from None
     del data
+    text = text.removeprefix("\ufeff")  # a byte order mark (Excel's "CSV UTF-8") is no cell
     rows: list[list[str]] = []
     old_limit = csv.field_size_limit()
     try:

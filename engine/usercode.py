@@ -88,7 +88,7 @@ def data_lines(values: dict[str, Any], to_device: bool = True) -> list[str]:
     suffix = Path(path).suffix.lower()
     if suffix == ".csv":
         read = [
-            f"with open({path!r}, newline='', encoding='utf-8') as f:",
+            f"with open({path!r}, newline='', encoding='utf-8-sig') as f:",
             "    rows = list(csv.reader(f))",
             f"x, y, features, target = csv_arrays(rows, {values.get('target', '')!r})",
         ]

@@ -209,3 +209,33 @@ def test_integer_labels_in_one_column_are_classes(tmp_path, task):
     t, n = userdata.resolve_task(labels[:, None], task)
     _, y = userdata.standard_arrays(x, labels[:, None], t)
     assert (t, n) == ("classification", int(labels.max()) + 1) and y.shape == (30,)
+
+
+def test_a_csv_saved_with_a_byte_order_mark_reads_its_first_column_by_name(tmp_path):
+    """Excel's "CSV UTF-8" starts with a BOM: the first column is still `label`, found by name,
+    in the run, in the early check and in the exported script's copy of the reader."""
+    from pttui.engine import early
+
+    text = "label,a,b\n0,1.5,2\n1,2.5,3\n0,3.5,4\n1,4.5,5\n"
+    path = _bytes(tmp_path, b"\xef\xbb\xbf" + text.encode())
+    loaded = userdata.load(path)
+    assert loaded.target == "label" and loaded.features == ["a", "b"]
+    np.testing.assert_array_equal(loaded.y, [0, 1, 0, 1])
+    assert early._csv_header(path) == ["label", "a", "b"]
+    from pttui.engine.labs import get_lab
+    from pttui.engine.params import validate
+
+    lab = get_lab("training")
+    script = lab.code(validate(lab.params, {"data": path}))
+    assert "encoding='utf-8-sig'" in script
+
+
+def test_a_target_named_by_two_columns_is_refused(tmp_path):
+    """Two columns called `label`: which one is predicted is a guess, and the other would be
+    trained on as a feature; the message names the column."""
+    path = _csv(tmp_path, "a,label,label\n1,0,1\n2,1,0\n3,0,1\n")
+    with pytest.raises(ParamError, match="label") as caught:
+        userdata.load(path)
+    assert caught.value.field == "data" and "twice" in str(caught.value)
+    with pytest.raises(ParamError, match="twice"):
+        userdata.load(_csv(tmp_path, "a,a,label\n1,0,1\n2,1,0\n", "t.csv"), target="a")
