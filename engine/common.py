@@ -210,6 +210,10 @@ class Wins:
         """`--model-spec wins over --model: it replaces the built-in models`."""
         return f"{_flag(self.field)} wins over {_flag(loser)}: {self.why}"
 
+    def brief(self, values=None) -> str:
+        """The one-line form of `words`, for beside a narrow field: `not used: --model-spec wins`."""
+        return f"not used: {_flag(self.field)} wins"
+
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
@@ -399,13 +403,20 @@ class Needs:
             needs.append(f"{_flag(name)} {_either(offered)}" if when else _flag(name))
         return f"{_flag(self.field)} is for {', or '.join(needs)}" + (f": {self.why}" if self.why else "")
 
-    def refusal(self, values, choices=None) -> str:
-        """What is allowed instead: `no --momentum with --optimizer adam (--momentum is for ...)`."""
-        beside = " and ".join(
+    def beside(self, values) -> str:
+        """What in `values` leaves `field` nothing to do: `with --optimizer adam`."""
+        return " and ".join(
             f"without {_flag(name)}" if when is None else f"with {_flag(name)} {values.get(name)}"
             for name, when in self.on
         )
-        return f"no {_flag(self.field)} {beside} ({self.words(choices)})"
+
+    def brief(self, values) -> str:
+        """The one-line form of `words`, for beside a narrow field: `not used with --dataset digits`."""
+        return f"not used {self.beside(values)}"
+
+    def refusal(self, values, choices=None) -> str:
+        """What is allowed instead: `no --momentum with --optimizer adam (--momentum is for ...)`."""
+        return f"no {_flag(self.field)} {self.beside(values)} ({self.words(choices)})"
 
 
 def when(name: str, *values: str) -> tuple[tuple[str, tuple[str, ...] | None]]:
@@ -501,6 +512,20 @@ def not_used(params, values, topic: str = "") -> dict[str, str]:
     names = [p if isinstance(p, str) else p.name for p in params]
     out = {name: fact.words(choices) for name, fact in not_needed(names, values, topic).items()}
     out.update({name: rule.words(name) for name, rule in overridden(names, values).items()})
+    return out
+
+
+def not_used_notes(params, values, topic: str = "") -> dict[str, tuple[str, str]]:
+    """As `not_used`, each unused field -> (a one-line note, why in words): the form shows the
+    note beside the field, where a full sentence took five lines at 80x24, and the why when the
+    field has the focus."""
+    choices = {p.name: p.choices for p in params if not isinstance(p, str)}
+    names = [p if isinstance(p, str) else p.name for p in params]
+    out = {
+        name: (fact.brief(values), fact.words(choices))
+        for name, fact in not_needed(names, values, topic).items()
+    }
+    out.update({name: (rule.brief(), rule.words(name)) for name, rule in overridden(names, values).items()})
     return out
 
 

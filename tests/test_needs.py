@@ -200,11 +200,18 @@ def test_the_form_greys_out_what_does_nothing_and_sends_only_what_counts(monkeyp
             assert {"momentum", "reg_rate", "size", "noise", "features", "boundary", "tensorboard"} <= set(
                 lost
             )
+            choices = {p.name: p.choices for p in lab.params}
             for name, fact in lost.items():
                 assert form.field(name).has_class("-overridden"), name
-                choices = {p.name: p.choices for p in lab.params}
-                assert f"not used: {fact.words(choices)}" in note(form, name)
-            assert "--momentum is for --optimizer sgd" in note(form, "momentum")
+                # one line beside the field (a whole sentence took five at 80x24), the why on focus
+                assert f"↳ {fact.brief(form.values())}" == note(form, name)
+                assert form.field(name).why_unused == fact.words(choices)
+            assert note(form, "momentum") == "↳ not used with --optimizer adam"
+            assert note(form, "size") == "↳ not used with --dataset digits"
+            form.field("momentum").editor.focus()
+            await pilot.pause()
+            help_text = str(form.query_one("#help").render())
+            assert "Not used: --momentum is for --optimizer sgd" in help_text, help_text
             form.set_values({"optimizer": "sgd", "momentum": 0.5, "dataset": "moons"})
             await pilot.pause()
             for name in ("momentum", "size", "noise", "features", "boundary"):

@@ -142,7 +142,8 @@ def test_the_form_greys_out_what_loses_and_sends_only_what_counts(monkeypatch):
             for name, rule in lost.items():
                 field = form.field(name)
                 assert field.has_class("-overridden"), name
-                assert rule.words(name) in str(field.query_one(".error").render())
+                assert str(field.query_one(".error").render()) == f"↳ {rule.brief()}"  # one line
+                assert field.why_unused == rule.words(name)  # the sentence, in the help box on focus
             assert not form.field("epochs").has_class("-overridden")
             sent = form.to_send(form.values())
             assert sent == {"epochs": 3, "model_spec": SPEC, "data": CSV}

@@ -60,6 +60,9 @@ class ParamField(Widget):
         self.value: Any = self._initial
         self.policy = Policy.from_env()  # pttui serve's limits; none in the plain app
         self._note = ""  # shown under the field while it has no error: why it is off or overridden
+        self.why_unused: str | None = (
+            None  # the whole sentence behind an "unused" note (the help box shows it)
+        )
         # The editor's value as this field last took it in. Input and Select post Changed when
         # they mount, with the value they were given: not an edit, and 35 of them checked the
         # whole form 35 times before a topic's first frame.
@@ -123,12 +126,14 @@ class ParamField(Widget):
         self.show_error(self._own or self.marked)
         return self.error
 
-    def show_overridden(self, why: str | None) -> None:
-        """Dim the field and say which other field wins over it (None: it counts again)."""
+    def show_overridden(self, note: str | None, why: str | None = None) -> None:
+        """Dim the field with a one-line `note` (`not used with --dataset digits`; None: it counts
+        again); `why`, the whole sentence, is shown in the form's help box when it has the focus."""
         if self.policy.disabled(self.param.name):
             return  # its own reason stays
-        self._note = f"↳ {why}" if why else ""
-        self.set_class(why is not None, "-overridden")
+        self._note = f"↳ {note}" if note else ""
+        self.why_unused = why if note else None
+        self.set_class(note is not None, "-overridden")
         self.show_error(self.error)
 
     def mark(self, message: str | None) -> None:

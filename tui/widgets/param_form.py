@@ -19,7 +19,7 @@ from textual.events import DescendantFocus
 from textual.message import Message
 from textual.widgets import Static
 
-from pttui.engine.common import not_used, topic_of
+from pttui.engine.common import not_used, not_used_notes, topic_of
 from pttui.engine.params import Param
 from pttui.tui.widgets.form_preview import FormPreview
 from pttui.tui.widgets.param_field import ParamField
@@ -147,13 +147,18 @@ class ParamForm(Vertical):
         common.NEEDS: the same rules the engine refuses typed flags by)."""
         if not self.built:
             return  # `build` calls it once every field is there
-        lost = not_used(self.params, self.current(), self._topic)
+        lost = not_used_notes(self.params, self.current(), self._topic)
         changing = lost.keys() | self._lost  # only the fields whose state may change
         for f in self.fields:  # those composed so far
             if f.param.name in changing:
-                why = lost.get(f.param.name)
-                f.show_overridden(f"not used: {why}" if why else None)
+                note, why = lost.get(f.param.name, (None, None))
+                f.show_overridden(note, why)
         self._lost = set(lost)
+        focused = self.app.focused if self.is_attached else None
+        for node in focused.ancestors_with_self if focused else ():
+            if isinstance(node, ParamField) and node.param.name in changing:
+                self.query_one("#help", Static).update(self._help_text(node))  # its why may have changed
+                break
 
     def to_send(self, values: dict[str, Any]) -> dict[str, Any]:
         """What a run is given: the fields changed from their default and not greyed out, so the
@@ -165,13 +170,18 @@ class ParamForm(Vertical):
     def on_descendant_focus(self, event: DescendantFocus) -> None:
         for node in event.widget.ancestors_with_self:
             if isinstance(node, ParamField):
-                self.query_one("#help", Static).update(self._help_text(node.param))
+                self.query_one("#help", Static).update(self._help_text(node))
                 return
 
     @staticmethod
-    def _help_text(p: Param) -> Text:
+    def _help_text(field: ParamField | Param) -> Text:
+        """The help box's text for a field: its help, what is allowed, and why it is greyed out."""
+        p = field if isinstance(field, Param) else field.param
         text = Text()
         text.append(p.name.replace("_", " "), style="bold")
         text.append(f": {p.help}. ")
         text.append(f"{p.allowed()}; default {p.to_text(p.default) or 'none'}", style="italic")
+        why = None if isinstance(field, Param) else field.why_unused
+        if why:
+            text.append(f"\nNot used: {why}.", style="bold")
         return text
