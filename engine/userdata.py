@@ -170,6 +170,9 @@ def load(path: str, target: str = "", task: str = "auto") -> Loaded:
             features, target_name = [], ""
         kind = suffix[1:]
     _check_arrays(x, y, shown)
+    if classes and task == "regression":
+        named = ", ".join(map(str, classes[:3])) + (", ..." if len(classes) > 3 else "")
+        raise ParamError("task", task, f"auto or classification: the targets are class names ({named})")
     y = y.reshape(len(y)) if y.ndim == 2 and y.shape[1] == 1 else y  # one column of labels: (N,)
     resolved, n_outputs = resolve_task(y, task)
     if resolved == "classification" and task == "classification":
@@ -199,7 +202,8 @@ def _csv(file: Path, shown: str, target: str):
             raise ParamError(
                 FIELD, shown, f"rows as long as the header ({len(names)} cells); line {line} has {len(row)}"
             )
-    early.csv_target(names, target, shown)  # the column to predict, or a message naming --target
+    # the column to predict (or a message naming --target), numbers or text classes
+    _check_target_cells(rows, early.csv_target(names, target, shown), shown)
     x, y, features, target_name = csv_arrays(rows, target)
     if not features:
         raise ParamError(
@@ -209,6 +213,39 @@ def _csv(file: Path, shown: str, target: str):
         sorted({row[names.index(target_name)].strip() for row in rows[1:]}) if y.dtype == np.int64 else []
     )
     return x, y, features, target_name, classes
+
+
+def _check_target_cells(rows: list[list[str]], target: str, shown: str) -> None:
+    """A target column of numbers with a few text cells ('NA', '?') would be read as text classes
+    in string order; say which data rows are not numbers instead. A text target (no cell is a
+    number) is classes: at most MAX_CLASSES of them."""
+    t = [n.strip() for n in rows[0]].index(target)
+    cells = [row[t].strip() for row in rows[1:]]
+
+    def is_number(cell: str) -> bool:
+        try:
+            float(cell)
+        except ValueError:
+            return False
+        return True
+
+    text = [i for i, cell in enumerate(cells, start=1) if cell and not is_number(cell)]
+    if text and len(text) < len(cells) and any(is_number(c) for c in cells):
+        shown_rows = ", ".join(map(str, text[:10])) + (
+            f" and {len(text) - 10:,} more" if len(text) > 10 else ""
+        )
+        raise ParamError(
+            FIELD,
+            shown,
+            f"numbers in the target column {target!r}; data row(s) {shown_rows} hold text "
+            f"({cells[text[0] - 1]!r}): fix or drop them",
+        )
+    if text and len(set(cells)) > MAX_CLASSES:
+        raise ParamError(
+            FIELD,
+            shown,
+            f"at most {MAX_CLASSES:,} classes in the text target column {target!r}; it has {len(set(cells)):,}",
+        )
 
 
 def _check_zip(file: Path, shown: str) -> None:

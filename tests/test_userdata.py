@@ -239,3 +239,26 @@ def test_a_target_named_by_two_columns_is_refused(tmp_path):
     assert caught.value.field == "data" and "twice" in str(caught.value)
     with pytest.raises(ParamError, match="twice"):
         userdata.load(_csv(tmp_path, "a,a,label\n1,0,1\n2,1,0\n", "t.csv"), target="a")
+
+
+def test_a_numeric_target_with_a_text_cell_is_refused_naming_the_rows(tmp_path):
+    """One 'NA' in a price column made the whole column text: 3,000 prices became class indices
+    in string order, then MSE regression on those indices (a loss in the millions). Now the rows
+    that are not numbers are named."""
+    rows = ["a,price"] + [f"{i * 0.1:.1f},{i * 1.5 + 0.25}" for i in range(40)]
+    rows[6], rows[9] = "0.5,NA", "0.8,?"
+    with pytest.raises(ParamError, match="price") as caught:
+        userdata.load(_csv(tmp_path, "\n".join(rows) + "\n"), target="price")
+    message = str(caught.value)
+    assert caught.value.field == "data" and "'NA'" in message and "6, 9" in message, message
+
+
+def test_text_targets_are_classes_and_never_regression(tmp_path):
+    named = "a,kind\n1,cat\n2,dog\n3,cat\n4,dog\n"
+    with pytest.raises(ParamError, match="regression") as caught:
+        userdata.load(_csv(tmp_path, named), target="kind", task="regression")
+    assert caught.value.field == "task"
+    many = "a,kind\n" + "".join(f"{i},k{i}\n" for i in range(1001))
+    with pytest.raises(ParamError, match="1,001") as caught:
+        userdata.load(_csv(tmp_path, many, "many.csv"), target="kind")
+    assert caught.value.field == "data"
