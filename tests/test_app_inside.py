@@ -109,6 +109,34 @@ async def test_compare_overlays_marked_runs_with_a_legend():
 
 
 @sync
+async def test_compared_runs_stopped_early_span_the_steps_they_ran():
+    """A run stopped at step 60 of 600 planned: the overlay's axis ends at 60, as its own chart does."""
+    from pttui.tui.screens.runs import RunsScreen
+    from tests.test_app_runs import _record
+
+    for lr in (0.02, 0.05):
+        path = _record(lr=lr)
+        lines = (path / "events.jsonl").read_text().splitlines()
+        (path / "events.jsonl").write_text(
+            "\n".join(line.replace('"steps_total":60', '"steps_total":600') for line in lines) + "\n"
+        )
+        assert '"steps_total":600' in (path / "events.jsonl").read_text()
+    app = PlaygroundApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("h")
+        assert isinstance(app.screen, RunsScreen)
+        await pilot.press("space", "space", "c")
+        await pilot.pause(0.3)
+        screen = await built(pilot)
+        snap = screen.results.chart.data.snapshot()
+        assert max(c.xs[-1] for c in snap.loss) == 60
+        assert snap.x_total == 0.0, f"the axis waits for {snap.x_total} planned steps"
+        chart = screen.results.chart
+        await wait_for(pilot, lambda: chart.settled and chart.drawing, 10, "the chart")
+        assert "600" not in chart.drawing, chart.drawing
+
+
+@sync
 async def test_speedup_tables_get_bars():
     from pttui.engine import events as ev
     from pttui.tui.widgets.bars import SpeedupBars

@@ -618,6 +618,7 @@ class TopicScreen(Screen):
             for event in events:
                 self.results.chart.add(event)
             log.note(f"compare: {label} = {info.path.name}")
+        self.results.chart.data.end()  # recorded runs: the axis spans the steps they ran, not those planned
         self.results.chart.redraw()
         self._set_state(replace(RunState(), message=f"comparing {len(runs)} runs"))
         self.results.show_tab("chart")
