@@ -8,6 +8,7 @@ It emits a table titled "profiler: top ops" and writes a Chrome/Perfetto trace
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from datetime import datetime
@@ -28,7 +29,7 @@ def trace_path(ctx) -> Path:
     folder: engine.runs.keep_dir), else the temporary folder when that is not writable."""
     from pttui.engine.runs import keep_dir
 
-    name = f"{datetime.now():%Y%m%d-%H%M%S}-{ctx.topic}-trace.json"
+    name = f"{datetime.now():%Y%m%d-%H%M%S}-{ctx.topic}-{os.getpid()}-trace.json"  # two runs a second
     folder = keep_dir(ctx.extras, "traces")
     try:
         folder.mkdir(parents=True, exist_ok=True)
