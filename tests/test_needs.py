@@ -182,6 +182,7 @@ def test_the_command_line_refuses_with_one_line_and_exit_2():
 def test_the_form_greys_out_what_does_nothing_and_sends_only_what_counts(monkeypatch):
     from pttui.tui import policy
     from pttui.tui.app import PlaygroundApp
+    from tests.test_app import built
 
     for key in (policy.ROOT_ENV, policy.CODE_ENV, policy.FILES_ENV):
         monkeypatch.delenv(key, raising=False)
@@ -193,8 +194,7 @@ def test_the_form_greys_out_what_does_nothing_and_sends_only_what_counts(monkeyp
     async def go():
         app = PlaygroundApp("training", spares=False)
         async with app.run_test(size=(100, 40)) as pilot:
-            form = app.screen.form
-            await pilot.pause()
+            form = (await built(pilot)).form  # every field mounted (the form composes lazily)
             names = [p.name for p in lab.params]
             lost = common.not_needed(names, form.values(), "training")  # Adam, digits, no penalty
             assert {"momentum", "reg_rate", "size", "noise", "features", "boundary", "tensorboard"} <= set(
@@ -233,6 +233,7 @@ def test_a_run_from_the_form_with_defaults_still_works(monkeypatch):
     # they are greyed out, not sent, and the run is not refused for them.
     from pttui.tui import policy
     from pttui.tui.app import PlaygroundApp
+    from tests.test_app import built
 
     for key in (policy.ROOT_ENV, policy.CODE_ENV, policy.FILES_ENV):
         monkeypatch.delenv(key, raising=False)
@@ -242,7 +243,7 @@ def test_a_run_from_the_form_with_defaults_still_works(monkeypatch):
 
         app = PlaygroundApp("training", spares=False)
         async with app.run_test(size=(100, 40)) as pilot:
-            screen = app.screen
+            screen = await built(pilot)
             screen.form.set_values({"epochs": 1, "threads": 1})
             await pilot.pause()
             assert screen.form.field("momentum").has_class("-overridden")
