@@ -117,11 +117,12 @@ def torchao_version() -> str | None:
 
 
 def size_mb(model: nn.Module, folder: str, name: str) -> float:
-    """Size on disk of the model's saved state_dict, in MB (10^6 bytes)."""
+    """Size on disk of the model's saved state_dict, in MB of 2^20 bytes (MiB), as every `_mb` figure
+    of pttui is (engine.numbers scales them so)."""
     # Always model.pt, in a folder per variant: torch.save names the zip's entries after the
     # file, so the name would change the size (by ~20 bytes per tensor) and no longer agree
     # with the exported script's, which saves to model.pt.
     os.makedirs(os.path.join(folder, name), exist_ok=True)
     path = os.path.join(folder, name, "model.pt")
     torch.save(model.state_dict(), path)
-    return os.path.getsize(path) / 1e6
+    return os.path.getsize(path) / 2**20

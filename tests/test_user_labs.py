@@ -186,7 +186,7 @@ def _int8_size_mb(model_file, tmp_path, **kwargs) -> float:
     folder = tmp_path / "independent"
     folder.mkdir(exist_ok=True)
     torch.save(q.state_dict(), folder / "model.pt")
-    return os.path.getsize(folder / "model.pt") / 1e6
+    return os.path.getsize(folder / "model.pt") / 2**20
 
 
 @pytest.mark.slow  # runs the exported script in a fresh Python

@@ -358,7 +358,7 @@ def size_mb(m):
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "model.pt")
         torch.save(m.state_dict(), path)
-        return os.path.getsize(path) / 1e6
+        return os.path.getsize(path) / 2**20
 
 
 print(f"fp32 {size_mb(model):.6f} MB, dynamic int8 {size_mb(dynamic):.6f} MB")
@@ -421,7 +421,7 @@ def size_mb(model):
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "model.pt")
         torch.save(model.state_dict(), path)
-        return os.path.getsize(path) / 1e6
+        return os.path.getsize(path) / 2**20
 
 
 {threads}x, y = load_digits_arrays()
