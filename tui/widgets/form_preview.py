@@ -31,23 +31,30 @@ class FormPreview(Widget):
         super().__init__()
         policy = Policy.from_env()  # pttui serve's limits: a field it turns off says why below it
         self.rows = [(p, values.get(p.name, p.default), policy.disabled(p.name)) for p in params]
+        self._drawn: tuple[int, int, list[Content]] | None = None  # (width, rows, lines) last drawn
 
     def drop(self, n: int) -> None:
         """Forget the first `n` fields' rows: their fields are mounted above this widget now."""
         self.rows = self.rows[n:]
         self.refresh(layout=True)
 
+    def _lines(self, width: int) -> list[Content]:
+        # Layout asks for the height and then the picture at one width: build the lines once.
+        if self._drawn is None or self._drawn[:2] != (width, len(self.rows)):
+            self._drawn = (width, len(self.rows), [line for row in self.rows for line in _row(*row, width)])
+        return self._drawn[2]
+
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return sum(len(_row(*row, width)) for row in self.rows)
+        return len(self._lines(width))
 
     def render(self) -> Content:
-        width = self.size.width
-        return Content("\n").join(line for row in self.rows for line in _row(*row, width))
+        return Content("\n").join(self._lines(self.size.width))
 
 
 def _names(p: Param) -> list[Content]:
     """The field's name as its Label wraps it: 14 columns and a gap (ParamField's .name)."""
-    return Content(p.name.replace("_", " ")).wrap(NAME_W - 1)
+    name = Content(p.name.replace("_", " "))
+    return [name] if name.cell_length < NAME_W else name.wrap(NAME_W - 1)
 
 
 def _row(p: Param, value: Any, off: str | None, width: int) -> list[Content]:
