@@ -27,10 +27,16 @@ class FormPreview(Widget):
     FormPreview { height: auto; color: $text-muted; }  /* the names' colour, as ParamField's */
     """
 
-    def __init__(self, params: tuple[Param, ...], values: dict[str, Any]):
+    def __init__(
+        self, params: tuple[Param, ...], values: dict[str, Any], notes: dict[str, str] | None = None
+    ):
+        """`notes`: field -> why it is greyed out (ParamForm.show_overrides' one-line notes)."""
         super().__init__()
         policy = Policy.from_env()  # pttui serve's limits: a field it turns off says why below it
-        self.rows = [(p, values.get(p.name, p.default), policy.disabled(p.name)) for p in params]
+        notes = notes or {}
+        self.rows = [
+            (p, values.get(p.name, p.default), policy.disabled(p.name), notes.get(p.name)) for p in params
+        ]
         self._drawn: tuple[int, int, list[Content]] | None = None  # (width, rows, lines) last drawn
 
     def drop(self, n: int) -> None:
@@ -57,29 +63,37 @@ def _names(p: Param) -> list[Content]:
     return [name] if name.cell_length < NAME_W else name.wrap(NAME_W - 1)
 
 
-def _row(p: Param, value: Any, off: str | None, width: int) -> list[Content]:
+def _row(p: Param, value: Any, off: str | None, unused: str | None, width: int) -> list[Content]:
     """One field's lines as it draws them (compact editor): the name, the value beside its
-    first line; a long name wraps onto more lines, as the Label does; a field pttui serve
-    turns off is struck through, with why below it (ParamField.on_mount)."""
+    first line; a long name wraps onto more lines, as the Label does. A field pttui serve
+    turns off (ParamField.on_mount), or that another field leaves unused (show_overridden),
+    is struck through, with why below it."""
     first, *more = _names(p)
     name = first.pad_right(NAME_W - first.cell_length)
-    if off:
-        room = max(0, width - NAME_W)
-        editor = Content.styled(p.to_text(value)[:room].ljust(room), "strike on $surface 45%")
-        note = [line.pad_left(2) for line in Content(f"⊘ {off}").wrap(max(1, width - 2))]
-        return [name.stylize("strike") + editor, *more, *note]
     room = max(0, width - NAME_W)
+    if off:
+        editor = Content.styled(p.to_text(value)[:room].ljust(room), "strike on $surface 45%")
+        return [name.stylize("strike") + editor, *more, *_note(f"⊘ {off}", width)]
+    # ParamField's -overridden: the name and an Input struck through and muted, a Select's label
+    # struck through (its own colour wins), a Checkbox as it is
+    text = "strike $foreground 70% on $surface" if unused and p.kind != "bool" else "$foreground on $surface"
     if p.kind == "choice":
-        text = p.to_text(value)[: max(0, room - 3)].ljust(max(0, room - 2))
-        editor = Content.styled(text, "$foreground on $surface") + Content.styled(
-            "▼ ", "$foreground 50% on $surface"
-        )
+        label = p.to_text(value)[: max(0, room - 3)].ljust(max(0, room - 2))
+        style = "strike $foreground on $surface" if unused else text
+        arrow = ("strike " if unused else "") + "$foreground 50% on $surface"
+        editor = Content.styled(label, style) + Content.styled("▼ ", arrow)
     elif p.kind == "bool":  # Textual's compact Checkbox: a box on $panel, then the label
         mark = Content.styled("✔", "$text-success on $panel") if value else Content.styled(" ", "on $panel")
         edge = "$panel on $surface"
         label = f" {'on' if value else 'off'}".ljust(max(0, room - 3))
-        editor = Content.styled("▐", edge) + mark + Content.styled("▌", edge)
-        editor += Content.styled(label, "$foreground on $surface")
+        editor = Content.styled("▐", edge) + mark + Content.styled("▌", edge) + Content.styled(label, text)
     else:
-        editor = Content.styled(p.to_text(value)[:room].ljust(room), "$foreground on $surface")
+        editor = Content.styled(p.to_text(value)[:room].ljust(room), text)
+    if unused:
+        return [name.stylize("strike") + editor, *more, *_note(f"↳ {unused}", width)]
     return [name + editor, *more]
+
+
+def _note(text: str, width: int) -> list[Content]:
+    """The line(s) under a field that say why it is off (ParamField's .error: 2 cells in)."""
+    return [line.pad_left(2) for line in Content(text).wrap(max(1, width - 2))]

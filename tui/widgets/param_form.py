@@ -62,7 +62,11 @@ class ParamForm(Vertical):
             for p in self.params[: self.first]:
                 yield self._field(p)
             if not self.built:
-                yield FormPreview(self.params[self.first :], self._values)
+                start = {p.name: self._values.get(p.name, p.default) for p in self.params}
+                notes = {
+                    name: note for name, (note, _) in not_used_notes(self.params, start, self._topic).items()
+                }
+                yield FormPreview(self.params[self.first :], self._values, notes)
         yield Static(self._help_text(self.params[0]) if self.params else "", id="help")
 
     def _field(self, p: Param) -> ParamField:
