@@ -13,7 +13,7 @@ import time
 import pytest
 from conftest import ROOT, pttui
 
-LIGHT = "import sys, runpy; sys.argv = {argv!r}; \ntry:\n    runpy.run_module('tui', run_name='__main__')\nexcept SystemExit: pass\nassert 'torch' not in sys.modules, 'torch imported'\nassert 'textual' not in sys.modules, 'textual imported'\nprint('LIGHT')"
+LIGHT = "import sys, runpy; sys.argv = {argv!r}; \ntry:\n    runpy.run_module('pttui.tui', run_name='__main__')\nexcept SystemExit: pass\nassert 'torch' not in sys.modules, 'torch imported'\nassert 'textual' not in sys.modules, 'textual imported'\nprint('LIGHT')"
 
 
 @pytest.mark.parametrize(
