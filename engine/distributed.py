@@ -34,6 +34,7 @@ from typing import Any
 
 from pttui.engine import events as ev
 from pttui.engine.params import ParamError
+from pttui.engine.stop_signal import Flag
 
 GRACE_S = 5.0  # past the process-group timeout: time for ranks to report and tear down
 STARTUP_S = 120.0  # how long a rank waits for the others to start (importing torch)
@@ -126,7 +127,7 @@ class RankSpec:
     report: bool = True  # rank 0 says which model and data ran (not again in the baseline run)
 
 
-def run_rank(spec: RankSpec, ctx, requested: threading.Event) -> dict[str, Any]:
+def run_rank(spec: RankSpec, ctx, requested: Flag) -> dict[str, Any]:
     """Train this rank's share with DDP; returns figures gathered from every rank.
 
     `ctx.stopped` must only change at the all-reduce in `_RankHooks`, so every rank stops
@@ -249,7 +250,7 @@ class _RankHooks:
     The shape of `pttui.engine.train.Hooks` without subclassing it: this module imports without torch.
     """
 
-    def __init__(self, sampler, requested: threading.Event, stopped: threading.Event, device: str):
+    def __init__(self, sampler, requested: Flag, stopped: threading.Event, device: str):
         self.sampler = sampler
         self.requested = requested
         self.stopped = stopped
@@ -529,8 +530,10 @@ def _worker() -> None:
 
     spec = RankSpec(**json.loads(sys.stdin.readline()))
     threading.Thread(target=_heartbeat, args=(send,), daemon=True, name="pttui-heartbeat").start()
-    requested = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: requested.set())  # Ctrl-C reaches the whole group
+    # A flag, not an Event: Ctrl-C reaches the whole group and the parent forwards it, and a
+    # second signal inside Event.set() deadlocks on its lock (engine.stop_signal).
+    requested = Flag()
+    signal.signal(signal.SIGINT, lambda *_: requested.set())
     threading.Thread(target=_stdin_watch, args=(requested, spec.timeout), daemon=True).start()
 
     from pttui.engine.context import Context
@@ -572,7 +575,7 @@ def _heartbeat(send) -> None:
         time.sleep(HEARTBEAT_S)
 
 
-def _stdin_watch(requested: threading.Event, timeout: float) -> None:
+def _stdin_watch(requested: Flag, timeout: float) -> None:
     """Stop on "stop" from the parent, or at EOF (the parent is gone); past the grace, exit."""
     for line in sys.stdin:
         if line.strip() == "stop":

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,8 @@ from pttui.engine.lifecycle import (
     EXIT_READER_GONE,
 )
 from pttui.engine.params import ParamError
+
+_POLL_S = 0.05  # how soon a stop asked for by a signal reaches the run
 
 if TYPE_CHECKING:
     from pttui.engine.control import Control
@@ -182,6 +183,7 @@ def execute(
     from pttui.engine import supervisor
     from pttui.engine.runner import Runner
     from pttui.engine.sinks import JsonLinesSink
+    from pttui.engine.stop_signal import StopSignals
 
     sinks = []
     stdout = sys.stdout
@@ -215,30 +217,16 @@ def execute(
     runner = Runner(lab, values, sinks, extras=extras)
     # In JSON mode stdout belongs to the events: anything a library prints goes to stderr.
     redirect = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
-    interrupted = False
-
-    def on_stop(_signum, _frame) -> None:
-        # A flag, not KeyboardInterrupt: a stop can arrive twice (Ctrl-C reaches the whole
-        # process group and the supervisor forwards it), and an exception raised by the
-        # second one could land anywhere, even in the final flush.
-        nonlocal interrupted
-        interrupted = True
-        runner.stop()
-
-    previous: dict[int, Any] = {}
-    with redirect:
-        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, on_stop)
-        try:
-            if control is not None:
-                control.attach(runner)
-            runner.start(on)
-            while not runner.join(0.2):
-                pass
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+    # A signal only sets a flag (engine.stop_signal: a handler that stops the run itself can
+    # deadlock on the stop Event's lock when Ctrl-C arrives twice); this loop acts on it.
+    with redirect, StopSignals() as signals:
+        if control is not None:
+            control.attach(runner)
+        runner.start(on)
+        while not runner.join(_POLL_S):
+            if signals.fired.is_set() and not runner.stop_event.is_set():
+                runner.stop()
+    interrupted = signals.fired.is_set()
     final = runner.last
     try:
         sys.stdout.flush()
