@@ -8,6 +8,8 @@ arrive, and a field below the fold is reached by keyboard and its value reaches 
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from textual.containers import VerticalScroll
 from textual.widgets import Input
@@ -68,6 +70,41 @@ async def test_the_first_frame_composes_less_and_the_rest_mounts_after_it():
         # The first frame drew the rows the fields draw now: nothing jumps when they arrive.
         assert first["rows"] == _drawn(app, range(3, app.size.height - 8))
         assert any(row.startswith("lr ") for row in first["rows"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_every_topics_first_frame_draws_its_form_as_the_fields_then_do(size):
+    """Cell for cell (character, colour, strike): names that wrap, greyed-out fields and their
+    notes, a Select's arrow, a Checkbox's box. Spaces may differ in foreground only (unseen)."""
+    from pttui.engine.labs import all_labs
+
+    def cells(app: PlaygroundApp) -> list[list[tuple[str, str]]]:
+        strips = app.screen._compositor.render_strips()
+        return [[(ch, str(seg.style)) for seg in strip for ch in seg.text][:SIDE_W] for strip in strips]
+
+    def seen(cell: tuple[str, str]) -> tuple[str, str]:
+        ch, style = cell
+        return (ch, style) if ch != " " else (ch, style.split("on ")[-1] if "on " in style else "")
+
+    class Cells(PlaygroundApp):
+        def on_ready(self) -> None:
+            self.first = cells(self)
+
+    async def one(topic: str) -> None:
+        app = Cells(topic, spares=False)
+        async with app.run_test(size=size) as pilot:
+            await built(pilot)
+            await pilot.pause(0.2)
+            now = cells(app)
+            for y, (a, b) in enumerate(zip(app.first[:-1], now[:-1], strict=True)):  # the footer fills later
+                assert [seen(c) for c in a] == [seen(c) for c in b], (topic, y, "".join(c for c, _ in b))
+
+    async def every() -> None:
+        for topic in all_labs():
+            await one(topic)
+
+    asyncio.run(every())
 
 
 @sync
