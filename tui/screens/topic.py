@@ -38,6 +38,9 @@ from pttui.tui.widgets.results import ResultTabs
 from pttui.tui.widgets.status_line import StatusLine
 
 if TYPE_CHECKING:  # a run's modules load with its first run, not before the first frame
+    from textual.css.query import QueryType
+    from textual.widget import Widget
+
     from pttui.tui.child import Child, Exit
 
 DRAIN_S = 0.1  # 10 Hz: smooth enough for a chart, rare enough to leave the training its CPU
@@ -425,6 +428,20 @@ class TopicScreen(Screen):
 
     def action_run_from_field(self) -> None:
         self.action_run()
+
+    def focus_next(self, selector: str | type[QueryType] = "*") -> Widget | None:
+        """Tab from the tabs or a result pane goes to the form's first field while the form is
+        shown (fields -> tabs -> fields): letters typed after ← → land in a field, not on the
+        one-key shortcuts (`e` export, `r` run, `q` quit)."""
+        if selector == "*" and self._in_results(self.focused) and self.query_one("#side").display:
+            first = next((f.editor for f in self.form.fields if f.editor.focusable), None)
+            if first is not None:
+                first.focus()
+                return first
+        return super().focus_next(selector)
+
+    def _in_results(self, widget) -> bool:
+        return widget is not None and (widget is self.results or self.results in widget.ancestors)
 
     def _in_form(self, widget) -> bool:
         return widget is not None and any(isinstance(node, ParamForm) for node in widget.ancestors)
