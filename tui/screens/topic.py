@@ -410,7 +410,8 @@ class TopicScreen(Screen):
         except ParamError as exc:
             self.notify(f"Not exported: {exc}", severity="error")
             return
-        self.notify(f"Wrote {path}  (python {path.name} runs it)", title="Exported")
+        # The short name first: at 80 columns the status line keeps ~50 characters of it.
+        self.notify(f"Wrote ./{path.name}  (in {path.parent}; python {path.name} runs it)", title="Exported")
         self.results.log_view.note(f"exported the script to {path}")
 
     def action_toggle_form(self) -> None:
