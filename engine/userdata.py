@@ -14,7 +14,7 @@ very arrays the engine trained on, and its losses agree to the last digit.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +136,7 @@ class Loaded:
     features: list[str]
     target: str
     classes_named: list[str]
+    skipped: list[str] = field(default_factory=list)  # CSV columns of text, left out
 
     def describe(self, path: str) -> str:
         what = (
@@ -147,6 +148,10 @@ class Loaded:
         if self.kind == "csv":
             shown = ", ".join(self.features[:12]) + (", ..." if len(self.features) > 12 else "")
             cols = f", features {shown}, target {self.target!r}"
+            if self.skipped:
+                cols += f", left out (text): {', '.join(self.skipped[:12])}" + (
+                    ", ..." if len(self.skipped) > 12 else ""
+                )
         return (
             f"{path}: {len(self.x):,} samples of shape {numbers.shape(self.x.shape[1:])}{cols}; task {what}"
         )
@@ -157,6 +162,7 @@ def load(path: str, target: str = "", task: str = "auto") -> Loaded:
     shown = path
     file = Path(path).expanduser()
     kind = early.data_file(path, target, MAX_BYTES)  # there, readable, small enough, a kind pttui reads
+    skipped: list[str] = []
     if kind == "folder":
         x, y, classes = _image_folder(file, shown)
         kind, features, target_name = "imagefolder", [], ""
@@ -164,7 +170,7 @@ def load(path: str, target: str = "", task: str = "auto") -> Loaded:
         suffix = file.suffix.lower()
         classes = []
         if suffix == ".csv":
-            x, y, features, target_name, classes = _csv(file, shown, target)
+            x, y, features, target_name, classes, skipped = _csv(file, shown, target)
         else:
             x, y = _tensors(file, shown, suffix)
             features, target_name = [], ""
@@ -184,7 +190,9 @@ def load(path: str, target: str = "", task: str = "auto") -> Loaded:
                 f"auto or regression: classification needs whole-number targets 0..{MAX_CLASSES - 1}",
             )
     x, y = standard_arrays(x, y, resolved)
-    return Loaded(x, y, resolved, n_outputs, kind, features, target_name, classes)
+    loaded = Loaded(x, y, resolved, n_outputs, kind, features, target_name, classes)
+    loaded.skipped = skipped
+    return loaded
 
 
 def _csv_rows(file: Path, shown: str) -> list[list[str]]:
@@ -205,6 +213,8 @@ def _csv(file: Path, shown: str, target: str):
     # the column to predict (or a message naming --target), numbers or text classes
     _check_target_cells(rows, early.csv_target(names, target, shown), shown)
     x, y, features, target_name = csv_arrays(rows, target)
+    skipped = [n for n in names if n not in features and n != target_name]
+    _check_feature_cells(rows, skipped, shown)
     if not features:
         raise ParamError(
             FIELD, shown, f"a CSV with numeric feature columns besides {target_name!r}; it has none"
@@ -212,7 +222,41 @@ def _csv(file: Path, shown: str, target: str):
     classes = (
         sorted({row[names.index(target_name)].strip() for row in rows[1:]}) if y.dtype == np.int64 else []
     )
-    return x, y, features, target_name, classes
+    return x, y, features, target_name, classes, skipped
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _text_rows(cells: list[str]) -> str:
+    """'3, 8' (1-based data rows), at most 10 of them and a count of the rest."""
+    rows = [i for i, cell in enumerate(cells, start=1) if cell and not _is_number(cell)]
+    return ", ".join(map(str, rows[:10])) + (f" and {len(rows) - 10:,} more" if len(rows) > 10 else "")
+
+
+def _check_feature_cells(rows: list[list[str]], skipped: list[str], shown: str) -> None:
+    """A column left out as text whose cells are mostly numbers holds a few spellings of a missing
+    value ('NA', '?'): an empty cell is refused with its rows, and so is this, never a column
+    dropped in silence."""
+    names = [n.strip() for n in rows[0]]
+    for name in skipped:
+        i = names.index(name)
+        cells = [row[i].strip() for row in rows[1:]]
+        filled = [c for c in cells if c]
+        numbers = sum(_is_number(c) for c in filled)
+        if filled and numbers * 2 > len(filled):
+            first = next(c for c in filled if not _is_number(c))
+            raise ParamError(
+                FIELD,
+                shown,
+                f"numbers in the column {name!r}; data row(s) {_text_rows(cells)} hold text ({first!r}): "
+                "fix or drop them",
+            )
 
 
 def _check_target_cells(rows: list[list[str]], target: str, shown: str) -> None:
@@ -221,23 +265,12 @@ def _check_target_cells(rows: list[list[str]], target: str, shown: str) -> None:
     number) is classes: at most MAX_CLASSES of them."""
     t = [n.strip() for n in rows[0]].index(target)
     cells = [row[t].strip() for row in rows[1:]]
-
-    def is_number(cell: str) -> bool:
-        try:
-            float(cell)
-        except ValueError:
-            return False
-        return True
-
-    text = [i for i, cell in enumerate(cells, start=1) if cell and not is_number(cell)]
-    if text and len(text) < len(cells) and any(is_number(c) for c in cells):
-        shown_rows = ", ".join(map(str, text[:10])) + (
-            f" and {len(text) - 10:,} more" if len(text) > 10 else ""
-        )
+    text = [i for i, cell in enumerate(cells, start=1) if cell and not _is_number(cell)]
+    if text and len(text) < len(cells) and any(_is_number(c) for c in cells):
         raise ParamError(
             FIELD,
             shown,
-            f"numbers in the target column {target!r}; data row(s) {shown_rows} hold text "
+            f"numbers in the target column {target!r}; data row(s) {_text_rows(cells)} hold text "
             f"({cells[text[0] - 1]!r}): fix or drop them",
         )
     if text and len(set(cells)) > MAX_CLASSES:

@@ -262,3 +262,19 @@ def test_text_targets_are_classes_and_never_regression(tmp_path):
     with pytest.raises(ParamError, match="1,001") as caught:
         userdata.load(_csv(tmp_path, many, "many.csv"), target="kind")
     assert caught.value.field == "data"
+
+
+def test_a_number_column_with_a_few_text_cells_is_refused_and_text_columns_are_named(tmp_path):
+    """'NA' in 2 of 40 ages silently dropped the whole age column (an empty cell, the same
+    missing value, is refused with its rows); now it is refused alike, naming the column and
+    rows. Columns of text (ids, names) are left out, and the description says which."""
+    rows = ["id,age,height,label"] + [f"p{i},{20 + i},{150 + i * 0.5},{i % 2}" for i in range(40)]
+    rows[3], rows[8] = "p2,NA,151,0", "p7,?,153.5,1"
+    with pytest.raises(ParamError, match="age") as caught:
+        userdata.load(_csv(tmp_path, "\n".join(rows) + "\n"))
+    assert caught.value.field == "data" and "3, 8" in str(caught.value), str(caught.value)
+    rows[3], rows[8] = "p2,22,151,0", "p7,27,153.5,1"
+    path = _csv(tmp_path, "\n".join(rows) + "\n", "ok.csv")
+    loaded = userdata.load(path)
+    assert loaded.features == ["age", "height"]
+    assert "left out (text): id" in loaded.describe(path)
