@@ -41,7 +41,7 @@ from typing import Any
 from pttui.engine import events as ev
 from pttui.engine import numbers
 from pttui.engine.hardened import FileRefused, open_regular
-from pttui.engine.lifecycle import EXIT_BAD_PARAMS, STOP_READER_GONE
+from pttui.engine.lifecycle import EXIT_BAD_PARAMS, EXIT_READER_GONE, STOP_READER_GONE
 from pttui.engine.sinks import Sink
 
 ENV_VAR = "PTTUI_RUNS_DIR"
@@ -455,10 +455,10 @@ def final_figures(info: RunInfo, count: int = 3) -> str:
     return " ".join(f"{k} {numbers.field(k, result[k])}" for k in names[:count]) or "-"
 
 
-def when(started: str) -> str:
-    """A run's ISO start time in local time, to the second, as people read it."""
+def when(started: str, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A run's ISO start time in local time (to the second by default), as people read it."""
     try:
-        return datetime.fromisoformat(started).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        return datetime.fromisoformat(started).astimezone().strftime(fmt)
     except ValueError:
         return started
 
@@ -472,6 +472,57 @@ def status_text(info: RunInfo, limit: int = 60) -> str:
     else:
         text = f"{info.status}: {info.reason.splitlines()[0]}"
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# `pttui runs` at narrower widths, most detail first: (when's format, key params' length, or 0
+# to drop the column, final figures shown, status length). The first that lays out as a table
+# is printed; the last stacks (FitTable) when even it does not fit.
+_LISTINGS = (
+    ("%Y-%m-%d %H:%M:%S", 48, 3, 60),
+    ("%Y-%m-%d %H:%M:%S", 32, 2, 24),
+    ("%m-%d %H:%M", 24, 1, 21),
+    ("%m-%d %H:%M", 0, 1, 21),
+)
+
+
+def listing_table(infos: list[RunInfo], console: Any) -> Any:
+    """`pttui runs`'s table for the console's width: a FitTable led by the run's name (never
+    dropped: compare and export take it), less detail in the other columns as the width
+    shrinks (see _LISTINGS), stacked blocks when even the least does not fit."""
+    from rich.table import Table
+
+    from pttui.engine.layout import FitTable
+
+    names = short_names(infos)
+    table = None
+    for fmt, params_len, figures, status_len in _LISTINGS:
+        columns = ["run", "when", "topic", *(["key params"] if params_len else []), "final figures", "status"]
+        rows = [
+            [
+                names[i.path],
+                when(i.started, fmt),
+                i.topic,
+                *([key_params(i, params_len)] if params_len else []),
+                final_figures(i, figures),
+                status_text(i, status_len),
+            ]
+            for i in infos
+        ]
+        table = FitTable(columns, rows)
+        if isinstance(table.layout(console, console.options), Table):
+            return table
+    return table
+
+
+def short_names(infos: list[RunInfo]) -> dict[Path, str]:
+    """Each run's name as listed: the short id its folder name ends with (`1a8660` of
+    `20261130-044924-training-1a8660`) when no other listed run's name ends the same way,
+    else the whole folder name. `pttui runs compare` and `export` accept either (find_run)."""
+    tails = [i.path.name.rsplit("-", 1)[-1] for i in infos]
+    return {
+        i.path: tail if tails.count(tail) == 1 and tail != i.path.name else i.path.name
+        for i, tail in zip(infos, tails, strict=True)
+    }
 
 
 def runs_dir_problem(root: Path, given: str | None) -> str | None:
@@ -506,18 +557,26 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"pttui runs: {problem}", file=sys.stderr)
         return EXIT_BAD_PARAMS
+    try:
+        return _print_listing(root, args.json)
+    except BrokenPipeError:  # the reader left (`pttui runs | head`): quiet, as a shell tool is
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_READER_GONE
+
+
+def _print_listing(root: Path, as_json: bool) -> int:
     infos = list_runs(root)
-    if args.json:
+    if as_json:
         print(json.dumps([i.to_dict() for i in infos], indent=2, default=str))
         return 0
     if not infos:
         yet = "" if root.is_dir() else f" ({root} does not exist yet: runs are recorded there)"
         print(f"no runs recorded in {root}{yet}")
         return 0
-    header = ("when", "topic", "key params", "final figures", "status")
-    rows = [(when(i.started), i.topic, key_params(i), final_figures(i), status_text(i)) for i in infos]
-    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    from rich.console import Console
+
+    console = Console(soft_wrap=False)
+    console.print(listing_table(infos, console))
     print(f"\n{len(infos)} run{'s' if len(infos) != 1 else ''} in {root}")
+    sys.stdout.flush()
     return 0

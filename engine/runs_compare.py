@@ -2,7 +2,8 @@
 
 Experiment trackers overlay runs and export their curves; these read the same run folders
 as `pttui runs` (see pttui.engine.runs) and need neither torch nor the app. A RUN is a run
-folder's path, its name under the runs folder, or the start of a name that only one run has.
+folder's path, its name under the runs folder, the start of a name that only one run has,
+or the short id `pttui runs` lists (the name's last part).
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ def find_run(name: str, runs_dir: str | None = None) -> runs.RunInfo:
     info = runs.read_run(root / name)
     if info is not None:
         return info
-    matches = [i for i in runs.list_runs(root) if i.path.name.startswith(name)]
+    # The start of a name, or its short id as `pttui runs` lists it (the name's last part).
+    matches = [
+        i for i in runs.list_runs(root) if i.path.name.startswith(name) or i.path.name.endswith("-" + name)
+    ]
     if len(matches) == 1:
         return matches[0]
     if matches:
@@ -158,22 +162,25 @@ def compare_main(argv: list[str]) -> int:
         description="Recorded runs side by side: parameters (differences highlighted) and final figures.",
     )
     parser.add_argument(
-        "run", nargs="+", metavar="RUN", help="a run folder, its name, or the start of its name"
+        "run",
+        nargs="+",
+        metavar="RUN",
+        help="a run folder, its name, the start of its name, or its short id (pttui runs lists them)",
     )
     parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
     parser.add_argument("--runs-dir", metavar="DIR", default=None, help="the runs folder")
     args = parser.parse_args(argv)
+    try:
+        infos = [find_run(name, args.runs_dir) for name in args.run]
+    except RunNotFound as exc:  # before the count: `compare nosuch` is about 'nosuch'
+        print(f"pttui runs compare: RUN: {exc}", file=sys.stderr)
+        return EXIT_BAD_PARAMS
     if len(args.run) < 2:
         print(
             f"pttui runs compare: RUN: give two runs or more to compare ({args.run[0]!r} alone); "
             "pttui runs lists them",
             file=sys.stderr,
         )
-        return EXIT_BAD_PARAMS
-    try:
-        infos = [find_run(name, args.runs_dir) for name in args.run]
-    except RunNotFound as exc:
-        print(f"pttui runs compare: RUN: {exc}", file=sys.stderr)
         return EXIT_BAD_PARAMS
     data = comparison(infos)
     if args.json:
@@ -187,7 +194,11 @@ def export_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="pttui runs export", description="Write a run's steps and epochs as CSV."
     )
-    parser.add_argument("run", metavar="RUN", help="a run folder, its name, or the start of its name")
+    parser.add_argument(
+        "run",
+        metavar="RUN",
+        help="a run folder, its name, the start of its name, or its short id (pttui runs lists them)",
+    )
     parser.add_argument("--csv", metavar="FILE", required=True, help="the CSV file to write")
     parser.add_argument("--runs-dir", metavar="DIR", default=None, help="the runs folder")
     args = parser.parse_args(argv)

@@ -203,10 +203,10 @@ def test_no_record_keeps_nothing(tmp_path, capsys):
 def test_pttui_runs_lists_them(tmp_path):
     root = tmp_path / "listed"
     _record(root, {**TINY, "lr": 0.01})
-    table = pttui("runs", "--runs-dir", str(root))
+    table = pttui("runs", "--runs-dir", str(root), env={"COLUMNS": "200"})  # room for every detail
     assert table.returncode == 0, table.stderr
-    header, row = table.stdout.splitlines()[:2]
-    assert header.split()[:2] == ["when", "topic"]
+    header, _rule, row = table.stdout.splitlines()[:3]
+    assert header.split()[:3] == ["run", "when", "topic"]
     assert "training" in row and "lr=0.01" in row and "val_acc" in row and row.rstrip().endswith("done")
     listed = json.loads(pttui("runs", "--json", "--runs-dir", str(root)).stdout)
     assert len(listed) == 1 and listed[0]["status"] == "done" and listed[0]["params"]["lr"] == 0.01

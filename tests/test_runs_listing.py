@@ -76,3 +76,57 @@ def test_a_pid_that_another_process_now_has_is_not_the_run_still_running(tmp_pat
     status = {i.path.name: i.status for i in runs.list_runs(tmp_path)}
     assert status == {"reused": runs.KILLED, "mine": runs.RUNNING}
     assert 0 <= time.time() - began < 24 * 3600  # this test process began, as /proc says, today
+
+
+def _listed_runs(root) -> list[str]:
+    """Three recorded runs with long parameters, figures and a failure: a ~160-column listing."""
+    now = datetime.now().astimezone()
+    long_done = ev.Done(
+        2.0, {"val_acc": 0.96, "val_loss": 0.11, "train_loss": 0.1177, "samples_per_s": 80597.0}
+    )
+    names = []
+    for n, (params, last) in enumerate(
+        (
+            ({"epochs": 5, "batch_size": 32, "lr": 0.01}, long_done.to_json()),
+            ({"epochs": 7, "model_spec": "examples/models.py:TabularNet"}, long_done.to_json()),
+            ({"epochs": 9}, ev.Error(1.0, "device: 'cuda' is not allowed; " + "x" * 80).to_json()),
+        )
+    ):
+        name = f"20261130-04492{n}-training-{n}a866{n}"
+        path = root / name
+        path.mkdir(parents=True)
+        header = {"topic": "training", "params": params, "started": now.isoformat(), "pid": 0}
+        (path / runs.PARAMS_FILE).write_text(json.dumps(header))
+        (path / runs.EVENTS_FILE).write_text(last + "\n")
+        names.append(name)
+    return names
+
+
+def test_the_listing_names_each_run_as_compare_and_export_take_it_and_fits_any_width(tmp_path):
+    names = _listed_runs(tmp_path)
+    for columns in (None, 80, 100, 120):  # None: piped with no COLUMNS (rich's 80)
+        env = {"COLUMNS": str(columns)} if columns else {}
+        if not columns:
+            env["COLUMNS"] = ""
+        out = pttui("runs", "--runs-dir", str(tmp_path), env=env)
+        assert out.returncode == 0, out.stderr
+        width = columns or 80
+        wide = [line for line in out.stdout.splitlines() if len(line) > width]
+        assert not wide, (columns, wide)
+        for name in names:  # each run's short id is shown, whole, on a line of its own row
+            assert any(
+                line.split()[:1] == [name.rsplit("-", 1)[1]] or f"run {name.rsplit('-', 1)[1]}" in line
+                for line in out.stdout.splitlines()
+            ), (columns, name, out.stdout)
+    first, second = (n.rsplit("-", 1)[1] for n in names[:2])
+    out = pttui("runs", "compare", first, second, "--json", "--runs-dir", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["runs"] == names[:2]
+
+
+def test_compare_with_a_name_no_run_has_says_so_before_counting(tmp_path):
+    _listed_runs(tmp_path)
+    out = pttui("runs", "compare", "nosuch", "--runs-dir", str(tmp_path))
+    assert out.returncode == 2 and out.stdout == ""
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("pttui runs compare: RUN: no run 'nosuch'"), line
