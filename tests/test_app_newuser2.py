@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from textual.widgets import Input
 
+from pttui.engine import events as ev
 from pttui.tui.app import PlaygroundApp
+from pttui.tui.widgets.graph import GraphPane
 from pttui.tui.widgets.status_line import StatusLine
 from tests.test_app import built, sync, wait_for
 
@@ -39,3 +41,28 @@ async def test_export_notice_names_the_file_first(tmp_path, monkeypatch):
         await pilot.pause()
         status = screen.query_one(StatusLine).render().plain
         assert "./pttui_autograd_2.py" in status, f"the status line at 80x24 reads {status!r}"
+
+
+@sync
+async def test_a_tree_line_wider_than_its_pane_ends_in_an_ellipsis():
+    long_detail = "[5, 10], requires_grad=True, a detail far wider than the pane beside the form"
+    root = {
+        "label": "AddBackward0",
+        "children": [
+            {"label": "AccumulateGrad", "detail": long_detail, "children": []},
+            {"label": "x", "children": []},
+        ],
+    }
+    app = PlaygroundApp("dynamic", spares=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await built(pilot)
+        screen.results.apply([ev.Tree(0.1, "graph", root)])
+        screen.results.show_tab("graph")
+        await pilot.pause()
+        pane = screen.query_one(GraphPane)
+        assert 0 < pane.size.width < len(long_detail), "the pane is narrower than the line at 80x24"
+        rows = [pane.render_line(y).text for y in range(4)]
+        wide = next(r for r in rows if "AccumulateGrad" in r)
+        assert wide.rstrip().endswith("…") and len(wide) == pane.size.width, f"the cut line reads {wide!r}"
+        short = next(r for r in rows if r.rstrip().endswith(" x"))  # lines that fit keep their end
+        assert "…" not in short

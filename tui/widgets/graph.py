@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rich.segment import Segment
 from rich.text import Text
 from textual.binding import BindingType
+from textual.strip import Strip
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -36,6 +38,24 @@ class GraphPane(Tree):
         self._by_title: dict[str, TreeNode] = {}
         self._refs: set[str] = set()  # ids some node points back to: those show their id
         self.clear_graphs()
+
+    def render_line(self, y: int) -> Strip:
+        """A line that runs on past the pane's right edge ends in `…`: tree labels do not wrap,
+        and a cut `[5, 10` alone does not say more exists (← → or `f`, which hides the form,
+        show the rest)."""
+        strip = super().render_line(y)
+        scroll_x, scroll_y = self.scroll_offset
+        lines = self._tree_lines
+        width = self.size.width
+        if width < 2 or not 0 <= y + scroll_y < len(lines):
+            return strip
+        line = lines[y + scroll_y]
+        full = self.get_label_width(line.node) + self.guide_depth * max(len(line.path) - 1, 0)
+        if full <= scroll_x + width:
+            return strip
+        last = list(strip.crop(width - 1, width))
+        style = last[0].style if last else None
+        return Strip.join([strip.crop(0, width - 1), Strip([Segment("…", style)], 1)])
 
     def clear_graphs(self) -> None:
         self.clear()
