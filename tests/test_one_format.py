@@ -144,5 +144,17 @@ def test_a_figures_spread_reads_in_the_figures_unit():
     s = spread([0.31, 0.27, 0.54, 0.28, 0.35]).to_dict()  # ms, as quantization's latency_b1_ms
     text = numbers.field("latency_b1_ms_spread", s)
     assert f"median={numbers.field('latency_b1_ms', s['median'])}" in text  # 310 µs, like the figure
-    assert f"rounds={s['rounds']}," in text and "rounds=5 " not in text  # a count takes no unit
+    assert f"rounds={s['rounds']};" in text and "rounds=5 " not in text  # a count takes no unit
+
+
+def test_a_spread_writes_its_numbers_as_the_figure_does():
+    from pttui.engine.timing import spread
+
+    rates = [80597.3, 79454.1, 81740.8, 80026.2, 81002.5]  # samples/s, as amp's variants measure
+    s = spread(rates).to_dict(1)
+    text = numbers.field("samples_per_s_spread", s)
+    for name in ("median", "min", "max", "q1", "q3"):
+        if name in s:
+            assert f"{name}={numbers.field('samples_per_s', s[name])}" in text, text  # 80,597/s
+    assert "," in numbers.field("samples_per_s", s["median"]) and f"rounds={s['rounds']}" in text
     assert f"noisy={numbers.number(s['noisy'])}" in text
