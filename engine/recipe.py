@@ -115,6 +115,7 @@ def check_output(
         output = model(xb)
         model.train(was)
     key = values.get("output_key", "")
+    usermodel.check_key(output, key)
     pred = usermodel.prediction(output, key)
     field = (spec and "model_spec") or "model"
     if pred is None:

@@ -324,3 +324,15 @@ def prediction(output, key=""):
             if isinstance(item, torch.Tensor):
                 return item
     return None
+
+
+def check_key(output, key: str) -> None:
+    """ParamError on `output_key` when a key is given for an output that is not a dict: tuples and
+    lists give their first tensor, a tensor is itself, so the key would do nothing."""
+    if key and not isinstance(output, dict):
+        raise ParamError(
+            "output_key",
+            key,
+            f"empty: your model returns a {type(output).__name__}, not a dict, so there is no key to "
+            "pick (a tuple or list gives its first tensor)",
+        )

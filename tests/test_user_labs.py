@@ -442,3 +442,17 @@ def test_a_model_file_that_fails_at_import_names_the_file_and_line(tmp_path, fil
     final, _ = run_lab(lab, model_spec=f"{path}:Net", **shaped)
     assert isinstance(final, ev.Error) and final.field == "model_spec", final
     assert words in final.message and "at_import.py line 2" in final.message, final.message
+
+
+@pytest.mark.parametrize("lab", ["training", "dynamic"])
+def test_an_output_key_for_an_output_that_is_not_a_dict_is_refused(files, lab):
+    """Net returns a tuple: --output-key picks nothing there, and was ignored in silence."""
+    values = {"model_spec": f"{files['model']}:Net", "output_key": "logits"}
+    if lab == "training":
+        values.update(TINY, epochs=1, data=str(files["csv"]))
+    else:
+        values.update(input_shape="2,4")
+    final, sink = run_lab(lab, **values)
+    assert isinstance(final, ev.Error) and final.field == "output_key", final
+    assert "tuple" in final.message and "dict" in final.message, final.message
+    assert not sink.of("step")

@@ -199,6 +199,7 @@ def run_user(values: dict[str, Any], ctx) -> dict[str, Any]:
         given = usermodel.describe_inputs(inputs, f"--input-shape {values['input_shape']}, {why}")
         with usermodel.blamed(file, f"forward (call {n})", given):
             output = model(*inputs)
+        usermodel.check_key(output, key)
         pred = usermodel.prediction(output, key)
         if pred is None:
             raise ParamError(
