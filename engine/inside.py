@@ -119,10 +119,10 @@ class Inside:
             self.boundary.emit(step, final=True)
             m = self.boundary.map
             figures["boundary_maps"] = m.maps
-            figures["boundary_share"] = m.seconds / train_seconds if train_seconds > 0 else 0.0
+            figures["boundary_share"] = _share(m.seconds, step, train_seconds)
         if self.histograms is not None:
             self.histograms.finish(step)
-            figures["histogram_share"] = self.histograms.seconds / train_seconds if train_seconds > 0 else 0.0
+            figures["histogram_share"] = _share(self.histograms.seconds, step, train_seconds)
             if self.histograms.writer is not None:
                 self.histograms.writer.close()
         if self.system is not None:
@@ -151,3 +151,9 @@ def tensorboard_writer(folder: str, ctx):
             f"tensorboard: cannot write to {folder!r} ({exc.strerror or exc}); the histograms go on without it"
         )
         return None
+
+
+def _share(seconds: float, steps: int, train_seconds: float) -> float | None:
+    """What a view cost as a share of training time; None (n/a) when nothing trained: a run
+    stopped before its first step would divide the final map's time by ~0 s."""
+    return seconds / train_seconds if steps > 0 and train_seconds > 0 else None

@@ -431,3 +431,22 @@ def test_a_users_model_on_a_2d_set_draws_its_boundary(tmp_path):
     with torch.no_grad():
         expected = model(torch.from_numpy(_centres(event)))["logits"].argmax(1)
     assert event.classes == "".join(str(int(c)) for c in expected)
+
+
+def test_a_run_stopped_before_its_first_step_states_no_cost_share():
+    """Stopped before any step, the maps' time over ~0 s of training read 201 (20,000%): there
+    is no share to state, so it is None (n/a), never a made-up figure."""
+    from pttui.engine.labs import get_lab
+    from pttui.engine.params import validate
+    from pttui.engine.runner import Runner
+    from pttui.engine.sinks import CollectSink
+
+    lab = get_lab("training")
+    values = validate(lab.params, dict(TINY, histograms=1, epochs=5))
+    sink = CollectSink()
+    runner = Runner(lab, values, [sink])
+    runner.stop()  # asked before the run begins: it ends before its first step
+    final = runner.run()
+    assert isinstance(final, ev.Done) and final.result["steps"] == 0, final
+    assert final.result.get("boundary_share") is None
+    assert final.result.get("histogram_share") is None
