@@ -153,7 +153,8 @@ async def test_the_plain_app_greys_out_model_when_model_spec_wins(monkeypatch):
         form.field("model_spec").editor.value = "net.py:Net"
         await pilot.pause()
         assert form.field("model").has_class("-overridden")
-        assert "--model-spec wins over --model" in str(form.field("model").query_one(".error").render())
+        assert str(form.field("model").query_one(".error").render()) == "↳ not used: --model-spec wins"
+        assert "--model-spec wins over --model" in form.field("model").why_unused
         form.field("model_spec").editor.value = ""
         await pilot.pause()
         assert not form.field("model").has_class("-overridden")
