@@ -7,9 +7,11 @@ machine for the CUDA cases too (`choose_device(spec, available)`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from pttui.engine.params import ParamError
 
@@ -52,6 +54,46 @@ class Available:
         if self.mps:
             names.append("mps")
         return names
+
+
+@functools.cache
+def torch_build() -> tuple[str, bool] | None:
+    """(torch's version, whether it was built with CUDA or ROCm) read from the installed
+    torch/version.py with `ast`, without importing torch (~1 ms, so the command line and the
+    app can refuse `--device cuda` on a CPU-only build at once); None where it cannot be read."""
+    import ast
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("torch")
+        folder = next(iter(spec.submodule_search_locations or [])) if spec else None
+        if folder is None:
+            return None
+        tree = ast.parse(Path(folder, "version.py").read_text(encoding="utf-8"))
+    except (OSError, ValueError, SyntaxError, ImportError, StopIteration):
+        return None
+    found: dict[str, object] = {}
+    for node in tree.body:
+        target = (
+            node.target
+            if isinstance(node, ast.AnnAssign)
+            else (node.targets[0] if isinstance(node, ast.Assign) else None)
+        )
+        if isinstance(target, ast.Name) and isinstance(node.value, ast.Constant):
+            found[target.id] = node.value.value
+    if not isinstance(found.get("__version__"), str) or "cuda" not in found:
+        return None
+    return str(found["__version__"]), found.get("cuda") is not None or found.get("hip") is not None
+
+
+def cpu_only_refusal(spec: str) -> ParamError | None:
+    """The refusal of a CUDA `spec` on a CPU-only torch build, judged without torch (see
+    torch_build), as the run itself would say it; None where this cannot be told so early."""
+    build = torch_build()
+    if not spec.strip().lower().startswith("cuda") or build is None or build[1]:
+        return None
+    available = Available(cuda_built=False, torch_version=build[0])
+    return ParamError("device", spec, f"a device that is here: cpu; {available.why_no_cuda()}")
 
 
 def choose_device(spec: str, available: Available) -> str:

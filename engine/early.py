@@ -8,7 +8,8 @@ text alone and answer in well under a millisecond:
 - `input_shape`: sizes like 1,3,28,28 (the summary's own parser);
 - `model_spec`: FILE.py:NAME, the file exists and parses, and NAME is defined at its top
   level, read with `ast`: the file is not run.
-Devices need nothing here: their grammar is in the parameter declaration.
+- `device`: its grammar is in the parameter declaration; a CUDA device on a CPU-only torch
+  build is refused here, read from torch's version file without importing torch.
 They may be looser than the run's checks; the run stays the authority and names the field.
 """
 
@@ -64,6 +65,13 @@ def check(values: Mapping[str, Any], names: bool = True) -> list[ParamError]:
             data_file(data, str(values.get("target") or ""))
         except ParamError as exc:
             problems.append(exc)
+    device = values.get("device")
+    if isinstance(device, str):
+        from pttui.engine.devices import cpu_only_refusal
+
+        refusal = cpu_only_refusal(device)
+        if refusal is not None:
+            problems.append(refusal)
     spec = values.get("model_spec")
     if isinstance(spec, str) and spec.strip():
         try:

@@ -207,7 +207,7 @@ def execute(
     else:
         from pttui.engine.human import HumanSink
 
-        sinks.append(HumanSink())
+        sinks.append(HumanSink(prog=f"pttui run {lab.name}"))
         if pipe is not None:
             sinks.append(JsonLinesSink(pipe))  # the supervisor follows the events all the same
     if recorder is not None:

@@ -32,8 +32,11 @@ def rich_tree(node: dict[str, Any], tree: Tree | None = None, refs: set[str] | N
 
 
 class HumanSink(Sink):
-    def __init__(self, console: Console | None = None):
+    def __init__(self, console: Console | None = None, prog: str = ""):
+        """`prog` (`pttui run training`) heads a refused parameter's line, as the checks made
+        before the run head theirs; other errors read `error: ...`."""
         self.console = console or Console()
+        self.prog = prog
         self.errors = Console(stderr=True)
         self.progress: Progress | None = None
         self.task = None
@@ -143,7 +146,10 @@ class HumanSink(Sink):
                 self._table(table)
         elif isinstance(event, ev.Error):
             self._stop_bar()
-            self.errors.print("[bold red]error[/]: ", end="")
+            if event.field and self.prog:  # a parameter refused by the run: as the early checks say it
+                self.errors.print(f"{self.prog}: ", end="", markup=False, highlight=False)
+            else:
+                self.errors.print("[bold red]error[/]: ", end="")
             self.errors.print(event.message, markup=False, highlight=False, soft_wrap=True)  # one line
 
     def _print_inside(self) -> None:

@@ -243,7 +243,8 @@ async def test_failures_notify_and_the_app_keeps_working():
         notify = app.notify
         app.notify = lambda *a, **k: (severities.append(k.get("severity")), notify(*a, **k))[1]
         # 1. the engine refuses a value only the run can check: the field is blamed inline
-        screen.form.set_values({**TINY, "epochs": 1, "device": "cuda:7"})
+        # (mps: on Linux only the run can tell; a CUDA device on a CPU-only build is refused early)
+        screen.form.set_values({**TINY, "epochs": 1, "device": "mps"})
         await pilot.press("r")
         await wait_for(pilot, lambda: screen.child is None and screen.state.state == "failed", 60, "error")
         assert screen.form.field("device").has_class("-invalid")

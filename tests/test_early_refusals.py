@@ -78,9 +78,10 @@ def test_the_checks_import_no_torch(tmp_path):
         "from pttui.engine.labs import get_lab\n"
         "from pttui.engine.params import ParamError, validate\n"
         "lab = get_lab('training')\n"
-        "for raw in ({'data': 'nolabel.csv'}, {'resume': 'missing.pt'}, {'save': 'no/dir/ck.pt'}):\n"
+        "for raw in ({'data': 'nolabel.csv'}, {'resume': 'missing.pt'}, {'save': 'no/dir/ck.pt'},"
+        " {'device': 'cuda:0', 'data': ''}):\n"
         "    try:\n"
-        "        print(early.check(validate(lab.params, raw))[0].field)\n"
+        "        print(*[p.field for p in early.check(validate(lab.params, raw))])\n"
         "    except ParamError as exc:\n"
         "        print(exc.field)\n"
         "assert 'torch' not in sys.modules and 'numpy' not in sys.modules, 'imported'\n"
@@ -92,7 +93,42 @@ def test_the_checks_import_no_torch(tmp_path):
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["data", "resume", "save"]
+    expected = ["data", "resume", "save"]
+    assert out.stdout.split() == expected + (["device"] if _cpu_only() else [])
+
+
+def _cpu_only() -> bool:
+    import torch
+
+    return torch.version.cuda is None and torch.version.hip is None
+
+
+def test_a_cuda_device_on_a_cpu_only_build_is_refused_before_torch_with_the_way_out():
+    import torch
+
+    from pttui.engine import devices
+
+    build = devices.torch_build()
+    assert build == (torch.__version__, not _cpu_only())  # read from the file, without importing torch
+    if not _cpu_only():
+        pytest.skip("this torch build has CUDA: the run judges whether a GPU is there")
+    for args in (["training", "--device", "cuda"], ["training", "--device", "cuda:1", "--json"]):
+        line = _refused(*args)
+        assert line.startswith("pttui run training: device: 'cuda"), line
+        assert f"({torch.__version__}) is CPU-only" in line and "pip install torch --index-url" in line
+    values = validate(get_lab("training").params, {"device": "cuda"})
+    assert [p.field for p in early.check(values)] == ["device"]  # the app's check says it too
+    assert early.check(validate(get_lab("training").params, {"device": "cpu"})) == []
+
+
+def test_a_field_the_run_refuses_reads_as_the_early_refusals_do():
+    if not _cpu_only():
+        pytest.skip("fp16 autocast runs where CUDA is")
+    out = pttui("run", "amp", "--amp", "fp16", "--epochs", "1", "--no-record")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("pttui run amp: amp: 'fp16' is not allowed"), (
+        out.stderr
+    )
 
 
 def test_a_run_that_saves_says_where(tmp_path):
