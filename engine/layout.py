@@ -111,15 +111,18 @@ class FitTable:
 
     def layout(self, console: Console, options: ConsoleOptions) -> Any:
         """The layout for `options.max_width`: table, table with two-line headers, the table
-        with its widest text column wrapped (a long sentence beside short figures), or stacked."""
+        with its widest text column wrapped (a long sentence beside short figures), then with
+        its row names wrapped, or stacked."""
         width = options.max_width
         wide = options.update(width=10_000)
         for two in (False, True):
             table = self.table(two)
             if Measurement.get(console, wide, table).maximum <= width:
                 return table
-        wrap = self._widest_text_column(console, wide)
-        if wrap is not None:
+        widest = self._widest_text_column(console, wide)
+        # The names wrapped before the rows stack: a property/value table of short values
+        # (`bytes (numel × element size)`, 96) loses 2 columns to a scrollbar and stays a table.
+        for wrap in dict.fromkeys(c for c in (widest, self._wrappable_names(console, wide)) if c is not None):
             for two in (False, True):
                 # Every other column whole, and the wrapped one at least WRAP_MIN wide (and as
                 # wide as its longest word): rich would otherwise cut the others with "…".
@@ -131,6 +134,15 @@ class FitTable:
                 if rest + max(WRAP_MIN, words) <= width:
                     return self.table(two, wrap)
         return self.stacked(width)
+
+    def _wrappable_names(self, console: Console, options: ConsoleOptions) -> int | None:
+        """0 when the first column is text with a cell wider than WRAP_MIN, else None."""
+        if not self.columns or self.numeric[0]:
+            return None
+        widest = max(
+            (console.measure(Text(row[0]), options=options).maximum for row in self.cells), default=0
+        )
+        return 0 if widest > WRAP_MIN else None
 
     def _widest_text_column(self, console: Console, options: ConsoleOptions) -> int | None:
         """The text column (never the first, which names the row) with the longest cell."""

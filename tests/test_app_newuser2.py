@@ -10,6 +10,7 @@ from pttui.engine import events as ev
 from pttui.tui.app import PlaygroundApp
 from pttui.tui.widgets.graph import GraphPane
 from pttui.tui.widgets.status_line import StatusLine
+from pttui.tui.widgets.tables import ResultTable, TablesPane
 from tests.test_app import built, sync, wait_for
 
 
@@ -66,3 +67,44 @@ async def test_a_tree_line_wider_than_its_pane_ends_in_an_ellipsis():
         assert wide.rstrip().endswith("…") and len(wide) == pane.size.width, f"the cut line reads {wide!r}"
         short = next(r for r in rows if r.rstrip().endswith(" x"))  # lines that fit keep their end
         assert "…" not in short
+
+
+BROADCAST = ev.Table(
+    1.4,
+    "broadcasting",
+    ["operation", "shapes", "lined up from the right (1s added)", "result"],
+    [["torch.ones(2,3) + torch.zeros(4,1,3)", "[2, 3] & [4, 1, 3]", "[1, 2, 3] & [4, 1, 3]", "[4, 2, 3]"]],
+    "dimensions of size 1 stretch to match; other sizes must be equal",
+)
+TENSOR_ROWS = [
+    ["shape", "[4, 2, 3]"],
+    ["dtype", "torch.float32"],
+    ["device", "cpu"],
+    ["strides", "[6, 3, 1]"],
+    ["contiguous", True],
+    ["numel", 24],
+    ["element size (bytes)", 4],
+    ["bytes (numel × element size)", 96],
+    ["storage bytes", 96],
+    ["requires_grad", False],
+    ["is_leaf", True],
+    ["grad_fn", "None"],
+]
+
+
+@sync
+async def test_the_tensor_table_stays_a_table_beside_a_scrollbar():
+    """The engine's tables for `torch.ones(2,3) + torch.zeros(4,1,3)` (as `pttui run tensors
+    --json` writes them): the broadcasting table makes the pane scroll, and the tensor's
+    property/value table still has one line per property."""
+    app = PlaygroundApp("tensors", spares=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await built(pilot)
+        screen.results.apply([BROADCAST, ev.Table(1.5, "tensor", ["property", "value"], TENSOR_ROWS, "")])
+        screen.results.show_tab("tables")
+        await pilot.pause()
+        pane = screen.query_one(TablesPane)
+        assert pane.max_scroll_y > 0, "the pane scrolls (the case the finding is about)"
+        table = next(t for t in pane.query(ResultTable) if t.table.title == "tensor")
+        # title, header, rule, one line a property, one more for the longest name wrapped
+        assert table.size.height <= len(TENSOR_ROWS) + 4, f"the tensor table takes {table.size.height} lines"
