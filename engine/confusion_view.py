@@ -83,19 +83,20 @@ def render(
     backgrounds out.
     """
     n = len(counts)
+    cols = max([n, *map(len, counts)])  # a model may score more classes than the data has
     total = sum(map(sum, counts))
     right = sum(counts[i][i] for i in range(n) if i < len(counts[i]))
     out = Text()
     out.append_text(_title(note, right / total if total else None, total, width))
-    digits = max([len(str(v)) for row in counts for v in row] + [len(str(n - 1)), 1])
+    digits = max([len(str(v)) for row in counts for v in row] + [len(str(cols - 1)), 1])
     label_w = max(len("true"), len(str(n - 1))) + 1  # and a space before the first cell
     recall_w = len(" recall ")  # "100.0%" right-aligned under it
     cell = digits + 2
-    while cell > digits + 1 and label_w + n * cell + recall_w > width:
+    while cell > digits + 1 and label_w + cols * cell + recall_w > width:
         cell -= 1
-    show_recall = label_w + n * cell + recall_w <= width
+    show_recall = label_w + cols * cell + recall_w <= width
     header = Text(f"{'true':>{label_w - 1}} ", style="dim")
-    for p in range(n):
+    for p in range(cols):
         header.append(f"{p:>{cell - 1}} ", style="bold")
     if show_recall:
         header.append(" recall", style="dim")

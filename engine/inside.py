@@ -24,17 +24,20 @@ def confusion_matrix(
     model, x: torch.Tensor, y: torch.Tensor, n_classes: int, chunk: int = 4096, output_key: str = ""
 ) -> list[list[int]]:
     """counts[true][predicted] over (x, y); rows sum to each class's sample count. The prediction
-    is `usermodel.prediction` of the output (a person's model may return a tuple or a dict)."""
+    is `usermodel.prediction` of the output (a person's model may return a tuple or a dict).
+
+    n_classes rows; a column per class the model scores, which may be more than n_classes (a
+    person's model with spare outputs): a prediction of a spare class gets its own column."""
     was_training = model.training
     model.eval()
     try:
-        preds = torch.cat(
-            [prediction(model(x[i : i + chunk]), output_key).argmax(1) for i in range(0, len(x), chunk)]
-        )
+        scores = [prediction(model(x[i : i + chunk]), output_key) for i in range(0, len(x), chunk)]
     finally:
         model.train(was_training)
-    counts = torch.bincount(y.long() * n_classes + preds, minlength=n_classes * n_classes)
-    return counts.view(n_classes, n_classes).tolist()
+    cols = max([n_classes, *(s.shape[1] for s in scores)])
+    preds = torch.cat([s.argmax(1) for s in scores])
+    counts = torch.bincount(y.long() * cols + preds, minlength=n_classes * cols)
+    return counts.view(n_classes, cols).tolist()
 
 
 class ConfusionHook(Hooks):
@@ -53,7 +56,7 @@ class ConfusionHook(Hooks):
         if len(self.x) == 0:
             return
         counts = confusion_matrix(self.model, self.x, self.y, self.n, output_key=self.key)
-        columns = [CORNER, *(str(c) for c in range(self.n))]
+        columns = [CORNER, *(str(c) for c in range(len(counts[0]) if counts else self.n))]
         rows = [[str(i), *row] for i, row in enumerate(counts)]
         self.ctx.table(TITLE, columns, rows, note=note)
 

@@ -450,3 +450,26 @@ def test_a_run_stopped_before_its_first_step_states_no_cost_share():
     assert isinstance(final, ev.Done) and final.result["steps"] == 0, final
     assert final.result.get("boundary_share") is None
     assert final.result.get("histogram_share") is None
+
+
+def test_confusion_matrix_of_a_model_with_more_outputs_than_classes():
+    """A person's model may score more classes than the data has (allowed: [batch, >= K]). A
+    prediction of an extra class crashed the run at its end (a [3, 3] view of 12 counts), or,
+    when it fit, was counted in the next true class's row. Now each extra class has a column."""
+    torch.manual_seed(0)
+    model = models.MLP(2, (8,), 5)
+    with torch.no_grad():
+        model.net[-1].bias[3:] += 5.0  # make the extra classes win often
+    x, y = torch.randn(60, 2), torch.randint(0, 3, (60,))
+    counts = confusion_matrix(model, x, y, 3)
+    with torch.no_grad():
+        pred = model(x).argmax(1)
+    assert len(counts) == 3 and all(len(row) == 5 for row in counts)
+    assert int((pred >= 3).sum()) > 0, "the test needs predictions of the extra classes"
+    for t in range(3):
+        for p in range(5):
+            assert counts[t][p] == int(((y == t) & (pred == p)).sum())
+    from pttui.engine.confusion_view import render
+
+    header = render(counts, width=80, colors=None).plain.splitlines()[1]
+    assert header.split()[1:6] == ["0", "1", "2", "3", "4"], header
