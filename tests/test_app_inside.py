@@ -3,10 +3,13 @@ Histograms tab and the system figures, from a real run's events, at 80x24 and 12
 
 from __future__ import annotations
 
+from importlib.util import find_spec
+
 import pytest
 from conftest import run_lab
 from test_app import sync, wait_for
 
+from pttui.engine import events as ev
 from pttui.engine import heatmap_view
 from pttui.tui.app import PlaygroundApp
 from pttui.tui.widgets.boundary import BoundaryView
@@ -55,7 +58,10 @@ async def test_boundary_and_histograms_tab(spiral_run, size):
         assert any(ch in text for ch in "░▒▓█")
         status = screen.query_one(StatusLine).render().plain
         if size[0] >= 120:
-            assert "cpu " in status and "MiB" in status
+            if find_spec("psutil") is not None:  # a declared dependency; an older venv may lack it
+                assert "cpu " in status and "MiB" in status, f"no system figures in {status!r}"
+            else:  # no figures, and the run's Log says why
+                assert any(isinstance(e, ev.Text) and "psutil" in e.body for e in events)
 
 
 @sync
