@@ -137,7 +137,7 @@ def check_output(
         fits = pred.dim() == 2 and pred.shape[0] == len(xb) and pred.shape[1] >= d.n_classes
         need = f"[batch, {d.n_classes}] class scores for {d.n_classes} classes"
     else:
-        fits = pred.shape[0] == len(xb) and pred.numel() == yb.numel()
+        fits = pred.dim() >= 1 and pred.shape[0] == len(xb) and pred.numel() == yb.numel()
         need = f"{numbers.shape(yb.shape)} to match the targets"
     if not fits:
         raise ParamError(

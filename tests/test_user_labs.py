@@ -456,3 +456,20 @@ def test_an_output_key_for_an_output_that_is_not_a_dict_is_refused(files, lab):
     assert isinstance(final, ev.Error) and final.field == "output_key", final
     assert "tuple" in final.message and "dict" in final.message, final.message
     assert not sink.of("step")
+
+
+@pytest.mark.parametrize("lab", ["amp", "training"])
+def test_a_model_that_returns_a_scalar_says_both_shapes(tmp_path, files, lab):
+    """A forward that sums its output to a 0-d tensor crashed with IndexError (an internal error,
+    exit 1); it is the model's output that does not fit: exit 2 naming --model-spec and shapes."""
+    path = tmp_path / "scalar_net.py"
+    path.write_text(
+        "from torch import nn\n\nclass Scalar(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.a = nn.Linear(4, 3)\n\n"
+        "    def forward(self, x):\n        return self.a(x).sum()\n"
+    )
+    values = {"model_spec": f"{path}:Scalar", "epochs": 1, "device": "cpu"}
+    values.update({"input_shape": "8,4"} if lab == "amp" else {"data": str(files["csv"])})
+    final, _ = run_lab(lab, **values)
+    assert isinstance(final, ev.Error) and final.field == "model_spec", final
+    assert "returned []" in final.message, final.message
