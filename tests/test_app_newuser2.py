@@ -4,10 +4,19 @@ beside a scrollbar, and Esc back to the runs list."""
 
 from __future__ import annotations
 
+import os
+
+import pytest
 from textual.widgets import Input
 
 from pttui.engine import events as ev
+from pttui.engine.labs import get_lab
+from pttui.engine.params import defaults, validate
+from pttui.engine.runs import RunRecorder
 from pttui.tui.app import PlaygroundApp
+from pttui.tui.screens.home import HomeScreen
+from pttui.tui.screens.runs import RunsScreen
+from pttui.tui.screens.topic import TopicScreen
 from pttui.tui.widgets.graph import GraphPane
 from pttui.tui.widgets.status_line import StatusLine
 from pttui.tui.widgets.tables import ResultTable, TablesPane
@@ -108,3 +117,37 @@ async def test_the_tensor_table_stays_a_table_beside_a_scrollbar():
         table = next(t for t in pane.query(ResultTable) if t.table.title == "tensor")
         # title, header, rule, one line a property, one more for the longest name wrapped
         assert table.size.height <= len(TENSOR_ROWS) + 4, f"the tensor table takes {table.size.height} lines"
+
+
+def _two_autograd_runs() -> None:
+    """Two finished autograd runs in the test's runs folder, as the recorder writes them."""
+    lab = get_lab("autograd")
+    values = validate(lab.params, defaults(lab.params))
+    for i in range(2):
+        recorder = RunRecorder.create("autograd", values, os.environ["PTTUI_RUNS_DIR"])
+        assert recorder is not None
+        recorder.on_event(ev.Start(0.0, "autograd", values, "cpu", "2.x"))
+        recorder.on_event(ev.Done(1.0 + i, {"value": float(i)}))
+        recorder.close()
+
+
+@pytest.mark.parametrize("start", [None, "autograd"], ids=["from-topics", "from-its-topic"])
+@sync
+async def test_esc_from_a_past_run_goes_back_to_the_runs_list(start):
+    _two_autograd_runs()
+    app = PlaygroundApp(start, spares=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        if start:
+            await built(pilot)
+        await pilot.press("h")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.infos, 10, "the runs list"
+        )
+        await pilot.press("down", "enter")
+        await built(pilot)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, TopicScreen), 5, "Esc to leave the run")
+        assert isinstance(app.screen, RunsScreen), f"Esc went to {app.screen!r}, not the runs list"
+        await wait_for(pilot, lambda: app.screen.cursor_row == 1, 5, "the cursor on the run opened")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen), 5, "Esc again to the topics")

@@ -135,7 +135,7 @@ class PlaygroundApp(App[None]):
         if info.topic not in all_labs():
             self.notify(f"This version has no topic {info.topic!r}.", severity="error")
             return
-        screen = self.open_topic(info.topic)
+        screen = self._open_from_runs(info.topic)
         events = read_events(info.path)
         screen.when_built(screen.show_past_run, events, info.params, info.path.name, info.status)
 
@@ -143,9 +143,28 @@ class PlaygroundApp(App[None]):
         """Overlay runs of one topic kept on disk on its chart, one curve per run."""
         from pttui.engine.runs import read_events
 
-        screen = self.open_topic(infos[0].topic)
+        screen = self._open_from_runs(infos[0].topic)
         runs = [(info, read_events(info.path)) for info in infos]
         screen.when_built(screen.show_comparison, runs)
+
+    def _open_from_runs(self, name: str) -> TopicScreen:
+        """The topic's screen for a run chosen in the runs list, pushed over the list so that
+        Esc goes back to it. A screen cannot be in the stack twice: when the topic's screen is
+        already below the list (`h` from that topic), the stack becomes the topics, a fresh list
+        at the same row, the topic."""
+        from pttui.tui.screens.runs import RunsScreen
+
+        runs = self.screen
+        if not isinstance(runs, RunsScreen):
+            return self.open_topic(name)
+        screen = self.topic_screen(name)
+        self.last_topic = name
+        if screen in self.screen_stack:
+            row = runs.cursor_row
+            self._to_home()
+            self.push_screen(RunsScreen(row))
+        self.push_screen(screen)
+        return screen
 
     def _to_home(self) -> None:
         while len(self.screen_stack) > 1:

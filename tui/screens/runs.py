@@ -33,8 +33,10 @@ class RunsScreen(Screen):
         Binding("k", "cursor_up", "Up", group=_MOVE, tooltip="Previous run", id="runs.up"),
     ]
 
-    def __init__(self):
+    def __init__(self, row: int = 0):
+        """`row`: where the cursor starts (a list shown again after a run was opened from it)."""
         super().__init__()
+        self._start_row = row
         self.infos: list[run_store.RunInfo] = []
         self.marked: list[int] = []  # rows marked for comparison, in the order marked
         self._where = ""
@@ -49,6 +51,12 @@ class RunsScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = "past runs"
         self.reload()
+        if self._start_row and self.infos:
+            self.query_one(DataTable).move_cursor(row=min(self._start_row, len(self.infos) - 1))
+
+    @property
+    def cursor_row(self) -> int:
+        return self.query_one(DataTable).cursor_row or 0
 
     def reload(self) -> None:
         root = run_store.resolve_runs_dir()
