@@ -47,6 +47,7 @@ class HumanSink(Sink):
         self.ratios: dict[str, float] = {}
         self.system: ev.System | None = None
         self.deferred: dict[str, ev.Table] = {}  # tables that came while the progress bar ran
+        self.speeds: dict[tuple[str, int | None], tuple[float, float]] = {}  # samples, seconds
 
     def _bar(self, total: int | None) -> None:
         if self.progress is None:
@@ -66,6 +67,18 @@ class HumanSink(Sink):
             self.task = self.progress.add_task("training", total=total, loss="-", rate="-")
         elif total:
             self.progress.update(self.task, total=total)
+
+    def _run_rate(self, event: ev.Epoch) -> str:
+        """The run's speed so far (its epochs' samples over their seconds, per series and
+        rank), as the result's samples_per_s will give it: not the last epoch's alone."""
+        m = event.metrics
+        rate, seconds = m.get("samples_per_s"), m.get("seconds")
+        if not isinstance(rate, (int, float)) or not isinstance(seconds, (int, float)):
+            return numbers.number(round(rate)) if isinstance(rate, (int, float)) else "-"
+        samples, total = self.speeds.get((event.series, event.rank), (0.0, 0.0))
+        samples, total = samples + rate * seconds, total + seconds
+        self.speeds[(event.series, event.rank)] = (samples, total)
+        return numbers.number(round(samples / total)) if total > 0 else "-"
 
     def _stop_bar(self) -> None:
         if self.progress is not None:
@@ -93,7 +106,7 @@ class HumanSink(Sink):
         elif isinstance(event, ev.Epoch):
             self._bar(event.steps_total)
             m = event.metrics
-            self.progress.update(self.task, rate=numbers.number(round(m.get("samples_per_s", 0.0))))
+            self.progress.update(self.task, rate=self._run_rate(event))
             hidden = ("seconds", "samples_per_s")
             shown = "  ".join(f"{k} {numbers.field(k, v)}" for k, v in m.items() if k not in hidden)
             names = [event.series] if event.series != "train" else []

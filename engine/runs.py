@@ -414,7 +414,7 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[RunInfo]:
 
 # --- pttui runs ------------------------------------------------------------------------------
 
-_FIGURES = ("val_acc", "val_loss", "train_loss", "accuracy", "loss", "speedup", "seconds")
+_FIGURES = ("val_acc", "val_loss", "train_loss", "accuracy", "loss", "speedup", "wall_seconds", "seconds")
 
 
 def key_params(info: RunInfo, limit: int = 48) -> str:

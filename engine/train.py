@@ -147,8 +147,9 @@ def fit(
 ) -> dict[str, float]:
     """Train for `epochs` (from `state.epoch`), emitting step and epoch events; returns the
     last epoch's losses and accuracy, with the whole run's speed: `samples_per_s` (samples
-    trained / `seconds`, None when no step ran) and `seconds` (the training loop's time in all,
-    evaluation, pauses and pace excluded). Each epoch event carries that epoch's own speed. Stops at the next step once `ctx.stopped` is set, and after
+    trained / `train_seconds`, None when no step ran) and `train_seconds` (the training loop's
+    time in all: evaluation, pauses and pace excluded). Each epoch event carries that epoch's
+    own speed and time (`samples_per_s`, `seconds`). Stops at the next step once `ctx.stopped` is set, and after
     `max_steps` optimizer steps in all when given (that last, short epoch is still evaluated
     and reported: the run ended there on purpose). Holds between steps while the run is paused
     or paced (`Context.proceed`).
@@ -226,7 +227,8 @@ def fit(
             break
     # The run's speed, not its last epoch's: a stopped run's partial epoch counts too.
     speed = run_seen / run_seconds if run_seen and run_seconds > 0 else None
-    return {**metrics, "samples_per_s": speed, "seconds": run_seconds}
+    epoch_only = {k: v for k, v in metrics.items() if k != "seconds"}  # one epoch's: not the run's
+    return {**epoch_only, "samples_per_s": speed, "train_seconds": run_seconds}
 
 
 def _flush(ctx, pending, losses, epoch, series, rank) -> None:

@@ -21,7 +21,7 @@ def test_defaults_learn_the_digits():
     assert isinstance(final, ev.Done), final
     result = final.result
     assert result["val_acc"] >= 0.8
-    for key in ("train_loss", "val_loss", "val_acc", "samples_per_s", "steps", "seconds", "device"):
+    for key in ("train_loss", "val_loss", "val_acc", "samples_per_s", "steps", "train_seconds", "device"):
         assert key in result
     steps = sink.of("step")
     assert [s.step for s in steps] == list(range(1, result["steps"] + 1))
@@ -136,7 +136,46 @@ def test_the_results_speed_is_the_whole_runs_not_the_last_epochs(lab):
     result = final.result
     epochs = sink.of("epoch")
     assert len(epochs) == 3
-    assert result["samples_per_s"] * result["seconds"] == pytest.approx(3 * n_train, rel=1e-6)
-    assert result["seconds"] == pytest.approx(sum(e.metrics["seconds"] for e in epochs), rel=1e-9)
+    assert result["samples_per_s"] * result["train_seconds"] == pytest.approx(3 * n_train, rel=1e-6)
+    assert result["train_seconds"] == pytest.approx(sum(e.metrics["seconds"] for e in epochs), rel=1e-9)
+    assert "seconds" not in result  # one epoch's time is the epoch events', never the run's figure
     for e in epochs:  # each epoch's own speed: its samples over its own time
         assert e.metrics["samples_per_s"] * e.metrics["seconds"] == pytest.approx(n_train, rel=1e-6)
+
+
+def test_a_paced_runs_times_say_what_they_count():
+    # train_seconds: the steps' own time (what samples_per_s divides by); wall_seconds: the run
+    # end to end on the events' clock, which the status line and the Log count too.
+    pace = 10.0
+    final, sink = run_lab(
+        "training", dataset="spiral", size=300, hidden="8", epochs=1, batch_size=32, threads=1, pace=pace
+    )
+    assert isinstance(final, ev.Done), final
+    r = final.result
+    steps = r["steps"]
+    assert steps >= 5, r
+    paced = (steps - 1) / pace  # the sleeps between paced steps, at the least
+    assert r["wall_seconds"] >= paced, (r["wall_seconds"], paced)
+    assert r["train_seconds"] < r["wall_seconds"] - paced / 2, r  # the pace's sleeps are not training
+    epoch = sink.of("epoch")[-1]
+    assert epoch.t <= r["wall_seconds"] <= final.t  # the Done event's t is what the Log says
+    assert "seconds" not in r
+
+
+def test_the_headless_bar_shows_the_speed_the_result_gives():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from pttui.engine import numbers
+    from pttui.engine.human import HumanSink
+
+    final, sink = run_lab(
+        "training", dataset="spiral", size=300, hidden="8", epochs=4, batch_size=32, threads=1
+    )
+    human = HumanSink(Console(file=StringIO(), width=120, color_system=None))
+    for event in sink.events[:-1]:  # up to the last epoch: the bar then holds the run's speed
+        human.on_event(event)
+    shown = human.progress.tasks[0].fields["rate"]
+    human.on_event(sink.events[-1])
+    assert shown == numbers.number(round(final.result["samples_per_s"])), (shown, final.result)

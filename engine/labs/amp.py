@@ -178,7 +178,7 @@ def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
                 )  # fmt: skip
             if v.state.epoch == epoch + 1:  # the epoch completed (not stopped half-way)
                 v.metrics = metrics
-                v.seconds.append(time.thread_time() - cpu_started if cpu_clock else metrics["seconds"])
+                v.seconds.append(time.thread_time() - cpu_started if cpu_clock else metrics["train_seconds"])
                 if cuda and (epoch > 0 or epochs == 1):  # the warm-up epoch also allocates
                     # the optimizer's state and the cuBLAS workspace, once, for whoever goes first
                     v.peak_mb = max(
@@ -269,7 +269,7 @@ def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
         # fit's own samples/s and seconds time the last epoch alone, by the wall clock: a speed
         # figure without a spread that can contradict the headline. Each variant gets its median
         # over the timed rounds, with their spread, or none when nothing was compared.
-        metrics = {k: val for k, val in v.metrics.items() if k not in ("samples_per_s", "seconds")}
+        metrics = {k: val for k, val in v.metrics.items() if k not in ("samples_per_s", "train_seconds")}
         if v.name in measured:
             metrics["samples_per_s"] = measured[v.name].median
             metrics["samples_per_s_spread"] = measured[v.name].to_dict(1)
@@ -480,7 +480,7 @@ for epoch in range({values["epochs"]}):  # the variants take turns, one epoch ea
             model, optimizer, batches, (x_val, y_val), report, epoch + 1, device,
             dtype, scaler, hooks=hooks, state=state, series=name{task_arguments(values)},
         )
-        seconds[name].append(metrics["seconds"])
+        seconds[name].append(metrics["train_seconds"])
 rate = {{name: len(x_train) / statistics.median(s[1:] or s) for name, s in seconds.items()}}
 print(f"fp32 {{rate['fp32']:.0f}} samples/s, {{label}} {{rate[label]:.0f}} samples/s: {{rate[label] / rate['fp32']:.2f}}x")
 hooks = variants[label][1][4]

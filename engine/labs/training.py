@@ -55,14 +55,16 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
             loss_fn=r.loss_fn,
             evaluator=r.evaluator,
         )
-    seconds = time.perf_counter() - started
-    cost = inside.finish(state.step, seconds)
+    cost = inside.finish(state.step, time.perf_counter() - started)
     n_params = sum(p.numel() for p in r.model.parameters())
     return {
         **metrics,
         "steps": state.step,
         "epochs_done": state.epoch,
-        "wall_seconds": seconds,  # the whole fit: evaluation and the inside views included
+        # The run end to end, as the status line and the Log count it (the events' clock):
+        # importing torch, the data, evaluation, pace and pauses included. train_seconds
+        # (from fit) is the training steps' own time, which samples_per_s divides by.
+        "wall_seconds": ctx.now(),
         "device": device,
         "params": n_params,
         **cost,
