@@ -133,6 +133,14 @@ def check_output(
             spec or values["model"],
             f"a model that returns a tensor (it returned {type(output).__name__})",
         )
+    if not pred.is_floating_point():  # scores and values are real floats
+        raise ParamError(
+            field,
+            spec or values["model"],
+            f"a model that returns float scores; for input {numbers.shape(xb.shape)} it returned "
+            f"{str(pred.dtype).removeprefix('torch.')} {numbers.shape(pred.shape)} (an argmax or .long() "
+            "in forward has no gradient to train on)",
+        )
     if d.task == "classification":
         fits = pred.dim() == 2 and pred.shape[0] == len(xb) and pred.shape[1] >= d.n_classes
         need = f"[batch, {d.n_classes}] class scores for {d.n_classes} classes"

@@ -473,3 +473,17 @@ def test_a_model_that_returns_a_scalar_says_both_shapes(tmp_path, files, lab):
     final, _ = run_lab(lab, **values)
     assert isinstance(final, ev.Error) and final.field == "model_spec", final
     assert "returned []" in final.message, final.message
+
+
+def test_a_model_that_returns_integers_says_it_needs_float_scores(tmp_path, files):
+    """An output of int64 (an argmax or .long() in forward) failed inside cross_entropy with
+    torch's NotImplementedError (exit 1); it is a --model-spec error naming the dtype (exit 2)."""
+    path = tmp_path / "int_net.py"
+    path.write_text(
+        "from torch import nn\n\nclass IntOut(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.a = nn.Linear(4, 3)\n\n"
+        "    def forward(self, x):\n        return self.a(x).long()\n"
+    )
+    final, _ = run_lab("training", model_spec=f"{path}:IntOut", data=str(files["csv"]), epochs=1)
+    assert isinstance(final, ev.Error) and final.field == "model_spec", final
+    assert "int64" in final.message and "float" in final.message, final.message
