@@ -18,7 +18,7 @@ from textual.widgets import Markdown
 # Keys that widgets handle themselves (lists, inputs, tabs): not bindings of ours.
 MOVING_AROUND = (
     ("↑ ↓", "move in lists, trees and tables"),
-    ("Tab / Shift+Tab", "next / previous field, then the result tabs"),
+    ("Tab / Shift+Tab", "next / previous field, then the result tabs, then the first field"),
     ("← →", "switch result tab (when the tabs have focus)"),
     ("Enter / Esc in a field", "run / leave the field (there letters type into it)"),
 )
