@@ -77,23 +77,25 @@ def build_parser(lab: Lab, prog: str = "pttui run") -> argparse.ArgumentParser:
     return parser
 
 
-def dashed(lab: Lab, argv: list[str]) -> list[str]:
-    """`--batch_size 32` -> `--batch-size 32`: the parameter's own name (as the Log and the
-    messages write it) is accepted as a spelling of its flag, `--no-` and `=value` forms too."""
-    names = {p.name for p in lab.params} | {"export_script", "runs_dir", "no_record"}
+def dashed(lab: Lab, argv: list[str], parser: argparse.ArgumentParser | None = None) -> list[str]:
+    """`--batch_size 32` -> `--batch-size 32`: every flag of the parser (the parameters, their
+    `--no-` forms, the output flags) is accepted in snake_case, as the Log and the messages write
+    the names, `=value` forms too."""
+    parser = parser or build_parser(lab)
+    flags = {s for action in parser._actions for s in action.option_strings if s.startswith("--")}
     out = []
     for arg in argv:
         if arg.startswith("--") and "_" in arg:
-            flag, eq, value = arg[2:].partition("=")
-            bare = flag[3:] if flag.startswith("no-") else flag
-            if bare in names:
-                arg = "--" + flag.replace("_", "-") + eq + value
+            flag, eq, value = arg.partition("=")
+            if flag not in flags and flag.replace("_", "-") in flags:
+                arg = flag.replace("_", "-") + eq + value
         out.append(arg)
     return out
 
 
 def parse(lab: Lab, argv: list[str], prog: str = "pttui run") -> tuple[dict[str, Any], argparse.Namespace]:
-    args = build_parser(lab, prog).parse_args(dashed(lab, argv))
+    parser = build_parser(lab, prog)
+    args = parser.parse_args(dashed(lab, argv, parser))
     raw = {p.name: getattr(args, p.name) for p in lab.params if getattr(args, p.name) is not None}
     return raw, args
 
