@@ -21,10 +21,13 @@ BYTES_PER_S = 6_500  # and at most ~0.4 MB a minute of them in the run record (d
 
 
 def layers(model: torch.nn.Module) -> list[tuple[str, list[torch.nn.Parameter]]]:
-    """(name, own parameters) of every module that holds parameters itself, in model order."""
+    """(name, own parameters) of every module that holds parameters itself, in model order. A
+    parameter shared by two modules (tied weights) is counted in the first, as parameters() does."""
     found = []
+    seen: set[int] = set()
     for name, module in model.named_modules():
-        own = [p for p in module.parameters(recurse=False) if p.requires_grad]
+        own = [p for p in module.parameters(recurse=False) if p.requires_grad and id(p) not in seen]
+        seen.update(id(p) for p in own)
         if own:
             found.append((name or type(module).__name__, own))
     return found

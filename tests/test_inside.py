@@ -473,3 +473,16 @@ def test_confusion_matrix_of_a_model_with_more_outputs_than_classes():
 
     header = render(counts, width=80, colors=None).plain.splitlines()[1]
     assert header.split()[1:6] == ["0", "1", "2", "3", "4"], header
+
+
+def test_histograms_count_a_shared_weight_once():
+    """Tied weights (b.weight is a.weight) were histogrammed under both layers, so the layers'
+    counts summed to more than the model's trainable parameters; like the modules table, a
+    shared parameter is counted in the first layer that holds it."""
+    a, b = torch.nn.Linear(4, 4), torch.nn.Linear(4, 4)
+    b.weight = a.weight
+    model = torch.nn.Sequential(a, torch.nn.ReLU(), b, torch.nn.Linear(4, 3))
+    found = histograms.layers(model)
+    counted = sum(p.numel() for _, params in found for p in params)
+    assert counted == sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert [name for name, _ in found] == ["0", "2", "3"]  # b keeps its own bias
