@@ -66,7 +66,7 @@ class RunsScreen(Screen):
         count = len(self.infos)
         where = f"{count} run{'s' if count != 1 else ''} in {root}" if count else f"No runs yet in {root}."
         self._where = where + "  Enter opens one; space marks, c compares."
-        self.query_one("#runs-where", Static).update(self._where)
+        self._show_where()
         self.query_one(DataTable).focus()
 
     def take_notice(self, message: str, title: str, severity: str, small: bool) -> bool:
@@ -84,7 +84,24 @@ class RunsScreen(Screen):
 
     def _clear_notice(self) -> None:
         self._notice_timer = None
-        self.query_one("#runs-where", Static).update(self._where)
+        self._show_where()
+
+    def _show_where(self) -> None:
+        """The line above the table: where the runs are, or the highlighted run's whole status
+        when the table shows it as one word (`failed: device: 'cuda' is not available`)."""
+        if self._notice_timer is not None:
+            return
+        row = self.query_one(DataTable).cursor_row
+        text = self._where
+        if self.infos and row is not None and row < len(self.infos):
+            whole = run_store.status_text(self.infos[row], limit=max((self.size.width or 80) - 1, 20))
+            if whole != short_status(self.infos[row]):
+                text = whole
+        self.query_one("#runs-where", Static).update(text)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._show_where()
 
     def _fill(self) -> None:
         """The rows, with the two long columns cut to what the screen has left, so no column runs
@@ -100,7 +117,7 @@ class RunsScreen(Screen):
                 "✓" if i in self.marked else " ",
                 when(info.started, compact),
                 info.topic,
-                _fit(run_store.status_text(info), 28),
+                short_status(info),
                 run_store.final_figures(info),
                 run_store.key_params(info, limit=1000),
             ]
@@ -176,6 +193,12 @@ def when(started: str, compact: bool) -> str:
 
 
 _PARAM = re.compile(r" (?=[a-z_]+=)")  # between "name=value" items (a value may hold spaces)
+
+
+def short_status(info: run_store.RunInfo) -> str:
+    """The status as one word (`failed`, `stopped`), so one long failure message does not take
+    the figures' width from every row; the whole status shows when the run is highlighted."""
+    return info.status.split(" ", 1)[0]
 
 
 def _figures(info: run_store.RunInfo, most: int = 3) -> list[str]:

@@ -1,0 +1,51 @@
+"""The second new user's findings #12, #17, #13, #11 at 80x24 (Pilot)."""
+
+from __future__ import annotations
+
+import os
+
+from textual.widgets import DataTable, Static
+
+from pttui.engine import events as ev
+from pttui.engine.labs import get_lab
+from pttui.engine.params import defaults, validate
+from pttui.engine.runs import RunRecorder
+from pttui.tui.app import PlaygroundApp
+from pttui.tui.screens.runs import RunsScreen
+from tests.test_app import sync
+from tests.test_app_runs import _record
+
+
+def _record_failed(message: str) -> None:
+    lab = get_lab("training")
+    values = validate(lab.params, defaults(lab.params))
+    recorder = RunRecorder.create("training", values, os.environ["PTTUI_RUNS_DIR"])
+    assert recorder is not None
+    recorder.on_event(ev.Start(0.0, "training", values, "cpu", "2.x"))
+    recorder.on_event(ev.Error(0.1, message, "device"))
+    recorder.close()
+
+
+@sync
+async def test_one_failed_run_keeps_the_figures_width_and_shows_its_reason_when_highlighted():
+    _record(lr=0.02)
+    message = "device: 'cuda' is not available on this machine (torch.cuda.is_available() is False)"
+    _record_failed(message)
+    app = PlaygroundApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("h")
+        await pilot.pause(0.2)
+        runs = app.screen
+        assert isinstance(runs, RunsScreen) and [i.status for i in runs.infos] == ["failed", "done"]
+        table = runs.query_one(DataTable)
+        statuses = [str(table.get_row_at(r)[3]) for r in range(2)]
+        assert statuses == ["failed", "done"], statuses
+        figures = str(table.get_row_at(1)[4])
+        assert figures.startswith("val_acc 0.7") and "…" not in figures, figures
+        # The failed run is highlighted: the line above says why it failed.
+        where = str(runs.query_one("#runs-where", Static).render())
+        assert "failed: device: 'cuda' is not" in where, where
+        await pilot.press("j")
+        await pilot.pause(0.1)
+        where = str(runs.query_one("#runs-where", Static).render())
+        assert "2 runs in" in where, where
