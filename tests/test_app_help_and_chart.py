@@ -25,11 +25,19 @@ def _declared(screen) -> dict[str, str]:
     return out
 
 
+def help_text(help_screen: HelpScreen) -> str:
+    """The help's key table as "| keys | what |" lines, then its closing words."""
+    table = help_screen.keys
+    keys, words = (list(column.cells) for column in table.columns)
+    lines = [f"| {k} | {w} |" for k, w in zip(keys, words, strict=True)]
+    return "\n".join(lines) + "\n" + help_screen.query_one(Markdown).source
+
+
 async def _help_text(pilot, app) -> str:
     await pilot.press("question_mark")
     await pilot.pause()
     assert isinstance(app.screen, HelpScreen)
-    return app.screen.query_one(Markdown).source
+    return help_text(app.screen)
 
 
 @sync

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from pttui.engine import events as ev
@@ -11,6 +12,7 @@ from pttui.engine.labs import get_lab
 from pttui.engine.params import defaults, validate
 from pttui.engine.runs import RunRecorder
 from pttui.tui.app import PlaygroundApp
+from pttui.tui.screens.help import MOVING_AROUND, HelpScreen, key_rows
 from pttui.tui.screens.runs import RunsScreen
 from tests.test_app import sync
 from tests.test_app_runs import _record
@@ -49,3 +51,32 @@ async def test_one_failed_run_keeps_the_figures_width_and_shows_its_reason_when_
         await pilot.pause(0.1)
         where = str(runs.query_one("#runs-where", Static).render())
         assert "2 runs in" in where, where
+
+
+@sync
+async def test_the_help_shows_every_key_at_80x24_without_scrolling_and_says_how_to_close():
+    app = PlaygroundApp("training")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        below = app.screen
+        rows = key_rows(below)
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        keys = help_screen.query_one("#help-keys", Static)
+        scroll = help_screen.query_one(VerticalScroll)
+        seen = scroll.content_region
+        # Every row of the key table (this screen's keys and the moving-around keys) lies inside
+        # the part of the help that shows without scrolling.
+        table_rows = len(rows) + len(MOVING_AROUND)
+        assert keys.region.y >= seen.y and keys.region.bottom <= seen.bottom, (keys.region, seen)
+        assert keys.region.height >= table_rows, (keys.region.height, table_rows)
+        lines = keys.render_lines(keys.region.reset_offset)
+        shown = "\n".join(strip.text for strip in lines)
+        for key, _ in rows:
+            assert key in shown, (key, shown)
+        assert "Esc closes" in str(help_screen.query_one("#help-close", Static).render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is below

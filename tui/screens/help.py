@@ -9,18 +9,19 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Markdown
+from textual.widgets import Markdown, Static
 
 # Keys that widgets handle themselves (lists, inputs, tabs): not bindings of ours.
 MOVING_AROUND = (
     ("↑ ↓", "move in lists, trees and tables"),
-    ("Tab / Shift+Tab", "next / previous field, then the result tabs, then the first field"),
+    ("Tab / Shift+Tab", "next / previous field, then the result tabs"),
     ("← →", "switch result tab (when the tabs have focus)"),
-    ("Enter / Esc in a field", "run / leave the field (there letters type into it)"),
+    ("Enter / Esc", "in a field: run / leave it (letters type into a field)"),
 )
 
 ABOUT = """\
@@ -51,11 +52,15 @@ def key_rows(screen: Screen) -> list[tuple[str, str]]:
     return [(" / ".join(dict.fromkeys(keys)), words[what]) for what, keys in by_action.items()]
 
 
-def help_markdown(rows: list[tuple[str, str]]) -> str:
-    """The help's Markdown: this screen's keys, then the keys widgets handle themselves."""
-    lines = ["# pttui keys", "", "| key | what it does |", "| --- | --- |"]
-    lines += [f"| {keys} | {what} |" for keys, what in (*rows, *MOVING_AROUND)]
-    return "\n".join(lines) + "\n\n" + ABOUT
+def key_table(rows: list[tuple[str, str]]) -> Table:
+    """This screen's keys, then the keys widgets handle themselves: one line a key where the
+    words fit, no rules between rows, so every key shows at 80x24 without scrolling."""
+    table = Table(box=None, show_header=False, padding=(0, 1), pad_edge=False, expand=True)
+    table.add_column("key", style="bold", no_wrap=True)
+    table.add_column("what it does", ratio=1)
+    for keys, what in (*rows, *MOVING_AROUND):
+        table.add_row(keys, what)
+    return table
 
 
 class HelpScreen(ModalScreen[None]):
@@ -70,15 +75,23 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
-        width: 76; max-width: 100%; height: auto; max-height: 100%;
+        width: 78; max-width: 100%; height: auto; max-height: 100%;
         border: round $primary; background: $surface; padding: 0 1;
+        border-title-align: left; border-subtitle-align: right;
     }
+    HelpScreen #help-close { color: $text-muted; }
+    HelpScreen #help-about { margin: 1 0 0 0; }
     """
 
     def __init__(self, rows: list[tuple[str, str]]):
         super().__init__()
         self.rows = rows
+        self.keys = key_table(rows)
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
-            yield Markdown(help_markdown(self.rows))
+        with VerticalScroll() as scroll:
+            scroll.border_title = "pttui keys"
+            scroll.border_subtitle = "Esc closes"
+            yield Static("Esc closes this help; ↑ ↓ scroll it.", id="help-close")
+            yield Static(self.keys, id="help-keys")
+            yield Markdown(ABOUT, id="help-about")
