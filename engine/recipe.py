@@ -10,7 +10,7 @@ task (classification or regression) and `--output-key` reach the loop as `loss_f
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -84,8 +84,6 @@ def build_model(values: dict[str, Any], d: data.Data) -> torch.nn.Module:
 def with_features(values: dict[str, Any], d: data.Data) -> data.Data:
     """The data as the model sees it: --features made from a 2-D set's points (else `d` itself).
     Features beside --data, or on the digits, were refused with the parameters (common.WINS, NEEDS)."""
-    from dataclasses import replace
-
     from pttui.engine.common import FEATURES, feature_list
 
     names = feature_list(values.get("features", FEATURES.default))
@@ -243,6 +241,10 @@ def prepare(
     else:
         points = loaded if loaded is not None else load_data(values)
         d = with_features(values, points)
+        if not values.get("model_spec") and d.x_train.dtype.kind in "iub":
+            # whole-number features (pixels, counts) stay int64 for a person's model that embeds
+            # them; the built-in models take floats, as the exported script's astype does
+            d = replace(d, x_train=d.x_train.astype(np.float32), x_val=d.x_val.astype(np.float32))
         torch.manual_seed(values["seed"])
         model = build_model(values, d).to(device)
     bounds.check_training_time(values, sum(p.numel() for p in model.parameters()), len(d.x_train), device)

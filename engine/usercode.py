@@ -121,6 +121,11 @@ def data_lines(values: dict[str, Any], to_device: bool = True) -> list[str]:
         *read,
         f"task, n_classes = resolve_task(y, {values.get('task', 'auto')!r})  # n_classes: outputs for regression",
         "x, y = standard_arrays(x, y, task)",
+        *(
+            ["x = x.astype(np.float32) if x.dtype.kind in 'iub' else x  # the built-in models take floats"]
+            if to_device and not values.get("model_spec")
+            else []
+        ),
         f"x_train, y_train, x_val, y_val = split(x, y, {values.get('val_fraction', 0.2)!r}, {values['seed']})",
         *(
             [

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from conftest import run_lab
 from userfiles import expected_params, write_csv, write_model
@@ -487,3 +488,18 @@ def test_a_model_that_returns_integers_says_it_needs_float_scores(tmp_path, file
     final, _ = run_lab("training", model_spec=f"{path}:IntOut", data=str(files["csv"]), epochs=1)
     assert isinstance(final, ev.Error) and final.field == "model_spec", final
     assert "int64" in final.message and "float" in final.message, final.message
+
+
+@pytest.mark.slow  # runs the exported script in a fresh Python
+def test_whole_number_features_train_the_built_in_model_as_its_script_does(tmp_path):
+    """x saved as integers (pixels, counts) crashed every built-in model ('mat1 and mat2 must have
+    the same dtype', exit 1); they train as floats, and the exported script agrees to 1e-6."""
+    rng = np.random.RandomState(0)
+    x = rng.randint(0, 10, size=(80, 4))
+    path = tmp_path / "ints.npz"
+    np.savez(path, x=x, y=(x[:, 0] > 4).astype(np.int64))
+    values = {**TINY, "data": str(path), "hidden": "8"}
+    final, sink = run_lab("training", **values)
+    assert isinstance(final, ev.Done), final
+    engine = [(e.metrics["train_loss"], e.metrics["val_loss"]) for e in sink.of("epoch")]
+    _agree(engine, _script_losses(tmp_path, "training", values))
