@@ -21,6 +21,9 @@ from rich.text import Text
 # TF Playground's orange and blue first, then distinct hues for more classes.
 CLASS_COLORS = ("#f59322", "#0877bd", "#2ca02c", "#9467bd", "#d62728", "#8c564b", "#e377c2", "#17becf")
 TRAIN_MARK, VAL_MARK = "●", "◆"
+# One glyph per class for terminals without colour (NO_COLOR): there every class's hue turns a
+# near-identical grey, so the shape of the cell tells the classes apart instead.
+CLASS_GLYPHS = ("░", "▓", "▒", "█", "╳", "┼", "○", "≡")
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -44,12 +47,20 @@ def cell_colors(background: str = "#1e1e1e") -> dict[tuple[int, int], str]:
     }
 
 
-def cells(event, points: list[list[float]], width: int, height: int, background: str = "#1e1e1e"):
+def cells(
+    event,
+    points: list[list[float]],
+    width: int,
+    height: int,
+    background: str = "#1e1e1e",
+    glyphs: bool = False,
+):
     """The map resampled to `width` x `height` cells (each cell two grid rows), points on top:
     one list per line of runs [text, Style], neighbours of one style merged.
 
     `event` is an `events.Heatmap` (or anything with its fields); `points` the latest points
-    sent ([x, y, class, split]).
+    sent ([x, y, class, split]). `glyphs`: each cell is its upper grid row's class glyph
+    (CLASS_GLYPHS) instead of a half block, for terminals without colour.
     """
     width, height = max(width, 4), max(height, 2)
     gw, gh = event.width, event.height
@@ -58,6 +69,7 @@ def cells(event, points: list[list[float]], width: int, height: int, background:
     cols = [min(col * gw // width, gw - 1) for col in range(width)]
     # One colour per grid cell, looked up once; then each terminal cell picks two of them.
     grid = [colors[(max(_DIGITS.find(classes[i]), 0), int(confidence[i]))] for i in range(gw * gh)]
+    shapes = [CLASS_GLYPHS[max(_DIGITS.find(c), 0) % len(CLASS_GLYPHS)] for c in classes] if glyphs else []
 
     marks: dict[tuple[int, int], tuple[str, str]] = {}
     (x0, x1), (y0, y1) = event.x_range, event.y_range
@@ -79,11 +91,12 @@ def cells(event, points: list[list[float]], width: int, height: int, background:
             if mark is not None:  # on the page's own background: a dot on its own class's hue would vanish
                 key, char = (mark[1], background, True), mark[0]
             else:
-                key, char = (grid[top_row + cols[col]], grid[bottom_row + cols[col]], False), "▀"
+                key = (grid[top_row + cols[col]], grid[bottom_row + cols[col]], False)
+                char = shapes[top_row + cols[col]] if glyphs else "▀"
             style = styles.get(key)
             if style is None:
                 style = styles[key] = Style(color=key[0], bgcolor=key[1], bold=key[2])
-            if runs and runs[-1][1] is style:
+            if runs and runs[-1][1] is style and (not glyphs or runs[-1][0][-1] == char):
                 runs[-1][0] += char
             else:
                 runs.append([char, style])
@@ -91,10 +104,17 @@ def cells(event, points: list[list[float]], width: int, height: int, background:
     return lines
 
 
-def render(event, points: list[list[float]], width: int, height: int, background: str = "#1e1e1e") -> Text:
+def render(
+    event,
+    points: list[list[float]],
+    width: int,
+    height: int,
+    background: str = "#1e1e1e",
+    glyphs: bool = False,
+) -> Text:
     """`cells` as one Rich Text (the headless printer prints it)."""
     text = Text()
-    for n, runs in enumerate(cells(event, points, width, height, background)):
+    for n, runs in enumerate(cells(event, points, width, height, background, glyphs)):
         if n:
             text.append("\n")
         for chars, style in runs:
@@ -102,18 +122,19 @@ def render(event, points: list[list[float]], width: int, height: int, background
     return text
 
 
-def legend_items(n_classes: int) -> list[Text]:
-    """The legend's items, each to be kept whole: a class's colour and number, then what
-    the point marks and the pale cells mean."""
+def legend_items(n_classes: int, glyphs: bool = False) -> list[Text]:
+    """The legend's items, each to be kept whole: a class's colour (or glyph, see `cells`) and
+    number, then what the point marks and the pale cells mean."""
     items = []
     for c in range(n_classes):
-        item = Text("■", Style(color=CLASS_COLORS[c % len(CLASS_COLORS)]))
+        swatch = CLASS_GLYPHS[c % len(CLASS_GLYPHS)] if glyphs else "■"
+        item = Text(swatch, Style(color=CLASS_COLORS[c % len(CLASS_COLORS)]))
         item.append(f" {c}")
         items.append(item)
     items += [Text(f"{TRAIN_MARK} train"), Text(f"{VAL_MARK} validation"), Text("pale: unsure")]
     return items
 
 
-def legend(n_classes: int) -> Text:
-    """One line: each class's colour, then what the point marks mean."""
-    return Text("  ").join(legend_items(n_classes))
+def legend(n_classes: int, glyphs: bool = False) -> Text:
+    """One line: each class's colour (or glyph), then what the point marks mean."""
+    return Text("  ").join(legend_items(n_classes, glyphs))

@@ -172,9 +172,12 @@ class HumanSink(Sink):
             from pttui.engine import heatmap_view
 
             h = self.heatmap
+            glyphs = c.no_color or c.color_system is None  # without colour the classes' hues are lost
             c.print(f"[bold]{h.title}[/] at step {h.step:,}")
-            c.print(heatmap_view.render(h, self.points, min(h.width, 64), min(h.height // 2, 24)))
-            c.print(heatmap_view.legend(h.n_classes))
+            c.print(
+                heatmap_view.render(h, self.points, min(h.width, 64), min(h.height // 2, 24), glyphs=glyphs)
+            )
+            c.print(heatmap_view.legend(h.n_classes, glyphs))
         if self.layers:
             rows = []
             for h in self.layers.values():

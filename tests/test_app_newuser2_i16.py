@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import os
 
+import pytest
+from conftest import run_lab
+from test_app import wait_for
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from pttui.engine import events as ev
+from pttui.engine import heatmap_view
 from pttui.engine.labs import get_lab
 from pttui.engine.params import defaults, validate
 from pttui.engine.runs import RunRecorder
 from pttui.tui.app import PlaygroundApp
 from pttui.tui.screens.help import MOVING_AROUND, HelpScreen, key_rows
 from pttui.tui.screens.runs import RunsScreen
-from tests.test_app import sync
+from pttui.tui.widgets.boundary import BoundaryView
+from tests.test_app import built, sync
 from tests.test_app_runs import _record
 
 
@@ -80,3 +85,31 @@ async def test_the_help_shows_every_key_at_80x24_without_scrolling_and_says_how_
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is below
+
+
+@pytest.mark.slow
+@sync
+async def test_no_color_boundary_draws_one_glyph_per_class_and_says_so_in_the_legend(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    final, sink = run_lab(
+        "training", dataset="spiral", size=300, hidden="16", epochs=2, batch_size=32, threads=1, histograms=1
+    )
+    events = sink.events
+    heatmap = [e for e in events if isinstance(e, ev.Heatmap)][-1]
+    classes = sorted({heatmap_view._DIGITS.find(c) for c in heatmap.classes})
+    app = PlaygroundApp("training")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await built(pilot)
+        assert app.no_color
+        screen.show_past_run(events, final and events[0].params, "spiral")
+        screen.results.show_tab("chart")
+        boundary = screen.query_one(BoundaryView)
+        await wait_for(pilot, lambda: boundary.display and boundary.settled and boundary.text, 20, "the map")
+        drawn = boundary.text
+        assert "▀" not in drawn
+        glyphs = [heatmap_view.CLASS_GLYPHS[c] for c in classes]
+        assert len(set(glyphs)) == len(classes) >= 2
+        for c, glyph in zip(classes, glyphs, strict=True):
+            assert glyph in drawn, (c, glyph, drawn)
+        for c in range(heatmap.n_classes):
+            assert f"{heatmap_view.CLASS_GLYPHS[c]} {c}" in drawn, (c, drawn)

@@ -23,9 +23,16 @@ _CONSOLE = Console(width=400, color_system="truecolor", force_terminal=True, leg
 
 
 def draw(
-    event: ev.Heatmap, points: list[list[float]], width: int, height: int, background: str, base: Style
+    event: ev.Heatmap,
+    points: list[list[float]],
+    width: int,
+    height: int,
+    background: str,
+    base: Style,
+    glyphs: bool = False,
 ) -> list[Strip]:
-    """Title, map and legend as finished lines of `width` cells (runs on the chart thread).
+    """Title, map and legend as finished lines of `width` cells (runs on the chart thread);
+    `glyphs`: one glyph per class, for NO_COLOR (heatmap_view.cells).
 
     The map's lines are built from segments directly: through Rich Text and its line
     renderer they cost about twice as much, at ~1,300 styled cells a map.
@@ -35,9 +42,13 @@ def draw(
     words = next((t for t in (f"{event.title} · {step}", f"boundary · {step}") if len(t) <= width), step)
     title = Text(words, style="bold")
     title.truncate(width, overflow="ellipsis", pad=True)
-    legend = wrap_items(heatmap_view.legend_items(event.n_classes), width, max_lines=max(1, height // 6))
+    legend = wrap_items(
+        heatmap_view.legend_items(event.n_classes, glyphs), width, max_lines=max(1, height // 6)
+    )
     out = [_strip(title, width, base)]
-    for runs in heatmap_view.cells(event, points, width, max(height - 1 - len(legend), 2), background):
+    for runs in heatmap_view.cells(
+        event, points, width, max(height - 1 - len(legend), 2), background, glyphs
+    ):
         segments = [Segment(chars, style) for chars, style in runs]
         out.append(Strip(segments, width).apply_style(base))
     out += [_strip(line, width, base) for line in legend]
@@ -84,4 +95,13 @@ class BoundaryView(DrawnChart):
         if self.heatmap is None:
             return None
         background = self.background_colors[1].hex
-        return partial(draw, self.heatmap, list(self.points), width, height, background, self.rich_style)
+        return partial(
+            draw,
+            self.heatmap,
+            list(self.points),
+            width,
+            height,
+            background,
+            self.rich_style,
+            self.app.no_color,
+        )
