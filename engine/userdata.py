@@ -97,6 +97,7 @@ def standard_arrays(x, y, task):
     """x as float32 (or int64 indices when it holds integers), y as int64 classes or float32
     targets of shape (N, outputs) for regression."""
     x = np.asarray(x)
+    x = x.reshape(len(x), 1) if x.ndim == 1 else x  # one feature per sample, stored flat
     x = x.astype(np.int64) if x.dtype.kind in "iu" else x.astype(np.float32)
     y = np.asarray(y)
     if task == "classification":
@@ -189,6 +190,10 @@ def load(path: str, target: str = "", task: str = "auto") -> Loaded:
                 task,
                 f"auto or regression: classification needs whole-number targets 0..{MAX_CLASSES - 1}",
             )
+    if resolved == "classification" and n_outputs < 2:
+        raise ParamError(
+            FIELD, shown, f"targets of at least two classes to tell apart; every target is {int(y.max())}"
+        )
     x, y = standard_arrays(x, y, resolved)
     loaded = Loaded(x, y, resolved, n_outputs, kind, features, target_name, classes)
     loaded.skipped = skipped

@@ -278,3 +278,25 @@ def test_a_number_column_with_a_few_text_cells_is_refused_and_text_columns_are_n
     loaded = userdata.load(path)
     assert loaded.features == ["age", "height"]
     assert "left out (text): id" in loaded.describe(path)
+
+
+def test_one_feature_stored_flat_is_one_column(tmp_path):
+    """x of shape (N,) is one feature per sample; it crashed the model labs with IndexError."""
+    rng = np.random.RandomState(0)
+    x, y = rng.rand(20).astype(np.float32), rng.randint(0, 2, 20)
+    path = tmp_path / "flat.npz"
+    np.savez(path, x=x, y=y)
+    loaded = userdata.load(str(path))
+    assert loaded.x.shape == (20, 1)
+    np.testing.assert_array_equal(loaded.x[:, 0], x)
+    assert userdata.standard_arrays(x, y, "classification")[0].shape == (20, 1)  # the script's copy
+
+
+def test_a_single_class_is_refused(tmp_path):
+    """Every label 0 made 'classification into 1 classes' with loss 0 and accuracy 1: true of
+    nothing. It names the field and the one class."""
+    path = tmp_path / "one.npz"
+    np.savez(path, x=np.random.rand(10, 3).astype(np.float32), y=np.zeros(10, dtype=np.int64))
+    with pytest.raises(ParamError, match="two classes") as caught:
+        userdata.load(str(path))
+    assert caught.value.field == "data"
