@@ -19,7 +19,8 @@ from pttui.tui.app import PlaygroundApp
 from pttui.tui.screens.help import MOVING_AROUND, HelpScreen, key_rows
 from pttui.tui.screens.runs import RunsScreen
 from pttui.tui.widgets.boundary import BoundaryView
-from tests.test_app import built, sync
+from pttui.tui.widgets.topic_list import RUNNING_MARK, TopicList
+from tests.test_app import TINY, built, sync
 from tests.test_app_runs import _record
 
 
@@ -113,3 +114,27 @@ async def test_no_color_boundary_draws_one_glyph_per_class_and_says_so_in_the_le
             assert glyph in drawn, (c, glyph, drawn)
         for c in range(heatmap.n_classes):
             assert f"{heatmap_view.CLASS_GLYPHS[c]} {c}" in drawn, (c, drawn)
+
+
+@pytest.mark.slow
+@sync
+async def test_the_topic_list_marks_a_topic_whose_run_is_going():
+    app = PlaygroundApp("training")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await built(pilot)
+        screen.form.set_values({**TINY, "epochs": 10000})
+        await pilot.press("r")
+        await wait_for(pilot, lambda: screen.state.step > 0, 60, "the first step")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: bool(app.screen.query(TopicList)), 10, "the topic list")
+        topics = app.screen.query_one(TopicList)
+
+        def row(name: str) -> str:
+            return topics.get_option(name).prompt.plain
+
+        await wait_for(pilot, lambda: row("training").startswith(RUNNING_MARK), 10, "the running mark")
+        others = [o.id for o in topics.options if o.id != "training"]
+        assert others and not any(RUNNING_MARK in row(name) for name in others)
+        screen.action_stop()
+        await wait_for(pilot, lambda: screen.child is None, 10, "the child to end")
+        await wait_for(pilot, lambda: not row("training").startswith(RUNNING_MARK), 10, "the mark to go")

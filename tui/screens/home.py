@@ -41,6 +41,12 @@ class HomeScreen(Screen):
         self.sub_title = "the PyTorch playground"
         if self.query(TopicList):
             self._start_list()
+        # A run left going on its topic's screen can end while this list is on show.
+        self.set_interval(1.0, self._mark_running)
+
+    def _mark_running(self) -> None:
+        if self.app.screen is self and self.query(TopicList):
+            self.query_one(TopicList).mark_running(self.app.running_topic())  # type: ignore[attr-defined]
 
     def _start_list(self) -> None:
         topics = self.query_one(TopicList)
@@ -56,6 +62,7 @@ class HomeScreen(Screen):
             self._start_list()
         name = getattr(self.app, "last_topic", None)
         topics = self.query_one(TopicList)
+        topics.mark_running(self.app.running_topic())  # type: ignore[attr-defined]
         for index in range(topics.option_count):
             if topics.get_option_at_index(index).id == name:
                 topics.highlighted = index
