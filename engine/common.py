@@ -167,7 +167,8 @@ INPUT_SHAPE = Param(
     "input_shape",
     "str",
     "",
-    "input sizes, batch first, e.g. 1,3,28,28; several inputs as 1,10; 1,5 (empty: the model's own)",
+    "input sizes, batch first, e.g. 1,3,28,28; several inputs as 1,10; 1,5 (empty: a built-in model's "
+    "usual input; a --model-spec model with no --data needs them)",
     max_len=200,
 )
 INPUT_DTYPES = ("auto", "float32", "float64", "float16", "bfloat16", "int64")

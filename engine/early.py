@@ -7,7 +7,7 @@ text alone and answer in well under a millisecond:
 - `leaves`: `name = value` statements (the autograd lab's own parser);
 - `input_shape`: sizes like 1,3,28,28 (the summary's own parser);
 - `model_spec`: FILE.py:NAME, the file exists and parses, and NAME is defined at its top
-  level, read with `ast`: the file is not run.
+  level, read with `ast`: the file is not run; with no --data, `input_shape` must be given.
 - `device`: its grammar is in the parameter declaration; a CUDA device on a CPU-only torch
   build is refused here, read from torch's version file without importing torch.
 They may be looser than the run's checks; the run stays the authority and names the field.
@@ -78,6 +78,9 @@ def check(values: Mapping[str, Any], names: bool = True) -> list[ParamError]:
             model_spec(spec, names=names)
         except ParamError as exc:
             problems.append(exc)
+        else:  # the missing class first: the input shape is what the lab asks next
+            if names and needs_input_shape(values):
+                problems.append(no_input_shape(spec))
     return problems
 
 
@@ -244,16 +247,69 @@ def model_spec(spec: str, field: str = "model_spec", names: bool = True) -> None
         isinstance(n, ast.Name) and n.id in ("globals", "setattr", "exec") for n in ast.walk(tree)
     )
     if name not in defined and "*" not in defined and not dynamic:
-        shown = ", ".join(sorted(n for n in defined if not n.startswith("_"))[:12]) or "none"
-        raise param_error(field, spec, f"a name defined at the top of {file.name}: {shown}")
+        raise not_defined(spec, file.name, name, builders(tree), field)
+
+
+def not_defined(
+    spec: str, file_name: str, name: str, candidates: list[str], field: str = "model_spec"
+) -> ParamError:
+    """The one message for a --model-spec NAME its file does not define, with the names that could
+    build a model there (its classes and functions; imported modules cannot)."""
+    from pttui.engine.safe_eval import param_error
+
+    shown = ", ".join(candidates[:12]) or "none"
+    return param_error(
+        field, spec, f"{file_name} defines no {name!r}; expected a class or function there that builds the "
+        f"model: {shown}",
+    )  # fmt: skip
+
+
+def needs_input_shape(values: Mapping[str, Any]) -> bool:
+    """A person's model with no --data, in a lab that makes inputs: only --input-shape can size them."""
+    return bool(str(values.get("model_spec") or "").strip()) and not values.get("data") and (
+        "input_shape" in values and not str(values["input_shape"]).strip()
+    )  # fmt: skip
+
+
+def no_input_shape(spec: str, example: str = "1,3,28,28") -> ParamError:
+    """Why an empty --input-shape cannot stand for a --model-spec model (the field's "empty" means a
+    built-in model's usual input: pttui reads no input size from a person's model)."""
+    from pttui.engine.safe_eval import param_error
+
+    name = spec.rpartition(":")[2].strip() or "your model"
+    return param_error(
+        "input_shape", "", f"empty, but {name} declares no input size (pttui knows the usual input of its "
+        f"built-in models only, and reads none from a --model-spec model); give --input-shape: its input "
+        f"sizes, batch first, e.g. {example} (pttui makes random inputs of them)",
+    )  # fmt: skip
+
+
+def builders(tree: ast.Module) -> list[str]:
+    """The public classes and functions `tree` defines at its top level: what NAME could be."""
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return sorted(
+        n.name for n in _top_statements(tree) if isinstance(n, kinds) and not n.name.startswith("_")
+    )
+
+
+def _top_statements(tree: ast.Module) -> list[ast.stmt]:
+    """The statements at a module's top level, with those inside its if/try/with/for/while blocks."""
+    found: list[ast.stmt] = []
+    stack: list[ast.stmt] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        found.append(node)
+        if isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+            for part in ("body", "orelse", "finalbody", "handlers"):
+                for child in getattr(node, part, []) or []:
+                    stack.extend(child.body if isinstance(child, ast.ExceptHandler) else [child])
+    return found
 
 
 def top_level_names(tree: ast.Module) -> set[str]:
     """The names a module binds at its top level (inside if/try blocks too); `*` for a star import."""
     names: set[str] = set()
-    stack: list[ast.stmt] = list(tree.body)
-    while stack:
-        node = stack.pop()
+    for node in _top_statements(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
@@ -263,8 +319,4 @@ def top_level_names(tree: ast.Module) -> set[str]:
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:
                 names.add(alias.asname or alias.name.split(".")[0])
-        elif isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
-            for part in ("body", "orelse", "finalbody", "handlers"):
-                for child in getattr(node, part, []) or []:
-                    stack.extend(child.body if isinstance(child, ast.ExceptHandler) else [child])
     return names

@@ -240,7 +240,9 @@ def execute(
             return EXIT_READER_GONE
     if isinstance(final, ev.Error):
         if args.json:
-            print(f"pttui run {lab.name}: {final.message}", file=sys.stderr)
+            from pttui.engine.human import error_head
+
+            print(f"{error_head(final, f'pttui run {lab.name}')}: {final.message}", file=sys.stderr)
         return EXIT_BAD_PARAMS if final.field else EXIT_FAILED
     if interrupted or (isinstance(final, ev.Done) and final.stopped):
         return EXIT_INTERRUPTED

@@ -31,6 +31,12 @@ def rich_tree(node: dict[str, Any], tree: Tree | None = None, refs: set[str] | N
     return branch
 
 
+def error_head(event: ev.Error, prog: str) -> str:
+    """What heads a failed run's line on stderr, with or without --json: `prog` (`pttui run
+    training`) for a refused parameter, as the checks made before the run say it; `error` else."""
+    return prog if event.field and prog else "error"
+
+
 class HumanSink(Sink):
     def __init__(self, console: Console | None = None, prog: str = ""):
         """`prog` (`pttui run training`) heads a refused parameter's line, as the checks made
@@ -159,10 +165,9 @@ class HumanSink(Sink):
                 self._table(table)
         elif isinstance(event, ev.Error):
             self._stop_bar()
-            if event.field and self.prog:  # a parameter refused by the run: as the early checks say it
-                self.errors.print(f"{self.prog}: ", end="", markup=False, highlight=False)
-            else:
-                self.errors.print("[bold red]error[/]: ", end="")
+            head = error_head(event, self.prog)
+            style = "bold red" if head == "error" else ""
+            self.errors.print(Text(f"{head}: ", style=style), end="")
             self.errors.print(event.message, markup=False, highlight=False, soft_wrap=True)  # one line
 
     def _print_inside(self) -> None:

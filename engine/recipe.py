@@ -163,10 +163,9 @@ def synthetic_batch(values: dict[str, Any], batch_default: int | None = None) ->
     from pttui.engine.summary import parse_shapes
 
     if not values.get("input_shape", "").strip():
-        raise ParamError(
-            "input_shape", "", "the input sizes for your model, batch first, e.g. 32,4 (there is no --data: "
-            "pttui makes random inputs of this shape)",
-        )  # fmt: skip
+        from pttui.engine.early import no_input_shape
+
+        raise no_input_shape(values["model_spec"], "32,4")  # no --data: random inputs of these sizes
     shapes = parse_shapes(values["input_shape"])
     if len(shapes) != 1:
         raise ParamError("input_shape", values["input_shape"], "one input's sizes for random data, e.g. 32,4")

@@ -28,6 +28,7 @@ from pttui.engine.lab import Lab
 from pttui.engine.lifecycle import STOP_READER_GONE
 from pttui.engine.params import ParamError, validate
 from pttui.engine.sinks import Sink
+from pttui.engine.usermodel import UserModelError
 
 
 class Runner:
@@ -115,6 +116,8 @@ class Runner:
             final: ev.Event = ev.Done(ctx.now(), dict(result or {}), ctx.stopped)
         except ParamError as exc:
             final = ev.Error(ctx.now(), str(exc), exc.field, allowed=exc.allowed)
+        except UserModelError as exc:  # the person's error: their frames only, their message first
+            final = ev.Error(ctx.now(), f"{type(exc).__name__}: {exc}", None, exc.frames() or None)
         except BaseException as exc:
             # KeyboardInterrupt too: the engine thread never gets a real Ctrl-C) becomes an event
             final = ev.Error(ctx.now(), f"{type(exc).__name__}: {exc}", None, traceback.format_exc())

@@ -39,7 +39,30 @@ _IMPORTED: dict[str, tuple[tuple[int, int], Any]] = {}  # module name -> (file's
 
 
 class UserModelError(RuntimeError):
-    """The person's model raised while pttui ran it: its words, their line, and the input given."""
+    """The person's model raised while pttui ran it: its words, their line, and the input given.
+
+    `file` is the person's file; `frames()` is the traceback in it alone (pttui's and torch's
+    frames are noise for an error that is theirs)."""
+
+    def __init__(self, message: str, file: Path | None = None):
+        super().__init__(message)
+        self.file = file
+
+    def frames(self) -> str:
+        """`Traceback ...` with only the frames in the person's file and the exception's last line;
+        '' when none is known."""
+        cause = self.__cause__
+        if cause is None or self.file is None:
+            return ""
+        mine = [f for f in traceback.extract_tb(cause.__traceback__) if _same_file(f.filename, self.file)]
+        if not mine:
+            return ""
+        lines = traceback.format_list(mine)
+        return (
+            "Traceback (your file's frames only):\n"
+            + "".join(lines)
+            + "".join(traceback.format_exception_only(type(cause), cause))
+        )
 
 
 def split_spec(spec: str) -> tuple[Path, str]:
@@ -133,7 +156,9 @@ def load(spec: str, kwargs_text: str = "") -> tuple[Any, str]:
             for k, v in vars(module).items()
             if not k.startswith("_") and callable(v) and getattr(v, "__module__", None) == mod_name
         ]
-        raise ParamError(FIELD, spec, f"a name defined in {file.name}: {', '.join(found) or 'none found'}")
+        from pttui.engine.early import not_defined
+
+        raise not_defined(spec, file.name, name, sorted(found), FIELD)
     if not callable(target):
         raise ParamError(FIELD, spec, f"{name} to be an nn.Module class or a function")
     kwargs = parse_kwargs(kwargs_text)
@@ -270,7 +295,8 @@ def blamed(file: Path | None, what: str, given: str) -> Iterator[None]:
             raise  # not from the person's file: pttui's own failure, reported as such
         raise UserModelError(
             f"your model ({file.name}) raised {_words(exc)}{where_in(exc, file)} in {what}; "
-            f"its input was {given}"
+            f"its input was {given}",
+            file,
         ) from exc
 
 

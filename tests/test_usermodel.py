@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -231,3 +232,60 @@ def test_prediction_picks_the_tensor():
     assert usermodel.prediction({"aux": torch.zeros(1), "logits": t}, "logits") is t
     assert usermodel.prediction({"aux": 1}, "logits") is None
     assert usermodel.prediction("text") is None
+
+
+# newuser2 findings 15 and 16: what an empty --input-shape means, a NAME the file lacks, and a
+# model's own error told with its own frames, headed as without --json.
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "models.py"
+
+
+def test_empty_input_shape_says_the_model_declares_none_early_and_in_the_run():
+    from pttui.engine import early
+    from pttui.engine.common import INPUT_SHAPE
+
+    assert "model's own" not in INPUT_SHAPE.help and "--model-spec" in INPUT_SHAPE.help
+    spec = f"{EXAMPLES}:SmallCNN"
+    problems = early.check({"model_spec": spec, "input_shape": ""})
+    assert [p.field for p in problems] == ["input_shape"], problems
+    final, _ = run_lab("modules", model_spec=spec, input_shape="")  # the run's own check, same words
+    assert isinstance(final, ev.Error) and final.field == "input_shape", final
+    for message in (str(problems[0]), final.message):
+        assert "'' is not allowed" not in message, message
+        assert "SmallCNN declares no input size" in message and "give --input-shape" in message, message
+    assert not early.check({"model_spec": spec, "input_shape": "1,1,8,8"})
+    assert not early.needs_input_shape({"model_spec": spec, "input_shape": "", "data": "x.csv"})  # its rows
+
+
+def test_a_missing_name_is_said_and_only_classes_and_functions_are_offered():
+    from pttui.engine import early
+
+    spec = f"{EXAMPLES}:Nope"
+    (early_problem,) = early.check({"model_spec": spec})
+    with pytest.raises(ParamError) as run_problem:
+        usermodel.load(spec)
+    for message in (str(early_problem), str(run_problem.value)):
+        assert "no 'Nope'" in message and "SmallCNN, TabularNet" in message, message
+        assert "torch" not in message.split("models.py", 1)[1] and "nn," not in message, message
+
+
+def test_a_models_error_carries_only_its_own_frames(models_file):
+    final, _ = run_lab("modules", model_spec=f"{models_file}:Broken", input_shape="2,4")
+    assert isinstance(final, ev.Error) and final.message.startswith("UserModelError: your model"), final
+    assert "user_models.py" in final.detail and "line 22" in final.detail, final.detail
+    for internal in ("usermodel.py", "contextlib", "runner.py", "torch/nn"):
+        assert internal not in final.detail, final.detail
+
+
+@pytest.mark.slow
+def test_a_models_error_reads_error_with_and_without_json(models_file):
+    heads = []
+    for extra in ([], ["--json"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "pttui.engine", "run", "modules", "--model-spec", f"{models_file}:Broken",
+             "--input-shape", "2,4", "--no-record", *extra],
+            capture_output=True, text=True, timeout=180, env={**os.environ, "NO_COLOR": "1"},
+        )  # fmt: skip
+        assert proc.returncode == 1, proc.stderr
+        (line,) = [x for x in proc.stderr.splitlines() if "UserModelError" in x]
+        heads.append(line.split("UserModelError")[0])
+    assert heads == ["error: ", "error: "], heads

@@ -149,10 +149,9 @@ def _user_inputs(values: dict[str, Any]):
     from pttui.engine.summary import parse_shapes
 
     if not values["input_shape"].strip():
-        raise ParamError(
-            "input_shape", "", "the input sizes for your model, batch first, e.g. 2,4 (pttui makes random "
-            "inputs of them for --model-spec)",
-        )  # fmt: skip
+        from pttui.engine.early import no_input_shape
+
+        raise no_input_shape(values["model_spec"], "2,4")
     return parse_shapes(values["input_shape"])
 
 

@@ -88,7 +88,9 @@ def input_text(values: dict[str, Any]) -> str:
     if values["input_shape"].strip():
         return values["input_shape"]
     if name == "custom":
-        raise ParamError("input_shape", "", "the input sizes for your model, batch first, e.g. 1,3,28,28")
+        from pttui.engine.early import no_input_shape
+
+        raise no_input_shape(values["model_spec"])
     return DEFAULT_INPUT[name]
 
 

@@ -175,6 +175,7 @@ class ResultTabs(Vertical):
                 chart.data.end()
                 charted += 1
             elif kind == "error" and getattr(event, "fatal", False):
+                self.query_one("SummaryPane").add_error(event)  # type: ignore[arg-type]
                 chart.data.end()
                 charted += 1
             log.add_event(event)

@@ -68,6 +68,15 @@ class SummaryPane(ScrollableContainer):
         tables = [Static(table, classes="figures") for table in result_tables(event.result)]
         self._section(heading, tables or [Static("(no figures)", classes="prose")])
 
+    def add_error(self, event: ev.Error) -> None:
+        """A failed run's words where the person reads results (the status line cuts them), with
+        its traceback (for a model's own error, only the frames in its file) below."""
+        where = f" (parameter {event.field})" if event.field else ""
+        blocks = [Static(Text(event.message + where, style="bold red"), classes="prose")]
+        if event.detail:
+            blocks.append(Static(Text(event.detail.rstrip(), no_wrap=True, style="dim"), classes="pre"))
+        self._section("Failed", blocks)
+
     def _section(self, title: str, blocks: list[Static]) -> None:
         if self._empty is not None:
             self._empty.remove()
