@@ -207,6 +207,10 @@ def synthetic_data(values: dict[str, Any], model: torch.nn.Module, device: str) 
         raise ParamError(
             "task", task, f"regression: the prediction {numbers.shape(pred.shape)} is not [batch, classes]"
         )
+    if task == "classification" and pred_shape[0] < 2:  # one class: loss 0, accuracy 1, true of nothing
+        raise ParamError(
+            "task", task, f"regression or auto: the prediction {numbers.shape(pred.shape)} scores one class"
+        )
     n = values.get("size", 2000)
     x, y = userdata.synthetic_arrays(n, sample, dtype, high, pred_shape, task, values["seed"])
     xt, yt, xv, yv = data.split(x, y, values.get("val_fraction", 0.2), values["seed"])

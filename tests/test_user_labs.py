@@ -503,3 +503,17 @@ def test_whole_number_features_train_the_built_in_model_as_its_script_does(tmp_p
     assert isinstance(final, ev.Done), final
     engine = [(e.metrics["train_loss"], e.metrics["val_loss"]) for e in sink.of("epoch")]
     _agree(engine, _script_losses(tmp_path, "training", values))
+
+
+def test_random_classification_targets_need_two_classes(tmp_path):
+    """A model with one output and --task classification trained on random targets of one class:
+    loss 0, accuracy 1. It is refused naming --task."""
+    path = tmp_path / "one_net.py"
+    path.write_text(
+        "from torch import nn\n\nclass One(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.a = nn.Linear(4, 1)\n\n"
+        "    def forward(self, x):\n        return self.a(x)\n"
+    )
+    final, _ = run_lab("amp", model_spec=f"{path}:One", input_shape="8,4", epochs=1, task="classification")
+    assert isinstance(final, ev.Error) and final.field == "task", final
+    assert "[2, 1]" in final.message, final.message
