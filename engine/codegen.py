@@ -71,12 +71,14 @@ class Report:
 
     def epoch(self, epoch, epochs, metrics, series="train", rank=None, **_):
         who = ("" if rank is None else f"rank {rank} ") + ("" if series == "train" else f"{series} ")
-        print(
+        line = (
             f"{who}epoch {epoch + 1}: train_loss {metrics['train_loss']:.8f} "
             f"val_loss {metrics['val_loss']:.8f}"
-            + ("" if metrics.get("val_acc") is None else f" val_acc {metrics['val_acc']:.4f}"),
-            flush=True,
+            + ("" if metrics.get("val_acc") is None else f" val_acc {metrics['val_acc']:.4f}")
         )
+        # One write with its newline: ranks share stdout, and print's separate write of `end`
+        # (unbuffered, python -u) let another rank's line land mid-line ("0.3833rank 1 ...").
+        print(line + "\n", end="", flush=True)
 
 
 def model_call(values: dict[str, Any], in_features: str = "x_train.shape[1]") -> str:
