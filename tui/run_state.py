@@ -40,6 +40,11 @@ class RunState:
     message: str = ""  # what failed, or a note such as "past run"
     pace: float = 0.0  # steps per second the run holds to (0: as fast as it can)
     system: str = ""  # the machine beside the run (latest `system` event), as the status line shows it
+    # Time and steps the run did not train at its own speed (paused, single steps while paused):
+    # the ETA leaves them out, so a pause does not read as a slow run.
+    paused_s: float = 0.0  # seconds paused after the first step, closed pauses only
+    paused_since: float | None = None  # when the open pause began
+    steps_paused: int = 0  # steps taken one at a time while paused
 
     def update(self, event: ev.Event) -> RunState:
         """The state after `event` (states are frozen: a new one is returned)."""
@@ -48,7 +53,10 @@ class RunState:
             return replace(s, state=RUNNING, device=event.device, torch=event.torch)
         if isinstance(event, ev.Step):
             first = s.t_first_step if s.t_first_step is not None else event.t
-            return replace(s, step=max(s.step, event.step), t_first_step=first)
+            gained = max(event.step - s.step, 0) if s.state == PAUSED else 0
+            return replace(
+                s, step=max(s.step, event.step), t_first_step=first, steps_paused=s.steps_paused + gained
+            )
         if isinstance(event, ev.Epoch):
             sps = event.metrics.get("samples_per_s")
             return replace(
@@ -69,16 +77,21 @@ class RunState:
         if isinstance(event, ev.State):
             s = replace(s, pace=event.pace)
             if event.state == PAUSED and s.state in (STARTING, RUNNING):
-                return replace(s, state=PAUSED, step=max(s.step, event.step))
+                return replace(s, state=PAUSED, step=max(s.step, event.step), paused_since=event.t)
             if event.state == RUNNING and s.state == PAUSED:
-                return replace(s, state=RUNNING)
+                return replace(
+                    s, state=RUNNING, paused_s=s.paused_s + s._pause_length(event.t), paused_since=None
+                )
         return s
 
     def update_all(self, events) -> RunState:
         """The state after a batch: steps (most of any batch) fold without a copy each."""
         state, step, t, first = self, self.step, self.t, self.t_first_step
         for event in events:
-            if event.kind == "step":
+            if event.kind == "step" and state.state == PAUSED:
+                state = replace(state, step=step, t=t, t_first_step=first).update(event)
+                step, t, first = state.step, state.t, state.t_first_step
+            elif event.kind == "step":
                 step = max(step, event.step)  # type: ignore[attr-defined]
                 t = max(t, event.t)
                 if first is None:
@@ -105,13 +118,31 @@ class RunState:
             return min(self.epoch / self.epochs, 1.0)
         return None
 
+    def _pause_length(self, t: float) -> float:
+        """Seconds of the open pause up to `t` that fall after the first step (0 if none is open)."""
+        if self.paused_since is None or self.t_first_step is None:
+            return 0.0
+        return max(t - max(self.paused_since, self.t_first_step), 0.0)
+
     @property
     def eta_s(self) -> float | None:
+        """Seconds left, from the pace the run kept while it trained (paused time and steps
+        taken one at a time while paused left out); never less than the steps left at the set
+        `pace`, which bounds a paced run. None when not running or nothing is measured yet."""
         p = self.progress
         if self.state != RUNNING or not p or self.t_first_step is None or p >= 1.0:
             return None
-        spent = self.t - self.t_first_step
-        return spent / p * (1 - p) if spent > 0 else None
+        spent = self.t - self.t_first_step - self.paused_s
+        if spent <= 0:
+            return None
+        if self.steps_total:
+            trained = self.step - self.steps_paused
+            if trained <= 0:
+                return None
+            left = max(self.steps_total - self.step, 0)
+            eta = left * spent / trained
+            return max(eta, left / self.pace) if self.pace > 0 else eta
+        return spent / p * (1 - p)
 
     def figures(self) -> dict[str, Any]:
         return {
