@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from pttui.engine import events as ev
 from pttui.tui.app import PlaygroundApp
 from pttui.tui.widgets.summary import SummaryPane
@@ -38,3 +40,38 @@ async def test_a_model_spec_with_no_input_shape_marks_the_field_before_the_run()
         (shape,) = [f for f in screen.form.fields if f.param.name == "input_shape"]
         await wait_for(pilot, lambda: shape.marked, what="the input shape field marked")
         assert "SmallCNN declares no input size" in shape.marked, shape.marked
+
+
+BAD = """
+from torch import nn
+
+
+class Bad(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.fc(x[:, :32])
+"""
+
+
+@sync
+@pytest.mark.slow
+async def test_a_models_error_in_a_real_run_leads_the_log_once_with_its_own_frames(tmp_path):
+    path = tmp_path / "bad.py"
+    path.write_text(BAD)
+    app = PlaygroundApp("training", {"model_spec": f"{path}:Bad", "epochs": 1}, spares=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await built(pilot)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(screen.final, ev.Error), what="the failed run", timeout=120)
+        await pilot.pause(1.0)  # the engine's stderr comes after its last event
+        log = list(screen.results.log_view.history)
+        said = [i for i, line in enumerate(log) if "UserModelError: your model (bad.py)" in line]
+        assert len(said) == 1, log
+        after = "\n".join(log[said[0] :])
+        assert 'bad.py", line 11, in forward' in after, after
+        for internal in ("usermodel.py", "contextlib", "runner.py"):
+            assert internal not in after, after
+        assert "UserModelError: your model (bad.py)" in screen.results.query_one(SummaryPane).plain()

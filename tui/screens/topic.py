@@ -486,6 +486,12 @@ class TopicScreen(Screen):
                 elif isinstance(item, ev.Error):
                     self.notify(item.message, title="The engine refused a command", severity="warning")
             elif isinstance(item, Line):
+                if (
+                    isinstance(self.final, ev.Error)
+                    and self.final.message
+                    and self.final.message in item.text
+                ):
+                    continue  # the engine's stderr repeats its error event for a shell: logged once
                 log.note(item.text, "warning" if item.stream == "stderr" else "info")
             elif isinstance(item, Exit):
                 exit_item = item
