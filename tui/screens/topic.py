@@ -662,11 +662,26 @@ class TopicScreen(Screen):
         if not self.built:
             return  # `_build` runs these checks once every field is there
         self.query_one(StatusLine).device_hint = self._device()
+        if event.field is not None and self.state.active:
+            self._next_run_note(event.field)
         values = self.form.current()
         self._early_check(values)
         if self._code_timer is not None:
             self._code_timer.stop()
         self._code_timer = self.set_timer(0.15, self._form_settled)
+
+    def _next_run_note(self, field: ParamField) -> None:
+        """A field edited while a run goes on: say it is for the next run (pace excepted: its
+        keys change the live run), on the status line for a while."""
+        if field.param.name == "pace":
+            return
+        shown = field.raw()
+        shown = ("on" if shown else "off") if isinstance(shown, bool) else str(shown).strip() or "none"
+        line = self.query_one(StatusLine)
+        line.notice = (f"{field.param.name} {shown} applies to the next run", "information")
+        if self._notice_timer is not None:
+            self._notice_timer.stop()
+        self._notice_timer = self.set_timer(notices.notice_s("information"), self._clear_notice)
 
     def _form_settled(self) -> None:
         """The form stopped changing: the code follows it, and the spare its threads."""

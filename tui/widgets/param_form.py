@@ -35,9 +35,12 @@ class ParamForm(Vertical):
     """
 
     class Changed(Message):
-        def __init__(self, form: ParamForm):
+        """The form's values changed; `field` is the one the user edited (None when set in code)."""
+
+        def __init__(self, form: ParamForm, field: ParamField | None = None):
             super().__init__()
             self.form = form
+            self.field = field
 
     def __init__(
         self,
@@ -140,7 +143,7 @@ class ParamForm(Vertical):
     def on_param_field_edited(self, event: ParamField.Edited) -> None:
         event.stop()
         self.show_overrides()
-        self.post_message(self.Changed(self))
+        self.post_message(self.Changed(self, event.field))
 
     def on_mount(self) -> None:
         self.show_overrides()
