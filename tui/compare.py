@@ -14,14 +14,18 @@ from pttui.engine import events as ev
 from pttui.engine.runs_compare import comparison
 
 MAX_LABEL = 28
+# Parameters that change only how fast a run goes, never its curve: a label names them only
+# when nothing else tells the runs apart.
+SPEED_ONLY = frozenset({"pace"})
 
 
 def labels(infos: list[Any]) -> list[str]:
     """One short, distinct label per run: "lr=0.01 seed=3", else its start time."""
     data = comparison(infos)
+    telling = [k for k in data["differ"] if k not in SPEED_ONLY] or data["differ"]
     out = []
     for i, info in enumerate(infos):
-        words = " ".join(f"{k}={_short(data['params'][k][i])}" for k in data["differ"][:3])
+        words = " ".join(f"{k}={_short(data['params'][k][i])}" for k in telling[:3])
         label = words or info.started[11:19]
         label = label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…"
         out.append(label)
@@ -31,6 +35,8 @@ def labels(infos: list[Any]) -> list[str]:
 
 
 def _short(value: Any) -> str:
+    if value is None or value == "" or value == [] or value == ():
+        return "none"  # "resume=" reads as a label cut short
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value))
     if isinstance(value, float):
