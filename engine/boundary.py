@@ -20,6 +20,8 @@ from pttui.engine.usermodel import prediction
 
 GRID = 40  # cells per side: the issue's minimum, and 3.2 kB a map on the wire
 EVERY_S = 0.4  # maps a second at most 2.5: ~3.5 kB each, ~0.5 MB a minute in the run record
+SHARE = 0.05  # the maps' cost, at most this share of training time (issue 16)
+FIRST_MAP_S = 0.002  # a first map's cost before one is timed: a 40x40 grid through a small MLP here
 MAX_TRAIN_POINTS, MAX_VAL_POINTS = 240, 120
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -109,19 +111,38 @@ class BoundaryMap:
 
 
 class BoundaryHook(Hooks):
-    """A map every `every_s` seconds of training (the first at the first step)."""
+    """A map every `every_s` seconds of training, within a budget: the maps made so far plus the
+    next (as costly as the last) stay within `share` of the training time so far (issue 16: at
+    most 5%). On a long run the interval decides (one 1,600-point forward every 0.4 s is ~1%);
+    on a short one the budget does: the first map waits until training has run ~20x its cost,
+    where a map at the first step and every 0.4 s cost a 0.1-s run 25-34%. The final map
+    (`emit(final=True)`) is always drawn."""
 
-    def __init__(self, ctx, boundary: BoundaryMap, every_s: float = EVERY_S):
-        self.ctx, self.map, self.every_s = ctx, boundary, every_s
+    def __init__(self, ctx, boundary: BoundaryMap, every_s: float = EVERY_S, share: float = SHARE):
+        self.ctx, self.map, self.every_s, self.share = ctx, boundary, every_s, share
         self.last = -1e9
         self.step = 0
+        self.started: float | None = None
+        self.map_cost = 0.0  # seconds the last map took (0 before the first: estimated below)
+
+    def on_epoch_start(self, epoch: int) -> None:
+        if self.started is None:
+            self.started = time.perf_counter()
 
     def on_step_end(self, step: int, loss: torch.Tensor) -> None:
         self.step = step
         now = time.perf_counter()
-        if now - self.last >= self.every_s:
-            self.last = now
-            self.emit(step)
+        if self.started is None:
+            self.started = now
+        if now - self.last < self.every_s:
+            return
+        trained = now - self.started - self.map.seconds  # training time so far, maps left out
+        if self.map.seconds + (self.map_cost or FIRST_MAP_S) > self.share * trained:
+            return
+        self.last = now
+        before = self.map.seconds
+        self.emit(step)
+        self.map_cost = self.map.seconds - before
 
     def emit(self, step: int, final: bool = False) -> None:
         self.ctx.emit(self.map.make(step, final, self.ctx.now()))
