@@ -45,7 +45,10 @@ def test_labs_that_must_not_pause_do_not_offer_the_keys():
             assert "timings" in screen.lab.pause_words()
             training = app.open_topic("training")
             await pilot.pause()
-            assert training.check_action("pause", ()) is None  # offered, but nothing runs yet
+            # Idle: p and n are live keys (n starts a run held after step 1); pace waits for a run.
+            assert training.check_action("pause", ()) is True
+            assert training.check_action("step", ()) is True
+            assert training.check_action("pace", ()) is None
 
     asyncio.run(scenario())
 
@@ -82,6 +85,32 @@ def test_pause_step_resume_pace_and_stop_from_the_keyboard():
             await pilot.press("p")
             await until(pilot, lambda: screen.state.state == PAUSED, "paused again")
             await pilot.press("s")  # a stop while paused
+            await until(pilot, lambda: screen.child is None, "the run's end")
+            assert screen.final.kind == "done" and screen.final.stopped
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.slow
+def test_n_with_nothing_running_starts_a_run_held_after_its_first_step_and_p_says_so():
+    async def scenario():
+        app = PlaygroundApp("training")
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await built(pilot)
+            screen.form.set_values(TINY)
+            await pilot.pause()
+            await pilot.press("p")  # idle: never silent
+            await pilot.pause(0.2)
+            said = "\n".join(screen.results.log_view.history)  # at 80x24 notices go to the log
+            assert "Nothing is running: r runs it, n runs it held after step 1." in said, said
+            assert screen.child is None
+            await pilot.press("n")
+            await until(pilot, lambda: screen.state.state == PAUSED, "held after its first step")
+            await pilot.pause(0.5)
+            assert screen.state.step == 1, screen.state.step
+            await pilot.press("n")
+            await until(pilot, lambda: screen.state.step == 2, "one more step")
+            await pilot.press("s")
             await until(pilot, lambda: screen.child is None, "the run's end")
             assert screen.final.kind == "done" and screen.final.stopped
 

@@ -290,10 +290,16 @@ class TopicScreen(Screen):
         if action in ("pause", "step", "pace"):
             if not self.lab.pausable:
                 return False  # not offered: the log says why when a run starts
-            return True if self.state.active and self.child is not None else None
+            if self.state.active and self.child is not None:
+                return True
+            # Idle: n starts a run held after its first step, p says so; pace waits for a run.
+            return None if action == "pace" else True
         return True
 
     def action_pause(self) -> None:
+        if self.lab.pausable and not self.running:
+            self.notify("Nothing is running: r runs it, n runs it held after step 1.", severity="information")
+            return
         if not self._watchable():
             return
         assert self.child is not None
@@ -303,9 +309,23 @@ class TopicScreen(Screen):
             self.child.send(_commands().Pause())
 
     def action_step(self) -> None:
+        if self.lab.pausable and not self.running:
+            self._run_held()
+            return
         if self._watchable():
             assert self.child is not None
             self.child.send(_commands().Step())
+
+    def _run_held(self) -> None:
+        """Start a run that holds after its first optimizer step (engine command `step`),
+        so a learner can step through it from step 1; n steps on, p runs on."""
+        if not self.built:
+            self.when_built(self._run_held)
+            return
+        self.action_run()
+        if self.running and self.child is not None:
+            self.child.send(_commands().Step())
+            self.notify("Runs one step, then holds: n steps on, p runs on.", title="Step", timeout=3)
 
     def action_pace(self, direction: int) -> None:
         if not self._watchable():
