@@ -204,7 +204,7 @@ class HumanSink(Sink):
             if s.cuda:
                 cuda = "  cuda " + "  ".join(f"{k} {fmt(v)}" for k, v in s.cuda.items())
             c.print(
-                f"[dim]system: cpu {s.cpu_percent:.0f}%  rss {s.rss_mb:,.0f} MiB  {s.processes} process(es){cuda}[/]"
+                f"[dim]system: cpu {s.cpu_percent:.0f}%  rss {numbers.field('rss_mb', s.rss_mb)}  {s.processes} process(es){cuda}[/]"
             )
 
     def _table(self, table: FitTable | Text) -> None:

@@ -61,11 +61,11 @@ class Summary:
             ["total params", self.total_params],
             ["trainable params", self.trainable_params],
             ["non-trainable params", self.total_params - self.trainable_params],
-            ["params size (MB)", round(self.param_bytes / MiB, 4)],
-            ["buffers size (MB)", round(self.buffer_bytes / MiB, 4)],
-            ["input size (MB)", round(self.input_bytes / MiB, 4)],
-            ["activations, forward (MB)", round(self.activation_bytes / MiB, 4)],
-            ["forward/backward pass (MB)", round(2 * self.activation_bytes / MiB, 4)],
+            ["params size", numbers.quantity(self.param_bytes, "B")],
+            ["buffers size", numbers.quantity(self.buffer_bytes, "B")],
+            ["input size", numbers.quantity(self.input_bytes, "B")],
+            ["activations, forward", numbers.quantity(self.activation_bytes, "B")],
+            ["forward/backward pass", numbers.quantity(2 * self.activation_bytes, "B")],
         ]
 
     def result(self) -> dict[str, Any]:

@@ -117,5 +117,31 @@ def test_exported_script_runs(tmp_path):
     script.write_text(lab.code(validate(lab.params, {**TINY, "hidden": "64", "epochs": 1})))
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    lines = [line for line in out.stdout.splitlines() if "MB, batch 1" in line]
+    lines = [line for line in out.stdout.splitlines() if "KB, batch 1" in line]
     assert [line.split(":")[0].strip() for line in lines] == ["fp32", "dynamic int8", "static int8"]
+
+
+@pytest.mark.slow
+def test_a_tiny_models_sizes_read_in_kb_not_zero_mb():
+    """A ~4 KB model's summary and table say its size in KB (issue 14), as numbers.field writes it."""
+    from pathlib import Path
+
+    from pttui.engine import numbers
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    final, sink = run_lab(
+        "quantization", model_spec=f"{examples / 'models.py'}:TabularNet", data=str(examples / "tabular.csv"),
+        epochs=1, rounds=2, calibration_batches=1, threads=1, torchao=False,
+    )  # fmt: skip
+    assert isinstance(final, ev.Done), final
+    variants = final.result["variants"]
+    fp32, dyn = variants["fp32"]["size_mb"], variants["dynamic int8"]["size_mb"]
+    assert fp32 * 2**20 < 64 * 1024  # a small model: under 64 KiB saved
+    (table,) = sink.of("table")
+    assert table.columns[1] == "size"
+    assert table.rows[0][1] == numbers.field("size_mb", fp32) and table.rows[0][1].endswith("KB")
+    (summary_text,) = [t.body for t in sink.of("text") if t.title == "int8 against fp32"]
+    assert (
+        f"dynamic int8: {numbers.field('size_mb', fp32)} -> {numbers.field('size_mb', dyn)}," in summary_text
+    )
+    assert "0.00 MB" not in summary_text

@@ -154,3 +154,19 @@ def test_torchsummary_is_not_ok_when_only_the_total_agrees(tmp_path):
 def test_torchsummary_ok_when_all_three_agree():
     final, _ = run_lab("modules", model="mlp")
     assert final.result["torchsummary"] == "ok"
+
+
+def test_tiny_sizes_read_in_bytes_not_zero_mb():
+    """An 8-byte buffer reads `8 B`, never `0` MB (issue 14: figures go through engine.numbers)."""
+    from pttui.engine import numbers
+
+    model = nn.Linear(3, 2)
+    model.register_buffer("scale", torch.ones(2))  # 2 float32: 8 bytes
+    s = summary.summarize(model, [(2, 3)])
+    rows = dict((name, value) for name, value in s.totals_rows())
+    buffer_bytes = sum(b.numel() * b.element_size() for b in model.buffers())
+    param_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    assert buffer_bytes == 8
+    assert rows["buffers size"] == numbers.quantity(buffer_bytes, "B") == "8 B"
+    assert rows["params size"] == numbers.quantity(param_bytes, "B") == f"{param_bytes} B"
+    assert rows["input size"] == numbers.quantity(2 * 3 * 4, "B") == "24 B"

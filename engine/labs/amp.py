@@ -205,7 +205,7 @@ def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
                 round(speed.median, 1), speed.iqr_words("{:,.0f}"),
                 "baseline" if v is fp32 else speedup_words(round_ratios(timings[0], t)),
                 m["train_loss"], m["val_loss"], m.get("val_acc", "-"),
-                "n/a" if v.peak_mb is None else round(v.peak_mb, 2),
+                numbers.field("peak_mb", v.peak_mb),
                 len(v.hooks.skipped) if isinstance(v.hooks, ScalerWatch) else "-",
             ])  # fmt: skip
         timed = len(timings[0].seconds)
@@ -219,7 +219,7 @@ def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
         ctx.table(
             f"fp32 vs {p.label} autocast on {device}",
             ["variant", "dtype", "samples/s", "IQR", "vs fp32", "train loss", "val loss",
-             "val acc", "peak extra MB", "skipped steps"],
+             "val acc", "peak extra", "skipped steps"],
             rows,
             note=f"samples/s ({clock_name}): {how}; each timed epoch is a round, the variants took turns epoch by "
             f"epoch, and the speed-up is the median of the rounds' ratios. Peak memory: CUDA only, the "

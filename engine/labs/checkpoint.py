@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pttui.engine import common
+from pttui.engine import common, numbers
 from pttui.engine.codegen import model_call, training_script
 from pttui.engine.lab import Lab
 from pttui.engine.params import Param, readable_file, writable_folder
@@ -154,8 +154,8 @@ def inspect(values: dict[str, Any], ctx) -> dict[str, Any]:
         f"{path}: {c.kind}, {loaded.format} format, {len(rows)} tensors, {c.parameters:,} parameters, "
         f"{c.buffers:,} buffer values, {c.optimizer_state:,} optimizer state values"
         + (f" ({c.optimizer})" if c.optimizer else "")
-        + f", {c.other_tensors:,} other tensor values; {c.tensor_bytes:,} bytes of tensor data in "
-        f"{c.stored_bytes:,} bytes of storage, read in {loaded.seconds * 1e3:.1f} ms "
+        + f", {c.other_tensors:,} other tensor values; {numbers.quantity(c.tensor_bytes, 'B')} of tensor data in "
+        f"{numbers.quantity(c.stored_bytes, 'B')} of storage, read in {numbers.quantity(loaded.seconds, 's')} "
         f"with weights_only={not values['trust']}.",
         pane="summary",
     )

@@ -13,7 +13,7 @@ import os
 import time
 from typing import Any
 
-from pttui.engine import common
+from pttui.engine import common, numbers
 from pttui.engine.lab import Lab
 from pttui.engine.params import Param
 
@@ -304,7 +304,7 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
             )
         ctx.text(
             "speed",
-            f"{words}; first batch after {chosen.startup_s:.3f} s",
+            f"{words}; first batch after {numbers.field('startup_s', chosen.startup_s)}",
             pane="summary",
             level="warning" if speed.noisy else "info",
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from pttui.engine import common
+from pttui.engine import common, numbers
 from pttui.engine.lab import Lab
 from pttui.engine.params import Param, ParamError
 
@@ -68,7 +68,7 @@ PARAMS = (
 )
 
 COLUMNS = [
-    "variant", "size MB", "latency b1 ms", "latency b64 ms", "speed-up b1", "speed-up b64",
+    "variant", "size", "latency b1", "latency b64", "speed-up b1", "speed-up b64",
     "val acc", "max abs logit diff", "argmax agreement",
 ]  # fmt: skip
 
@@ -177,7 +177,8 @@ def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
             f[f"speedup_{key}"] = ratio.median
             f[f"speedup_{key}_spread"] = ratio.to_dict()
         rows.append([
-            name, round(f["size_mb"], 3), round(f["latency_b1_ms"], 4), round(f["latency_b64_ms"], 4),
+            name, numbers.field("size_mb", f["size_mb"]), numbers.field("latency_b1_ms", f["latency_b1_ms"]),
+            numbers.field("latency_b64_ms", f["latency_b64_ms"]),
             "baseline" if name == "fp32" else speedup_words(spreads["b1"][name]),
             "baseline" if name == "fp32" else speedup_words(spreads["b64"][name]),
             "-" if f["val_acc"] is None else round(f["val_acc"], 4), f["max_abs_logit_diff"],
@@ -220,7 +221,7 @@ def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
             f"batch 1 {speedup_words(spreads['b1'][name])}, batch 64 {speedup_words(spreads['b64'][name])}"
         )
         lines.append(
-            f"{name}: {base['size_mb']:.2f} MB -> {f['size_mb']:.2f} MB, {speed}, "
+            f"{name}: {numbers.field('size_mb', base['size_mb'])} -> {numbers.field('size_mb', f['size_mb'])}, {speed}, "
             f"val acc {f['val_acc']:.3f} (fp32 {base['val_acc']:.3f})"
         )
     if noisy:
@@ -458,7 +459,7 @@ with torch.inference_mode():
         base.setdefault("b1", b1)
         base.setdefault("b64", b64)
         print(
-            f"{{name:>13}}: {{size_mb(m):.2f}} MB, batch 1 {{b1:.3f}} ms ({{base['b1'] / b1:.2f}}x), "
+            f"{{name:>13}}: {{size_mb(m) * 1024:,.1f}} KB, batch 1 {{b1:.3f}} ms ({{base['b1'] / b1:.2f}}x), "
             f"batch 64 {{b64:.3f}} ms ({{base['b64'] / b64:.2f}}x), "
             f"val acc {{(logits.argmax(1) == y_val).float().mean():.4f}}, "
             f"max abs logit diff {{(logits - reference).abs().max():.4f}}, "

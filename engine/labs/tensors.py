@@ -183,7 +183,9 @@ def _convert(t, dtype_name: str, device: str, evaluator, ctx):
     change = _max_change(t, converted)
     if change is not None:
         rows.append(["largest change in a value", "", change])
-    note = f"copied in {seconds * 1e6:,.0f} µs" if copied else ".to() returned the same tensor: no copy"
+    note = (
+        f"copied in {numbers.quantity(seconds, 's')}" if copied else ".to() returned the same tensor: no copy"
+    )
     ctx.table("conversion with .to()", ["", "before", "after"], rows, note=note)
     return converted, {"seconds": seconds, "copied": copied, "max_change": change}
 
