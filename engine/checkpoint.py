@@ -440,7 +440,9 @@ def restore_training(
     settings = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
     epoch, step = ck["epoch"], ck["step"]
     if epoch >= values["epochs"]:
-        raise ParamError("epochs", values["epochs"], f"more than the {epoch} epochs {path} already holds")
+        raise ParamError(
+            "epochs", values["epochs"], f"more than the {numbers.count(epoch, 'epoch')} {path} already holds"
+        )
     try:
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
@@ -511,7 +513,7 @@ def check_training_fields(
     if not 0 <= epoch <= 10**9:
         raise bad("epoch", f"is {epoch}; expected a whole number of completed epochs, 0 or more")
     if not epoch <= step <= 10**15:  # each epoch takes at least one step
-        raise bad("step", f"is {step}; expected at least the {epoch} epochs completed")
+        raise bad("step", f"is {step}; expected at least the {numbers.count(epoch, 'epoch')} completed")
     expected = model.state_dict()
     unexpected = [k for k in ck["model"] if k not in expected]
     if unexpected:

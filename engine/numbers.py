@@ -67,6 +67,12 @@ _SPREAD = "_spread"
 _UNITLESS = frozenset({"rounds", "noisy", "noisy_above_iqr", "count", "n"})
 
 
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """`n` and its noun, singular for one: (1, "thread") -> `1 thread`, (3, "thread") ->
+    `3 threads`, (1200, "step") -> `1,200 steps`. `plural` when it is not noun + "s"."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def unit_of(key: str) -> str | None:
     """The unit a result's key names by its ending (`load_s` -> "s", `peak_mb` -> "MB",
     `latency_b1_ms_spread` -> "ms"), else None."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from pttui.engine import quiet
+from pttui.engine import numbers, quiet
 from pttui.engine.train import Hooks
 
 WARMUP = 5
@@ -114,7 +114,7 @@ class ProfileHook(Hooks):
             self.ctx.warn(self.noise.note("profiling"))
         steps = max(self.last_step - self.first, 1)
         columns, rows = top_ops(prof, wall_us, self.on_cuda)
-        note = f"{steps} steps after {self.first} warm-up steps; ms summed over them; % of their wall time"
+        note = f"{numbers.count(steps, 'step')} after {numbers.count(self.first, 'warm-up step')}; ms summed over them; % of their wall time"
         self.ctx.table(TITLE, columns, rows, note=note)
         path = trace_path(self.ctx)
         try:

@@ -124,6 +124,32 @@ def test_threads_and_exit_words():
     assert dd.describe_exit(-9) == "killed by SIGKILL" and dd.describe_exit(1) == "exited with code 1"
 
 
+def test_counts_read_singular_for_one_and_the_scaling_note_says_which_epochs_it_timed():
+    from pttui.engine.labs.parallel import timed_epochs
+    from pttui.engine.numbers import count
+
+    assert count(1, "thread") == "1 thread" and count(2, "thread") == "2 threads"
+    assert count(1200, "step") == "1,200 steps" and count(0, "epoch") == "0 epochs"
+    assert timed_epochs(1).startswith("epoch 1, warm-up included")
+    assert timed_epochs(0).startswith("epoch 1, warm-up included")  # stopped within epoch 1
+    assert timed_epochs(2) == "epochs after the first (warm-up left out)"
+
+
+@pytest.mark.slow
+def test_one_epoch_run_says_its_figures_include_warm_up_and_one_thread_is_singular():
+    saved = sys.stderr
+    try:
+        final, sink = run_lab("parallel", **{**TINY, "epochs": 1, "world_size": 2, "baseline": True})
+    finally:
+        sys.stderr = saved
+    assert isinstance(final, ev.Done), final
+    assert final.result["epochs_done"] == 1
+    (scaling,) = [t for t in sink.of("table") if t.title == "scaling"]
+    assert scaling.note.startswith("epoch 1, warm-up included"), scaling.note
+    said = " ".join(t.body for t in sink.of("text")) + " ".join(w.message for w in sink.of("warning"))
+    assert "(1 thread)" in said and "1 threads" not in said, said
+
+
 def test_code_is_torch_free_and_shows_dataparallel():
     code = "import sys; from pttui.engine.labs import get_lab; from pttui.engine.params import validate; lab = get_lab('parallel'); s = lab.code(validate(lab.params, {'device': 'cuda', 'backend': 'nccl'})); assert 'torch' not in sys.modules; print(s)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)

@@ -14,7 +14,7 @@ import dataclasses
 import time
 from typing import Any
 
-from pttui.engine import common
+from pttui.engine import common, numbers
 from pttui.engine.codegen import (
     data_lines,
     imports,
@@ -93,7 +93,10 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
     threads = dd.threads_per_rank(values["threads"], world, cores)
     ctx.start(device)
     if kind == "cpu" and world * threads > (cores or 1):
-        ctx.warn(f"{world} ranks x {threads} threads on {cores} cores: the ranks share cores")
+        ctx.warn(
+            f"{numbers.count(world, 'rank')} x {numbers.count(threads, 'thread')} on "
+            f"{numbers.count(cores or 1, 'core')}: the ranks share cores"
+        )
     base = dd.RankSpec(dict(values), 0, world, 0, backend, kind, values["timeout"], threads, host="127.0.0.1")
     started = time.perf_counter()
     try:
@@ -111,7 +114,10 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
 
     sps_1 = first["samples_per_s"] if world == 1 else None
     if world > 1 and values["baseline"] and not ctx.stopped:
-        ctx.text("baseline", f"training again with world size 1 ({threads} threads) to measure scaling")
+        ctx.text(
+            "baseline",
+            f"training again with world size 1 ({numbers.count(threads, 'thread')}) to measure scaling",
+        )
         try:
             solo = dd.launch(ctx, dataclasses.replace(base, world_size=1, report=False), 1, forward=False)
             sps_1 = solo[0]["samples_per_s"]
@@ -206,6 +212,14 @@ def _dataparallel(values, ctx, gpus: int) -> float:
     return metrics.get("samples_per_s", 0.0)
 
 
+def timed_epochs(epochs_done: int) -> str:
+    """What the samples/s figures cover (engine.distributed times the epochs after the first,
+    which pays for warm-up, unless only one epoch ended: then that one)."""
+    if epochs_done >= 2:
+        return "epochs after the first (warm-up left out)"
+    return "epoch 1, warm-up included (2 or more --epochs leave it out)"
+
+
 def _report(ctx, result: dict[str, Any], ranks: list[dict[str, Any]], world: int) -> None:
     rows = [
         [i, m["steps"], m["samples"] / m["seconds"] if m["seconds"] else 0.0, m["init_ms"], m["hash"]]
@@ -224,7 +238,7 @@ def _report(ctx, result: dict[str, Any], ranks: list[dict[str, Any]], world: int
         "scaling",
         ["world size", "samples/s", "efficiency"],
         scaling,
-        note="epochs after the first; efficiency = samples/s at N / (N x samples/s at 1)",
+        note=f"{timed_epochs(result['epochs_done'])}; efficiency = samples/s at N / (N x samples/s at 1)",
     )
     same = "yes" if result["params_identical"] else "NO"
     eff = result["scaling_efficiency"]
