@@ -39,8 +39,10 @@ def csv_arrays(rows, target=""):
     """Header + rows of strings -> (x float32 [N, F], y, feature names, target name).
 
     Features are every numeric column but the target (an empty cell is NaN). The target is
-    `target`, else the first column named label, target or y. A numeric target stays float64
-    (resolve_task decides what it means); a text target becomes class indices in sorted order.
+    `target`, else the first column named label, target or y. A numeric target written as plain
+    integers ("3", "-1") becomes int64, one with any decimal point or exponent ("3.0", "1e2")
+    float64, as a typed array's dtype would say (resolve_task decides what it means); a text
+    target becomes class indices in sorted order.
     """
     rows = [row for row in rows if any(cell.strip() for cell in row)]  # blank lines say nothing
     names = [name.strip() for name in rows[0]]
@@ -65,7 +67,9 @@ def csv_arrays(rows, target=""):
     x = np.array([[number(row[i]) for i in features] for row in body], dtype=np.float32).reshape(
         len(body), -1
     )
-    if numeric(t):
+    if numeric(t) and all(row[t].strip().lstrip("+-").isdigit() for row in body):
+        y = np.array([int(row[t].strip()) for row in body], dtype=np.int64)
+    elif numeric(t):
         y = np.array([number(row[t]) for row in body], dtype=np.float64)
     else:
         classes = sorted({row[t].strip() for row in body})
@@ -75,17 +79,16 @@ def csv_arrays(rows, target=""):
 
 
 def resolve_task(y, task="auto"):
-    """(task, n_outputs): classification when the targets are whole numbers 0..K-1 with K <= 1000.
-
-    `auto` decides from the values; for classification n_outputs is K (max + 1), for regression
-    it is the number of target columns. Labels stored as one column, (N, 1), count as (N,).
+    """(task, n_outputs): `auto` means classification when the targets are integers 0..K-1 with
+    K <= 1000, and regression for anything else, floats with whole values (0., 3., 7.) too: the
+    dtype says what the targets are, not their values. An explicit `classification` also takes
+    whole-valued floats (the caller checks them). For classification n_outputs is K (max + 1),
+    for regression the number of target columns. Labels stored as one column, (N, 1), count as (N,).
     """
     y = np.asarray(y)
     y = y.reshape(len(y)) if y.ndim == 2 and y.shape[1] == 1 else y
-    whole = y.dtype.kind in "iub" or (
-        y.dtype.kind == "f" and bool(np.all(np.isfinite(y))) and bool(np.all(y == np.round(y)))
-    )
-    classes = whole and y.ndim == 1 and len(y) > 0 and y.min() >= 0 and y.max() < 1000
+    integer = y.dtype.kind in "iub"
+    classes = integer and y.ndim == 1 and len(y) > 0 and y.min() >= 0 and y.max() < 1000
     if task == "auto":
         task = "classification" if classes else "regression"
     if task == "classification":
@@ -224,9 +227,9 @@ def _csv(file: Path, shown: str, target: str):
         raise ParamError(
             FIELD, shown, f"a CSV with numeric feature columns besides {target_name!r}; it has none"
         )
-    classes = (
-        sorted({row[names.index(target_name)].strip() for row in rows[1:]}) if y.dtype == np.int64 else []
-    )
+    t = names.index(target_name)
+    named = y.dtype == np.int64 and not all(_is_number(row[t].strip()) for row in rows[1:])  # text classes
+    classes = sorted({row[t].strip() for row in rows[1:]}) if named else []
     return x, y, features, target_name, classes, skipped
 
 

@@ -300,3 +300,73 @@ def test_a_single_class_is_refused(tmp_path):
     with pytest.raises(ParamError, match="two classes") as caught:
         userdata.load(str(path))
     assert caught.value.field == "data"
+
+
+def _script_task(path: str, task: str) -> tuple[str, int]:
+    """(task, n_outputs) as the exported script decides it: its copied conversions and read lines."""
+    from pttui.engine import usercode
+
+    values = {"data": path, "task": task, "target": "", "val_fraction": 0.2, "seed": 0}
+    lines = usercode.data_lines(values, to_device=False)
+    lines = lines[: next(i for i, line in enumerate(lines) if line.startswith("x_train"))]
+    scope: dict = {}
+    exec(
+        "import csv\nimport numpy as np\nimport torch\n" + "\n\n".join(usercode.data_definitions(values)),
+        scope,
+    )
+    exec("\n".join(lines), scope)
+    return scope["task"], scope["n_classes"]
+
+
+WHOLE_FLOATS = np.array([0.0, 3.0, 7.0, 1.0] * 6)
+
+
+@pytest.mark.parametrize("suffix", ["npz", "pt", "safetensors"])
+def test_whole_valued_float_targets_are_regression_under_auto(tmp_path, suffix):
+    """Float targets 0., 3., 7. are regression with --task auto (the dtype says floats), and
+    classes only when asked for; the exported script's copy decides the same (issue 15)."""
+    from safetensors.torch import save_file
+
+    x = np.random.RandomState(0).rand(len(WHOLE_FLOATS), 4).astype(np.float32)
+    y = WHOLE_FLOATS.astype(np.float32)
+    path = tmp_path / f"d.{suffix}"
+    if suffix == "npz":
+        np.savez(path, x=x, y=y)
+    elif suffix == "pt":
+        torch.save({"x": torch.from_numpy(x), "y": torch.from_numpy(y)}, path)
+    else:
+        save_file({"x": torch.from_numpy(x), "y": torch.from_numpy(y)}, str(path))
+    auto = userdata.load(str(path), task="auto")
+    assert (auto.task, auto.n_outputs) == ("regression", 1)
+    assert _script_task(str(path), "auto") == ("regression", 1)
+    asked = userdata.load(str(path), task="classification")
+    n = int(WHOLE_FLOATS.max()) + 1
+    assert (asked.task, asked.n_outputs) == ("classification", n) and asked.y.dtype == np.int64
+    assert _script_task(str(path), "classification") == ("classification", n)
+    ints = tmp_path / f"i.{suffix}"
+    if suffix == "npz":
+        np.savez(ints, x=x, y=y.astype(np.int64))
+        assert userdata.load(str(ints)).task == "classification"  # integers: classes, as before
+
+
+@pytest.mark.parametrize(
+    ("cells", "task"),
+    [
+        (["0", "3", "7", "1"], "classification"),
+        (["0.0", "3.0", "7.0", "1.0"], "regression"),
+        (["0", "3", "7", "1e0"], "regression"),
+        (["0", "3.", "7", "1"], "regression"),
+    ],
+)
+def test_a_csv_targets_text_says_integer_or_float(tmp_path, cells, task):
+    """A CSV target written with a decimal point or exponent is float (regression under auto);
+    plain integers are classes. The lab and the exported script agree (issue 15)."""
+    rows = "\n".join(f"{i % 5},{i * 0.5},{cells[i % 4]}" for i in range(24))
+    path = _csv(tmp_path, "a,b,label\n" + rows + "\n")
+    outputs = 1 if task == "regression" else 8
+    loaded = userdata.load(path, task="auto")
+    assert (loaded.task, loaded.n_outputs) == (task, outputs)
+    assert _script_task(path, "auto") == (task, outputs)
+    asked = userdata.load(path, task="classification")  # whole values may still be asked to be classes
+    assert (asked.task, asked.n_outputs) == ("classification", 8)
+    assert userdata.load(path, task="regression").task == "regression"  # integers are not class names
