@@ -202,6 +202,13 @@ def export_main(argv: list[str]) -> int:
     parser.add_argument("--csv", metavar="FILE", required=True, help="the CSV file to write")
     parser.add_argument("--runs-dir", metavar="DIR", default=None, help="the runs folder")
     args = parser.parse_args(argv)
+    if not args.csv.strip():  # Path("") is the current folder: "cannot write : Is a directory"
+        print(
+            f"pttui runs export: --csv: expected the path of a CSV file to write (e.g. --csv run.csv); "
+            f"got {args.csv!r}",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_PARAMS
     try:
         info = find_run(args.run, args.runs_dir)
     except RunNotFound as exc:

@@ -88,3 +88,16 @@ def test_compare_refuses_a_single_run(tmp_path):
     assert out.returncode == 2 and out.stdout == ""
     (line,) = out.stderr.strip().splitlines()
     assert "two runs" in line and "RUN" in line
+
+
+def test_an_empty_csv_path_is_refused_naming_the_flag(tmp_path):
+    """`--csv ''` is a missing path, not the current folder ("cannot write : Is a directory")."""
+    root = tmp_path / "runs"
+    a = _record(root)
+    for empty in ("", "  "):
+        out = pttui("runs", "export", str(a), "--csv", empty, cwd=tmp_path)
+        assert out.returncode == 2, out
+        (line,) = out.stderr.strip().splitlines()
+        assert line.startswith("pttui runs export: --csv: expected the path of a CSV file"), line
+        assert "Is a directory" not in line and "Traceback" not in out.stderr
+    assert not list(tmp_path.glob("*.csv"))
