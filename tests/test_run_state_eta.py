@@ -61,3 +61,15 @@ def test_eta_never_below_remaining_steps_at_the_pace():
     events += _steps(1, 100, 1.0, 1000.0)
     state = RunState(state="starting").update_all(events)
     assert state.eta_s is not None and state.eta_s >= (TOTAL - 100) / PACE
+
+
+def test_system_words_scale_sizes_as_engine_numbers_does():
+    """The status line's memory figures are MiB scaled by engine.numbers: 0.5 MiB reads `512 KB`,
+    not `0 MiB`; 1,536 MiB reads `1.5 GB` (issue 14)."""
+    from pttui.tui.run_state import system_words
+
+    words = system_words(ev.System(1.0, 180.4, 0.5, 2))
+    assert words == "cpu 180% 512 KB", words  # 0.5 MiB = 512 KiB
+    cuda = {"allocated_mb": 1536.0, "reserved_mb": 2048.0, "peak_mb": 0.25}
+    words = system_words(ev.System(1.0, 50.0, 1536.0, 1, cuda))
+    assert words == "cpu 50% 1.5 GB · gpu 1.5 GB/2 GB peak 256 KB", words

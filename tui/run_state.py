@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pttui.engine import events as ev
+from pttui.engine import numbers
 
 IDLE, STARTING, RUNNING, PAUSED, STOPPING, DONE, STOPPED, FAILED, KILLED = (
     "idle",
@@ -163,12 +164,16 @@ def fmt_seconds(seconds: float) -> str:
 
 
 def system_words(event: ev.System) -> str:
-    """ "cpu 180% 350 MiB" (the run's whole process tree), then CUDA memory and use where known."""
-    words = f"cpu {event.cpu_percent:.0f}% {event.rss_mb:,.0f} MiB"
+    """ "cpu 180% 350.2 MB" (the run's whole process tree), then CUDA memory and use where known.
+    Sizes are scaled by engine.numbers as everywhere (MB of 2^20 bytes)."""
+    words = f"cpu {event.cpu_percent:.0f}% {numbers.field('rss_mb', event.rss_mb)}"
     cuda = event.cuda or {}
     if "allocated_mb" in cuda:
-        words += f" · gpu {cuda['allocated_mb']:,.0f}/{cuda.get('reserved_mb', 0):,.0f} MiB"
-        words += f" peak {cuda.get('peak_mb', 0):,.0f}"
+        words += (
+            f" · gpu {numbers.field('allocated_mb', cuda['allocated_mb'])}"
+            f"/{numbers.field('reserved_mb', cuda.get('reserved_mb', 0))}"
+        )
+        words += f" peak {numbers.field('peak_mb', cuda.get('peak_mb', 0))}"
         if "util_percent" in cuda:
             words += f" {cuda['util_percent']:.0f}%"
     return words
