@@ -74,6 +74,12 @@ def test_sweep_measures_every_cell_and_names_the_best():
     best = final.result["best"]
     assert (best["num_workers"], best["batch_size"]) in [(row[0], row[1]) for row in table.rows]
     assert final.result["start_method"] in ("forkserver", "spawn")
+    # the first batch's wait is a time scaled by engine.numbers (`3.2 ms`), not `0.003` s (issue 14)
+    from pttui.engine import numbers
+
+    assert table.columns[5] == "first batch"
+    for row, cell in zip(table.rows, final.result["sweep"], strict=True):
+        assert row[5] == numbers.field("startup_s", cell["startup_s"]) and row[5].endswith(("s", "ms", "µs"))
 
 
 def test_more_workers_than_cpus_is_a_parameter_error():

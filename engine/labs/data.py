@@ -337,10 +337,10 @@ def run(values: dict[str, Any], ctx) -> dict[str, Any]:
                 iqr = f"{spread_['q1']:,.0f}-{spread_['q3']:,.0f}" + (
                     " (unreliable)" if spread_["noisy"] else ""
                 )
-                table.append([r["num_workers"], r["batch_size"], round(r["samples_per_s"]), iqr, vs, round(r["startup_s"], 3)])  # fmt: skip
+                table.append([r["num_workers"], r["batch_size"], round(r["samples_per_s"]), iqr, vs, numbers.field("startup_s", r["startup_s"])])  # fmt: skip
             ctx.table(
                 "samples/s over num_workers x batch size",
-                ["num_workers", "batch size", "samples/s", "IQR", "vs num_workers=0", "first batch s"],
+                ["num_workers", "batch size", "samples/s", "IQR", "vs num_workers=0", "first batch"],
                 table,
                 note=f"median of at least {values['epochs']} epoch(s) after a warm-up epoch (more while "
                 f"they disagreed, within {CALIBRATION_BUDGET_S:g} s); workers persist between epochs, so "
