@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pttui.engine import numbers
 from pttui.engine.params import ParamError
 
 CUDA_WHEELS = "https://download.pytorch.org/whl/cu128"  # PyTorch's CUDA wheel index
@@ -187,13 +188,13 @@ def speed_thread_count(threads: int, cpus: int, default: int, leave_a_core: bool
 def speed_threads_words(threads: int, chosen: int, cpus: int) -> str:
     """Which thread count a speed lab runs with, and why, in one line."""
     if threads:
-        return f"{chosen} thread(s), as --threads asked"
+        return f"{numbers.count(chosen, 'thread')}, as --threads asked"
     if cpus <= SMALL_MACHINE_CPUS:
         return (
-            f"1 thread (auto: this machine has {cpus} CPU(s), and timings with more threads than that "
+            f"1 thread (auto: this machine has {numbers.count(cpus, 'CPU')}, and timings with more threads than that "
             "swing from run to run; --threads N to choose)"
         )
-    return f"{chosen} thread(s) (auto: torch's default here; --threads N to choose)"
+    return f"{numbers.count(chosen, 'thread')} (auto: torch's default here; --threads N to choose)"
 
 
 @contextlib.contextmanager

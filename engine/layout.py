@@ -6,6 +6,9 @@ that looks at the width it is given each time it is drawn (a terminal, a pane th
 - it fits once long headers take two lines: so;
 - it fits once its widest text column wraps (a sentence beside short figures): so, every
   other cell on one line;
+- a few rows (variants) with many figures each: transposed, the figures as rows and the
+  row names as the header (`variant  fp32  dynamic int8 ...`), so the variants stand side
+  by side;
 - it does not: a stacked layout, one block per row, named by the row's first cell, with
   one "column  value" line per other column. Nothing is abbreviated or dropped, and the
   column that names the row is always shown.
@@ -33,6 +36,7 @@ _PRE = re.compile(r"[─━│┃═║┌┐└┘├┤┬┴┼╭╮╰╯]|
 
 
 WRAP_MIN = 16  # a wrapped column keeps at least this many characters a line, else rows stack
+TRANSPOSE_ROWS = 6  # a table of at most this many rows may turn figures into rows before stacking
 
 
 def is_number(value: Any) -> bool:
@@ -44,11 +48,17 @@ class FitTable:
 
     `columns`: names; `rows`: lists of plain values (numbers are formatted by
     `engine.numbers`, with the unit a column's name gives); `title`/`note` are drawn above
-    and below. The first column names each row.
+    and below. The first column names each row. `transpose=False` keeps rows as rows (a
+    listing such as `pttui runs`, whose rows are items, not variants to compare).
     """
 
     def __init__(
-        self, columns: Sequence[Any], rows: Sequence[Sequence[Any]], title: str = "", note: str = ""
+        self,
+        columns: Sequence[Any],
+        rows: Sequence[Sequence[Any]],
+        title: str = "",
+        note: str = "",
+        transpose: bool = True,
     ):
         self.columns = [str(c) for c in columns]
         widest = max((len(r) for r in rows), default=0)
@@ -63,12 +73,21 @@ class FitTable:
         ]
         self.title = title
         self.note = note
+        self.transpose = transpose
+        self.two_line_headers = True  # a transposed table keeps its headers (row names) whole
 
     # -- the three layouts ---------------------------------------------------------------
-    def table(self, two_line_headers: bool = False, wrap: int | None = None, blank: bool = False) -> Table:
+    def table(
+        self,
+        two_line_headers: bool = False,
+        wrap: int | None = None,
+        blank: bool = False,
+        wrap_all: bool = False,
+    ) -> Table:
         """The table; `wrap` is the index of one text column whose cells may wrap over lines
         (at least WRAP_MIN wide); every other cell stays on one line. `blank` empties that
-        column (to measure what the others take)."""
+        column (to measure what the others take). `wrap_all`: every column but the first
+        wraps at spaces, never narrower than its header (a transposed table's variants)."""
         table = Table(
             box=box.SIMPLE_HEAD,
             show_edge=False,
@@ -82,6 +101,10 @@ class FitTable:
             if i == wrap:
                 table.add_column(
                     Text("" if blank else header), overflow="fold", min_width=0 if blank else WRAP_MIN
+                )
+            elif wrap_all and i > 0:
+                table.add_column(
+                    Text(header), justify="right" if right else "left", overflow="fold", min_width=len(header)
                 )
             else:
                 table.add_column(Text(header), justify="right" if right else "left", no_wrap=True)
@@ -112,10 +135,18 @@ class FitTable:
     def layout(self, console: Console, options: ConsoleOptions) -> Any:
         """The layout for `options.max_width`: table, table with two-line headers, the table
         with its widest text column wrapped (a long sentence beside short figures), then with
-        its row names wrapped, or stacked."""
+        its row names wrapped; then, for a few rows of many figures, the same transposed; or
+        stacked."""
+        fitted = self.fitted(console, options)
+        if fitted is None and self.transposable():
+            fitted = self.transposed().fitted(console, options)
+        return fitted if fitted is not None else self.stacked(options.max_width)
+
+    def fitted(self, console: Console, options: ConsoleOptions) -> Table | None:
+        """The first table layout that fits `options.max_width`, or None (it would stack)."""
         width = options.max_width
         wide = options.update(width=10_000)
-        for two in (False, True):
+        for two in (False, True)[: 2 if self.two_line_headers else 1]:
             table = self.table(two)
             if Measurement.get(console, wide, table).maximum <= width:
                 return table
@@ -123,7 +154,7 @@ class FitTable:
         # The names wrapped before the rows stack: a property/value table of short values
         # (`bytes (numel × element size)`, 96) loses 2 columns to a scrollbar and stays a table.
         for wrap in dict.fromkeys(c for c in (widest, self._wrappable_names(console, wide)) if c is not None):
-            for two in (False, True):
+            for two in (False, True)[: 2 if self.two_line_headers else 1]:
                 # Every other column whole, and the wrapped one at least WRAP_MIN wide (and as
                 # wide as its longest word): rich would otherwise cut the others with "…".
                 rest = Measurement.get(console, wide, self.table(two, wrap, blank=True)).maximum
@@ -133,7 +164,32 @@ class FitTable:
                 )
                 if rest + max(WRAP_MIN, words) <= width:
                     return self.table(two, wrap)
-        return self.stacked(width)
+        if not self.two_line_headers:  # transposed: the variants' cells wrap at spaces, side by side
+            table = self.table(wrap_all=True)
+            if Measurement.get(console, wide, table).minimum <= width:
+                return table
+        return None
+
+    def transposable(self) -> bool:
+        """A few named rows with more figures than rows: a comparison of variants."""
+        rows = len(self.cells)
+        return (
+            self.transpose
+            and 2 <= rows <= TRANSPOSE_ROWS
+            and len(self.columns) - 1 > rows
+            and not self.numeric[0]
+            and all(row[0] for row in self.cells)
+        )
+
+    def transposed(self) -> FitTable:
+        """The figures as rows, the rows' names as the header (after the first column's name)."""
+        flipped = FitTable(
+            [self.columns[0], *(row[0] for row in self.cells)],
+            [[name, *(row[i] for row in self.cells)] for i, name in enumerate(self.columns) if i > 0],
+        )
+        flipped.numeric = [False] + [any(self.numeric[1:])] * len(self.cells)  # figures right-aligned
+        flipped.two_line_headers = False
+        return flipped
 
     def _wrappable_names(self, console: Console, options: ConsoleOptions) -> int | None:
         """0 when the first column is text with a cell wider than WRAP_MIN, else None."""

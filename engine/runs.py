@@ -508,7 +508,7 @@ def listing_table(infos: list[RunInfo], console: Any) -> Any:
             ]
             for i in infos
         ]
-        table = FitTable(columns, rows)
+        table = FitTable(columns, rows, transpose=False)
         if isinstance(table.layout(console, console.options), Table):
             return table
     return table

@@ -80,3 +80,34 @@ def test_a_sweep_with_one_long_text_column_stays_a_table_at_80_columns():
     for w, b, speed, *_ in rows:  # each row's figures on one line
         assert any(re.search(rf"^ +{w} +{b} +{speed:,.0f} ", line) for line in lines), (w, b, text)
     assert all(len(line) <= 80 for line in lines)
+
+
+QUANT_COLUMNS = ["variant", "size", "latency b1", "latency b64", "speed-up b1", "speed-up b64", "val acc",
+                 "max abs logit diff", "argmax agreement"]  # fmt: skip
+QUANT_ROWS = [
+    ["fp32", "7.112 MB", "183 µs", "3.142 ms", "baseline", "baseline", 0.8774, 0.0, 1.0],
+    ["dynamic int8", "1.788 MB", "105.9 µs", "739.3 µs", "1.72x faster, IQR 1.71-1.73x",
+     "4.25x faster, IQR 4.21-4.35x", 0.8774, 0.04623746871948242, 1.0],
+    ["static int8", "1.821 MB", "111.5 µs", "690.1 µs", "1.64x faster, IQR 1.63-1.65x",
+     "4.64x faster, IQR 4.56-4.65x", 0.8858, 0.13816292583942413, 0.9861],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("width", [86, 80, 60])
+def test_a_few_variants_of_many_figures_stand_side_by_side_transposed_before_stacking(width):
+    text = _printed([ev.Table(1.0, "fp32 and int8", QUANT_COLUMNS, QUANT_ROWS)], width, False)
+    lines = text.splitlines()
+    assert all(len(line) <= width for line in lines), text
+    # The variants name the columns, on one header line; each figure is a row, its values side by side.
+    assert re.search(r"^variant +fp32 +dynamic int8 +static int8$", text, re.M), text
+    assert re.search(r"^val acc +0\.8774 +0\.8774 +0\.8858$", text, re.M), text
+    assert re.search(r"^max abs logit diff +0 +0\.04624 +0\.1382$", text, re.M), text
+    assert "variant fp32" not in text  # not one block per variant
+    assert "…" not in text
+
+
+def test_too_narrow_even_transposed_still_stacks_and_names_every_variant():
+    text = _printed([ev.Table(1.0, "fp32 and int8", QUANT_COLUMNS, QUANT_ROWS)], 40, False)
+    assert all(len(line) <= 40 for line in text.splitlines()), text
+    for name in ("fp32", "dynamic int8", "static int8"):
+        assert f"variant {name}" in text, text

@@ -194,7 +194,7 @@ def _run(values: dict[str, Any], ctx, threads_words: str) -> dict[str, Any]:
     threads = torch.get_num_threads()
     rounds_taken = {key: len(next(iter(spreads[key].values())).values) for key in spreads}
     ctx.table(
-        f"fp32 and int8 on the CPU ({engine} engine, {threads} thread(s))",
+        f"fp32 and int8 on the CPU ({engine} engine, {numbers.count(threads, 'thread')})",
         COLUMNS,
         rows,
         note=f"latency ({clock_name}): median of {rounds_taken['b1']} (batch 1) and {rounds_taken['b64']} (batch 64) "
