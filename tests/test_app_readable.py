@@ -50,7 +50,7 @@ QUANT_ROWS = [
 ]
 
 
-def _record(topic: str = "checkpoint") -> Path:
+def _record(topic: str = "checkpoint", done_t: float = 2.0) -> Path:
     """A run with prose, a wide table, nested results and None, written by the recorder."""
     lab = get_lab(topic)
     values = validate(lab.params, defaults(lab.params))
@@ -68,7 +68,7 @@ def _record(topic: str = "checkpoint") -> Path:
         "lr": 2e-4,
         "samples_per_s": 51390.2,
     }
-    emit(ev.Done(2.0, result))
+    emit(ev.Done(done_t, result))
     recorder.close()
     return recorder.path
 
@@ -147,6 +147,20 @@ async def test_summary_and_tables_fit_the_pane_and_read_as_numbers(size, form):
             if tab == "tables":
                 words = " ".join(text.split())
                 assert all(word in words for name in QUANT_COLUMNS for word in name.split())
+
+
+@sync
+async def test_the_logs_run_time_is_scaled_by_engine_numbers():
+    """A run that took 12.3 ms says so in the Log, not `0.01 s` (issue 14: times through numbers)."""
+    _record(done_t=0.0123)
+    app = PlaygroundApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_past_run(pilot, app)
+        screen.results.show_tab("log")
+        await pilot.pause(0.8)  # the log writes at most every 0.5 s
+        history = "\n".join(screen.query_one(LogView).history)
+        shown = numbers.quantity(0.0123, "s")
+        assert shown == "12.3 ms" and f"steps in {shown}" in history, history
 
 
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])

@@ -28,6 +28,7 @@ from textual.timer import Timer
 from textual.widgets import Button, Footer, Header, Input
 
 from pttui.engine import events as ev
+from pttui.engine import numbers
 from pttui.engine.lab import Lab
 from pttui.tui import notices
 from pttui.tui.run_state import DONE, FAILED, IDLE, KILLED, PAUSED, STARTING, STOPPED, STOPPING, RunState
@@ -535,7 +536,7 @@ class TopicScreen(Screen):
             self.notify(final.message, title=f"{self.lab.name} failed", severity="error")
         elif isinstance(final, ev.Done):
             how = "stopped" if final.stopped else "done"
-            self._tell(f"{self.lab.name} {how} in {final.t:.1f} s", title="Run " + how)
+            self._tell(f"{self.lab.name} {how} in {numbers.quantity(final.t, 's')}", title="Run " + how)
             # The run's own last word decides, whatever was asked meanwhile: a stop that raced
             # the natural end must not leave the status line on "stopping".
             state = replace(state, state=STOPPED if final.stopped else DONE)

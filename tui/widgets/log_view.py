@@ -105,7 +105,9 @@ class LogView(RichLog):
         elif isinstance(event, ev.Done):
             how = "stopped" if event.stopped else "done"
             self.note(
-                f"{how} after {self._steps:,} steps in {t:.2f} s", "warning" if event.stopped else "info", t
+                f"{how} after {self._steps:,} steps in {numbers.quantity(t, 's')}",
+                "warning" if event.stopped else "info",
+                t,
             )
             for k, v in event.result.items():
                 if numbers.nested(v, k):  # a table: one line here would be a wall of numbers
