@@ -420,6 +420,47 @@ class Needs:
         return f"no {_flag(self.field)} {self.beside(values)} ({self.words(choices)})"
 
 
+@dataclasses.dataclass(frozen=True)
+class ValueNeeds:
+    """`field` at `value` works only when one of `on` holds (as in Needs): `--model cnn` needs
+    the digits' one-channel images. Judged up front, before torch, only where no field of
+    `unless` is set (one that wins over `field`, or data only the run can look into)."""
+
+    field: str
+    value: str
+    on: tuple[tuple[str, tuple[str, ...] | None], ...]
+    why: str
+    unless: tuple[str, ...] = ()
+
+
+VALUE_NEEDS = (
+    ValueNeeds("model", "cnn", (("dataset", ("digits",)),), "cnn needs one-channel square images",
+               ("model_spec", "data")),
+)  # fmt: skip
+
+
+def check_value_needs(params, values) -> None:
+    """Refuse a value that cannot work beside the others (VALUE_NEEDS): ParamError, e.g. `model:
+    'cnn' is not allowed; expected mlp or simplenet with --dataset spiral (cnn needs one-channel
+    square images: --dataset digits)`. `params` maps names to Params."""
+    from pttui.engine.params import ParamError
+
+    for fact in VALUE_NEEDS:
+        names = [fact.field, *(name for name, _ in fact.on)]
+        if any(name not in params for name in names) or str(values[fact.field]) != fact.value:
+            continue
+        if any(_is_set(values.get(name)) for name in fact.unless):
+            continue
+        need = Needs(fact.field, fact.on)
+        if need.met(values):
+            continue
+        others = tuple(c for c in params[fact.field].choices or () if c != fact.value)
+        needs = ", or ".join(f"{_flag(name)} {_either(when or ())}" for name, when in fact.on)
+        raise ParamError(
+            fact.field, fact.value, f"{_either(others)} {need.beside(values)} ({fact.why}: {needs})"
+        )
+
+
 def when(name: str, *values: str) -> tuple[tuple[str, tuple[str, ...] | None]]:
     """One condition of a Needs: `name` has one of `values` (none given: any set value)."""
     return ((name, values or None),)

@@ -77,10 +77,15 @@ def build_parser(lab: Lab, prog: str = "pttui run") -> argparse.ArgumentParser:
     return parser
 
 
+# One folder, two topics' names: training's TensorBoard folder is visualize's --logdir.
+SAME_FLAG = {"--tensorboard": "--logdir", "--logdir": "--tensorboard"}
+
+
 def dashed(lab: Lab, argv: list[str], parser: argparse.ArgumentParser | None = None) -> list[str]:
     """`--batch_size 32` -> `--batch-size 32`: every flag of the parser (the parameters, their
     `--no-` forms, the output flags) is accepted in snake_case, as the Log and the messages write
-    the names, `=value` forms too."""
+    the names, `=value` forms too; and another topic's name for the same thing (SAME_FLAG:
+    `--tensorboard DIR` on visualize is its `--logdir DIR`)."""
     parser = parser or build_parser(lab)
     flags = {s for action in parser._actions for s in action.option_strings if s.startswith("--")}
     out = []
@@ -89,6 +94,9 @@ def dashed(lab: Lab, argv: list[str], parser: argparse.ArgumentParser | None = N
             flag, eq, value = arg.partition("=")
             if flag not in flags and flag.replace("_", "-") in flags:
                 arg = flag.replace("_", "-") + eq + value
+        flag, eq, value = arg.partition("=")
+        if flag not in flags and SAME_FLAG.get(flag) in flags:
+            arg = SAME_FLAG[flag] + eq + value
         out.append(arg)
     return out
 

@@ -253,10 +253,11 @@ def validate(params: Iterable[Param], raw: Mapping[str, Any] | None = None) -> d
     values = {
         name: (p.parse(raw[name]) if name in raw else p.parse(p.default)) for name, p in declared.items()
     }
-    from pttui.engine.common import check_needs, check_overrides, topic_of  # common uses Param
+    from pttui.engine.common import check_needs, check_overrides, check_value_needs, topic_of
 
     check_overrides(declared, values, raw)  # a field typed beside the one that wins over it
     check_needs(declared, values, raw, topic_of(declared.values()))  # ... or where it does nothing
+    check_value_needs(declared, values)  # a value that cannot work beside the others (cnn: digits)
     return values
 
 

@@ -149,3 +149,21 @@ def test_a_missing_model_name_is_said_before_the_input_shape(topic, tmp_path):
     spec = f"{ROOT / 'examples' / 'models.py'}:Nope"
     line = _refused(topic, "--model-spec", spec, cwd=tmp_path)
     assert f"pttui run {topic}: model_spec:" in line and "TabularNet" in line and "input_shape" not in line
+
+
+@pytest.mark.parametrize("topic", ["training", "checkpoint", "parallel", "amp"])
+def test_cnn_on_two_d_data_is_refused_up_front_with_the_same_prefix(topic):
+    line = _refused(topic, "--model", "cnn", "--dataset", "spiral")
+    assert line == (
+        f"pttui run {topic}: model: 'cnn' is not allowed; expected mlp or simplenet with --dataset spiral "
+        "(cnn needs one-channel square images: --dataset digits)"
+    ), line
+    # The digits take it, and --model-spec (which wins over --model) is not judged by it.
+    validate(get_lab(topic).params, {"model": "cnn", "dataset": "digits"})
+
+
+def test_the_other_topics_name_for_the_tensorboard_folder_is_taken():
+    from pttui.engine.headless import parse
+
+    assert parse(get_lab("visualize"), ["--tensorboard", "/tmp/tb"])[0] == {"logdir": "/tmp/tb"}
+    assert parse(get_lab("training"), ["--logdir=/tmp/tb"])[0] == {"tensorboard": "/tmp/tb"}
