@@ -27,6 +27,11 @@ if TYPE_CHECKING:  # the panes after the first frame (`build`)
     from pttui.tui.widgets.log_view import LogView
 
 TABS = ("chart", "histograms", "summary", "graph", "tables", "code", "log")
+# Where the tab bar is narrower than every label (80x24 beside the form, with Histograms shown),
+# these shorter ones keep every tab in sight rather than scrolling the last ones off.
+SHORT = {"histograms": "Hist", "summary": "Sum"}
+_TAB_PAD = 2  # a tab's padding, one column each side
+_MARK = 2  # the Chart tab's pause mark, " ⏸"
 
 
 class ResultTabs(Vertical):
@@ -83,6 +88,21 @@ class ResultTabs(Vertical):
         self.tabs.hide_tab("histograms")
         self._histograms_shown = False
 
+    def on_resize(self) -> None:
+        self.fit_labels()
+
+    def fit_labels(self) -> None:
+        """Full tab labels where they all fit the bar (the Chart's pause mark included), else
+        the SHORT ones: every tab stays named on screen."""
+        shown = [name for name in TABS if name != "histograms" or self._histograms_shown]
+        full = sum(len(name) + _TAB_PAD for name in shown) + _MARK
+        short = full > self.size.width > 0
+        for name in SHORT:
+            tab = self.tabs.get_tab(name)
+            label = SHORT[name] if short else name.capitalize()
+            if str(tab.label) != label:
+                tab.label = label  # type: ignore[assignment]
+
     @property
     def tabs(self) -> TabbedContent:
         return self.query_one(TabbedContent)
@@ -138,6 +158,7 @@ class ResultTabs(Vertical):
             self.tabs.active = "chart"
         self.tabs.hide_tab("histograms")
         self._histograms_shown = False
+        self.fit_labels()
         self.query_one("SummaryPane").clear()
         self.query_one("GraphPane").clear_graphs()
         self.query_one("TablesPane").clear()
@@ -187,6 +208,7 @@ class ResultTabs(Vertical):
             if not self._histograms_shown:  # once per run: showing a tab lays the tab bar out again
                 self._histograms_shown = True
                 self.tabs.show_tab("histograms")
+                self.fit_labels()
             self.query_one("HistogramsView").changed()
         return charted
 
