@@ -175,8 +175,9 @@ def test_code_compiles_for_these_values(raw):
 def test_bad_values_fail_before_any_rank_starts():
     final, _ = run_lab("parallel", backend="nccl", device="cpu", **TINY)
     assert isinstance(final, ev.Error) and final.field == "backend"
-    final, _ = run_lab("parallel", model="cnn", **{k: v for k, v in TINY.items() if k != "hidden"})
-    assert isinstance(final, ev.Error) and final.field == "model"
+    with pytest.raises(ParamError) as refused:  # with the parameters (common.VALUE_NEEDS)
+        run_lab("parallel", model="cnn", **{k: v for k, v in TINY.items() if k != "hidden"})
+    assert refused.value.field == "model"
     final, _ = run_lab("parallel", device="cuda", **TINY)
     assert isinstance(final, ev.Error) and final.field == "device"
 

@@ -11,7 +11,7 @@ from conftest import run_lab
 
 from pttui.engine import events as ev
 from pttui.engine.labs import get_lab
-from pttui.engine.params import validate
+from pttui.engine.params import ParamError, validate
 
 TINY = dict(dataset="spiral", size=300, hidden="16", epochs=3, batch_size=32, threads=1)
 
@@ -70,8 +70,10 @@ def test_fp16_on_cpu_is_a_parameter_error():
 
 
 def test_cnn_needs_images():
-    final, _ = run_lab("training", model="cnn", **{k: v for k, v in TINY.items() if k != "hidden"})
-    assert isinstance(final, ev.Error) and final.field == "model"
+    # Refused with the parameters (common.VALUE_NEEDS), before torch builds anything.
+    with pytest.raises(ParamError) as refused:
+        run_lab("training", model="cnn", **{k: v for k, v in TINY.items() if k != "hidden"})
+    assert refused.value.field == "model" and "cnn needs one-channel square images" in str(refused.value)
 
 
 @pytest.mark.parametrize(
