@@ -173,11 +173,12 @@ def test_a_reader_that_leaves_early_ends_the_run(mode, tmp_path):
     assert info.status == runs.STOPPED_READER_GONE
 
 
+@pytest.mark.parametrize("module", ["pttui.engine", "pttui.tui"])  # the app's child; `pttui run`
 @pytest.mark.parametrize("after_s", [0.05, 0.3])
-def test_interrupt_while_starting_is_a_stop_not_a_failure(after_s):
-    """The app's stop can land while the child still imports: exit 130, no traceback."""
+def test_interrupt_while_starting_is_a_stop_not_a_failure(after_s, module):
+    """The app's stop (or Ctrl-C) can land while the run still imports: exit 130, no traceback."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pttui.engine", "run", "autograd", "--json", "--no-record"],
+        [sys.executable, "-m", module, "run", "autograd", "--json", "--no-record"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -65,9 +65,14 @@ def cmd_run(argv: list[str]) -> int:
             file=sys.stdout if asked else sys.stderr,
         )
         return 0 if asked else 2
-    from pttui.engine.supervisor import main  # forks before torch: see its docstring
+    try:
+        from pttui.engine.supervisor import main  # forks before torch: see its docstring
 
-    return main(argv[0], argv[1:])
+        return main(argv[0], argv[1:])
+    except KeyboardInterrupt:  # Ctrl-C while the run still imports, before it set its SIGINT
+        from pttui.engine.lifecycle import EXIT_INTERRUPTED  # handler: a stop, not a traceback
+
+        return EXIT_INTERRUPTED
 
 
 def cmd_bench(argv: list[str]) -> int:
