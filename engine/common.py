@@ -212,12 +212,25 @@ class Wins:
         return f"{_flag(self.field)} wins over {_flag(loser)}: {self.why}"
 
     def brief(self, values=None) -> str:
-        """The one-line form of `words`, for beside a narrow field: `not used: --model-spec wins`."""
-        return f"not used: {_flag(self.field)} wins"
+        """The one-line form of `words`, for beside a narrow field (~29 columns at 80x24), in the
+        form's own labels: `not used: model spec wins`."""
+        return f"not used: {_label(self.field)} wins"
 
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
+
+
+def _label(name: str) -> str:
+    """A field's name as the app's form labels it: `model spec`."""
+    return name.replace("_", " ")
+
+
+def _shown(value) -> str:
+    """A value in a short note: yes/no, `none` for an empty one."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value) if value not in (None, "") else "none"
 
 
 WINS = (
@@ -412,8 +425,13 @@ class Needs:
         )
 
     def brief(self, values) -> str:
-        """The one-line form of `words`, for beside a narrow field: `not used with --dataset digits`."""
-        return f"not used {self.beside(values)}"
+        """The one-line form of `words`, for beside a narrow field (~29 columns at 80x24), in the
+        form's own labels: `not used: dataset digits`, `not used without model spec`."""
+        valued = [f"{_label(name)} {_shown(values.get(name))}" for name, when in self.on if when is not None]
+        missing = " or ".join(_label(name) for name, when in self.on if when is None)
+        if not valued:
+            return f"not used without {missing}"
+        return "not used: " + ", ".join(valued) + (f", no {missing}" if missing else "")
 
     def refusal(self, values, choices=None) -> str:
         """What is allowed instead: `no --momentum with --optimizer adam (--momentum is for ...)`."""

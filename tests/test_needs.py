@@ -206,8 +206,8 @@ def test_the_form_greys_out_what_does_nothing_and_sends_only_what_counts(monkeyp
                 # one line beside the field (a whole sentence took five at 80x24), the why on focus
                 assert f"↳ {fact.brief(form.values())}" == note(form, name)
                 assert form.field(name).why_unused == fact.words(choices)
-            assert note(form, "momentum") == "↳ not used with --optimizer adam"
-            assert note(form, "size") == "↳ not used with --dataset digits"
+            assert note(form, "momentum") == "↳ not used: optimizer adam"
+            assert note(form, "size") == "↳ not used: dataset digits"
             form.field("momentum").editor.focus()
             await pilot.pause()
             help_text = str(form.query_one("#help").render())

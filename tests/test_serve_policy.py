@@ -135,7 +135,7 @@ async def test_the_served_form_disables_code_fields_and_refuses_outside_paths(ro
         await pilot.pause()
         assert not data.has_class("-invalid")
         assert form.field("dataset").has_class("-overridden")  # --data wins over --dataset
-        assert "--data wins" in str(form.field("dataset").query_one(".error").render())
+        assert "data wins" in str(form.field("dataset").query_one(".error").render())
 
 
 @sync
@@ -153,7 +153,7 @@ async def test_the_plain_app_greys_out_model_when_model_spec_wins(monkeypatch):
         form.field("model_spec").editor.value = "net.py:Net"
         await pilot.pause()
         assert form.field("model").has_class("-overridden")
-        assert str(form.field("model").query_one(".error").render()) == "↳ not used: --model-spec wins"
+        assert str(form.field("model").query_one(".error").render()) == "↳ not used: model spec wins"
         assert "--model-spec wins over --model" in form.field("model").why_unused
         form.field("model_spec").editor.value = ""
         await pilot.pause()

@@ -127,7 +127,7 @@ class ParamField(Widget):
         return self.error
 
     def show_overridden(self, note: str | None, why: str | None = None) -> None:
-        """Dim the field with a one-line `note` (`not used with --dataset digits`; None: it counts
+        """Dim the field with a one-line `note` (`not used: dataset digits`; None: it counts
         again); `why`, the whole sentence, is shown in the form's help box when it has the focus."""
         if self.policy.disabled(self.param.name):
             return  # its own reason stays
