@@ -59,6 +59,15 @@ async def built(pilot, timeout: float = 30.0) -> TopicScreen:
     return app.screen
 
 
+async def long_run_going(pilot) -> TopicScreen:
+    """The training screen with a long run (10,000 epochs of TINY) started by `r` and at its first step."""
+    screen = await built(pilot)
+    screen.form.set_values({**TINY, "epochs": 10000})
+    await pilot.press("r")
+    await wait_for(pilot, lambda: screen.state.step > 0, 60, "the first step")
+    return screen
+
+
 def _gone(pid: int) -> bool:
     try:
         os.killpg(pid, 0)
@@ -204,10 +213,7 @@ def test_the_app_never_imports_torch():
 async def test_stop_mid_run():
     app = PlaygroundApp("training")
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await built(pilot)
-        screen.form.set_values({**TINY, "epochs": 10000})
-        await pilot.press("r")
-        await wait_for(pilot, lambda: screen.state.step > 0, 60, "the first step")
+        screen = await long_run_going(pilot)
         pid = screen.child.pid
         await pilot.press("s")
         await wait_for(pilot, lambda: screen.child is None, 5, "the child to end")
@@ -221,10 +227,7 @@ async def test_stop_mid_run():
 async def test_quit_mid_run_leaves_no_child():
     app = PlaygroundApp("training")
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await built(pilot)
-        screen.form.set_values({**TINY, "epochs": 10000})
-        await pilot.press("r")
-        await wait_for(pilot, lambda: screen.state.step > 0, 60, "the first step")
+        screen = await long_run_going(pilot)
         pid = screen.child.pid
         asked = time.monotonic()
         await pilot.press("q")

@@ -20,7 +20,7 @@ from pttui.tui.screens.help import MOVING_AROUND, HelpScreen, key_rows
 from pttui.tui.screens.runs import RunsScreen
 from pttui.tui.widgets.boundary import BoundaryView
 from pttui.tui.widgets.topic_list import RUNNING_MARK, TopicList
-from tests.test_app import TINY, built, sync
+from tests.test_app import built, long_run_going, sync
 from tests.test_app_runs import _record
 
 
@@ -121,10 +121,7 @@ async def test_no_color_boundary_draws_one_glyph_per_class_and_says_so_in_the_le
 async def test_the_topic_list_marks_a_topic_whose_run_is_going():
     app = PlaygroundApp("training")
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await built(pilot)
-        screen.form.set_values({**TINY, "epochs": 10000})
-        await pilot.press("r")
-        await wait_for(pilot, lambda: screen.state.step > 0, 60, "the first step")
+        screen = await long_run_going(pilot)
         await pilot.press("escape")
         await wait_for(pilot, lambda: bool(app.screen.query(TopicList)), 10, "the topic list")
         topics = app.screen.query_one(TopicList)

@@ -27,7 +27,7 @@ from pttui.tui.run_state import DONE, RUNNING, STOPPED, STOPPING, RunState
 from pttui.tui.screens.runs import RunsScreen
 from pttui.tui.screens.topic import TopicScreen
 from pttui.tui.widgets.status_line import StatusLine
-from tests.test_app import built, sync, wait_for
+from tests.test_app import built, long_run_going, sync, wait_for
 
 SIZES = [(80, 24), (120, 40)]
 
@@ -377,14 +377,10 @@ async def test_a_run_stopped_early_is_charted_to_its_own_length_live_and_reopene
 @pytest.mark.slow
 @sync
 async def test_enter_in_a_field_while_running_leaves_the_field_so_s_stops_the_run():
-    from tests.test_app import TINY
 
     app = PlaygroundApp("training")
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await built(pilot)
-        screen.form.set_values({**TINY, "epochs": 10000})
-        await pilot.press("r")
-        await wait_for(pilot, lambda: screen.state.step > 0, 60, "the first step")
+        screen = await long_run_going(pilot)
         editor = screen.form.field("lr").query_one(Input)
         editor.focus()
         before = editor.value
